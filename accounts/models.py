@@ -1,0 +1,175 @@
+"""Tenants and people: brands, stores, staff memberships, customers, member tiers."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Brand(models.Model):
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    unpaid_timeout_minutes = models.PositiveIntegerField(
+        _("unpaid order timeout (minutes)"), default=15, validators=[MinValueValidator(1)]
+    )
+    after_sales_days = models.PositiveIntegerField(
+        _("after-sales window (days)"), default=7,
+        help_text=_("Confirmed orders complete when this window closes."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    tenant_brand_lookup = "id"
+
+    class Meta:
+        verbose_name = _("brand")
+        verbose_name_plural = _("brands")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StoreMode(models.TextChoices):
+    OPEN = "open", _("Open")
+    BUSY = "busy", _("Busy")
+    PAUSED = "paused", _("Paused")
+    CLOSED = "closed", _("Closed")
+
+
+class Store(models.Model):
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="stores", verbose_name=_("brand"))
+    code = models.SlugField(_("code"), max_length=40)
+    name = models.CharField(_("name"), max_length=100)
+    address = models.CharField(_("address"), max_length=255, blank=True)
+    phone = models.CharField(_("phone"), max_length=30, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    business_hours = models.JSONField(
+        _("business hours"), default=list, blank=True,
+        help_text=_('List of {"weekdays": [1..7], "open": "HH:MM", "close": "HH:MM"}; empty means always open.'),
+    )
+    mode = models.CharField(_("mode"), max_length=10, choices=StoreMode.choices, default=StoreMode.OPEN)
+    auto_accept = models.BooleanField(_("auto-accept orders"), default=False)
+    default_prep_minutes = models.PositiveIntegerField(
+        _("default prep minutes"), default=15, validators=[MaxValueValidator(240)]
+    )
+    busy_extra_minutes = models.PositiveIntegerField(_("extra minutes when busy"), default=15)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    tenant_brand_lookup = "brand_id"
+    tenant_store_lookup = "id"
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["brand_id", "code"]
+        constraints = [models.UniqueConstraint(fields=["brand", "code"], name="store_unique_code_per_brand")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def accepts_new_orders(self) -> bool:
+        return self.mode in (StoreMode.OPEN, StoreMode.BUSY)
+
+
+class StaffRole(models.TextChoices):
+    BRAND_ADMIN = "brand_admin", _("Brand admin")
+    STORE_MANAGER = "store_manager", _("Store manager")
+    CLERK = "clerk", _("Clerk")
+
+
+class StaffMembership(models.Model):
+    """A user's role in a brand (brand admin) or in one store (manager, clerk)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("brand"))
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships", verbose_name=_("store")
+    )
+    role = models.CharField(_("role"), max_length=20, choices=StaffRole.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    tenant_brand_lookup = "brand_id"
+    tenant_store_lookup = "store_id"
+
+    class Meta:
+        verbose_name = _("staff membership")
+        verbose_name_plural = _("staff memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "brand", "store"], name="membership_unique_user_brand_store"),
+            models.UniqueConstraint(
+                fields=["user", "brand"], condition=models.Q(store__isnull=True),
+                name="membership_unique_user_brand_wide",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(role="brand_admin", store__isnull=True)
+                           | (~models.Q(role="brand_admin") & models.Q(store__isnull=False))),
+                name="membership_brand_admin_has_no_store_others_have_one",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.store or self.brand
+        return f"{self.user} · {self.get_role_display()} · {where}"
+
+
+class MemberTier(models.Model):
+    """Member rights tied to the account, not the item (e.g. SUPER pays 98%)."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="member_tiers", verbose_name=_("brand"))
+    code = models.SlugField(_("code"), max_length=30)
+    name = models.CharField(_("name"), max_length=50)
+    price_rate = models.DecimalField(
+        _("price rate"), max_digits=4, decimal_places=3, default=Decimal("1.000"),
+        validators=[MinValueValidator(Decimal("0.500")), MaxValueValidator(Decimal("1.000"))],
+        help_text=_("Share of the price a member pays, e.g. 0.98 for 2% off."),
+    )
+    free_delivery = models.BooleanField(_("free delivery"), default=False)
+    rank = models.PositiveSmallIntegerField(_("rank"), default=0)
+
+    tenant_brand_lookup = "brand_id"
+
+    class Meta:
+        verbose_name = _("member tier")
+        verbose_name_plural = _("member tiers")
+        ordering = ["brand_id", "rank"]
+        constraints = [models.UniqueConstraint(fields=["brand", "code"], name="tier_unique_code_per_brand")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="customers", verbose_name=_("brand"))
+    phone = models.CharField(_("phone"), max_length=20)
+    name = models.CharField(_("name"), max_length=50, blank=True)
+    tier = models.ForeignKey(
+        MemberTier, on_delete=models.SET_NULL, null=True, blank=True, related_name="customers",
+        verbose_name=_("member tier"),
+    )
+    wechat_openid = models.CharField(_("WeChat openid"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    tenant_brand_lookup = "brand_id"
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        constraints = [models.UniqueConstraint(fields=["brand", "phone"], name="customer_unique_phone_per_brand")]
+
+    def __str__(self) -> str:
+        return f"{self.name or _('Customer')} ({mask_phone(self.phone)})"
+
+
+def mask_phone(phone: str) -> str:
+    """Everything but the last 4 digits hidden: 138****5678 style."""
+    if len(phone) <= 4:
+        return phone
+    if len(phone) >= 11:
+        return f"{phone[:3]}****{phone[-4:]}"
+    return "*" * (len(phone) - 4) + phone[-4:]

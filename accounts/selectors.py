@@ -1,0 +1,67 @@
+from django.db.models import QuerySet
+
+from accounts.models import Customer, StaffMembership, StaffRole, Store
+from core.errors import NotFound
+from core.tenancy import TenantScope, scope_queryset
+
+_EMPTY = TenantScope()
+
+
+def scope_for_user(*, user) -> TenantScope:
+    """The tenant scope of a back-office user, from their memberships.
+
+    Cached on the user object for the request; superusers see everything.
+    """
+    if user is None or not user.is_authenticated or not user.is_active:
+        return _EMPTY
+    cached = getattr(user, "_tenant_scope", None)
+    if cached is not None:
+        return cached
+    if user.is_superuser:
+        scope = TenantScope(all_access=True)
+    else:
+        brand_ids, store_ids, brand_wide = set(), set(), set()
+        for brand_id, store_id, role in StaffMembership.objects.filter(user=user).values_list(
+            "brand_id", "store_id", "role"
+        ):
+            brand_ids.add(brand_id)
+            if role == StaffRole.BRAND_ADMIN:
+                brand_wide.add(brand_id)
+            elif store_id is not None:
+                store_ids.add(store_id)
+        scope = TenantScope(
+            brand_ids=frozenset(brand_ids), store_ids=frozenset(store_ids), brand_wide_ids=frozenset(brand_wide)
+        )
+    user._tenant_scope = scope
+    return scope
+
+
+def roles_for_user(*, user) -> frozenset[str]:
+    """The roles a user holds anywhere ("superuser" for platform operators)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_tenant_roles", None)
+    if cached is not None:
+        return cached
+    if user.is_superuser:
+        roles = frozenset({"superuser"})
+    else:
+        roles = frozenset(StaffMembership.objects.filter(user=user).values_list("role", flat=True))
+    user._tenant_roles = roles
+    return roles
+
+
+def store_list_for_scope(*, scope: TenantScope) -> QuerySet[Store]:
+    return scope_queryset(Store.objects.select_related("brand"), scope)
+
+
+def store_get_for_scope(*, scope: TenantScope, store_id: int) -> Store:
+    """``access_*`` style: a store of another tenant is simply not found."""
+    try:
+        return store_list_for_scope(scope=scope).get(pk=store_id)
+    except (Store.DoesNotExist, ValueError, TypeError):
+        raise NotFound() from None
+
+
+def customer_get(*, customer_id: int) -> Customer:
+    return Customer.objects.select_related("tier", "brand").get(pk=customer_id)

@@ -1,0 +1,39 @@
+from decimal import Decimal
+
+from django.db.models import F, Q, QuerySet
+
+from catalog.models import PlatformSkuMapping, Sku, StoreSku
+
+
+def store_sku_list(*, store_id: int) -> QuerySet[StoreSku]:
+    """The menu of one store, with product and category in one query."""
+    return (
+        StoreSku.objects.filter(store_id=store_id, sku__is_active=True, sku__product__is_active=True)
+        .select_related("sku__product__category")
+        .order_by("sku__product__category__sort_order", "sku__product__sort_order", "sku_id")
+    )
+
+
+def sku_price_for_store(*, store_sku: StoreSku) -> Decimal:
+    return store_sku.effective_price
+
+
+def sku_resolve_platform_code(
+    *, brand_id: int, store_id: int, platform: str, merchant_code: str = "", platform_sku_id: str = ""
+) -> Sku | None:
+    """Find our SKU for a platform line: the merchant code first, then the mapping table."""
+    if merchant_code:
+        sku = Sku.objects.filter(brand_id=brand_id, code=merchant_code).first()
+        if sku is not None:
+            return sku
+    if platform_sku_id:
+        mapping = (
+            PlatformSkuMapping.objects.filter(brand_id=brand_id, platform=platform, platform_sku_id=platform_sku_id)
+            .filter(Q(store_id=store_id) | Q(store__isnull=True))
+            .select_related("sku")
+            .order_by(F("store_id").asc(nulls_last=True))  # store-specific wins over brand-wide
+            .first()
+        )
+        if mapping is not None:
+            return mapping.sku
+    return None

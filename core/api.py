@@ -1,0 +1,71 @@
+"""API plumbing shared by every app: the error shape, pagination, base views."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import DomainError
+from core.idempotency import IdempotencyMixin
+
+logger = logging.getLogger(__name__)
+
+_DRF_CODES = {
+    drf_exceptions.ParseError: "malformed_request",
+    drf_exceptions.AuthenticationFailed: "authentication_failed",
+    drf_exceptions.NotAuthenticated: "not_authenticated",
+    drf_exceptions.PermissionDenied: "permission_denied",
+    drf_exceptions.NotFound: "not_found",
+    drf_exceptions.MethodNotAllowed: "method_not_allowed",
+    drf_exceptions.NotAcceptable: "not_acceptable",
+    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
+    drf_exceptions.Throttled: "throttled",
+    drf_exceptions.ValidationError: "invalid_input",
+}
+
+
+def error_body(*, code: str, message, detail: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": str(message), "detail": detail or {}}}
+
+
+def exception_handler(exc, context):
+    """The one error shape of CONTRACTS.md: {"error": {code, message, detail}}."""
+    if isinstance(exc, DomainError):
+        return Response(
+            error_body(code=exc.code, message=exc.message, detail=exc.detail), status=exc.status_code
+        )
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    if not isinstance(exc, drf_exceptions.APIException):
+        return None  # a bug: let Django answer 500 and log it
+
+    code = _DRF_CODES.get(type(exc), "error")
+    headers = {}
+    if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(int(exc.wait))
+    if isinstance(exc, drf_exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        message = _("The input is not valid.")
+        return Response(error_body(code=code, message=message, detail=detail), status=400)
+    if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
+        # DRF would answer 403 when no authenticator offers a challenge; the contract says 401.
+        return Response(error_body(code=code, message=exc.detail), status=status.HTTP_401_UNAUTHORIZED)
+    return Response(error_body(code=code, message=exc.detail), status=exc.status_code, headers=headers)
+
+
+class DefaultPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class BaseAPIView(IdempotencyMixin, APIView):
+    """Base of every API view: idempotent POSTs, the shared error shape."""

@@ -1,0 +1,39 @@
+from orders.models.machines import (
+    ORDER_MACHINES,
+    DeliveryOrder,
+    DineInOrder,
+    PickupOrder,
+    VoucherOrder,
+    machine_class_for,
+)
+from orders.models.order import (
+    Channel,
+    DaySequence,
+    DiscountPayer,
+    Order,
+    OrderAction,
+    OrderDiscount,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    OrderType,
+)
+
+__all__ = [
+    "ORDER_MACHINES",
+    "Channel",
+    "DaySequence",
+    "DeliveryOrder",
+    "DineInOrder",
+    "DiscountPayer",
+    "Order",
+    "OrderAction",
+    "OrderDiscount",
+    "OrderEvent",
+    "OrderLine",
+    "OrderStatus",
+    "OrderType",
+    "PickupOrder",
+    "VoucherOrder",
+    "machine_class_for",
+]

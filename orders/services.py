@@ -1,0 +1,302 @@
+"""Writes to orders. Every state change goes through ``order_transition``.
+
+Preconditions and guarantees of every service here:
+- it opens (or joins) a transaction and takes the order's row lock through
+  ``orders.locks.order_lock`` before reading the status;
+- the transition method of the order type's machine is the only thing that
+  changes ``status``; an ``OrderEvent`` row is written in the same transaction;
+- a move the machine does not allow raises ``core.errors.TransitionNotAllowed``
+  (409) with the current status and the allowed actions in ``detail``.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransition, can_proceed
+
+from accounts.models import Store
+from core.actors import Actor
+from core.errors import InvalidInput, TransitionNotAllowed
+from orders.locks import order_lock
+from orders.models import (
+    Channel,
+    DaySequence,
+    Order,
+    OrderAction,
+    OrderDiscount,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    OrderType,
+)
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+
+
+def business_date_of(moment: datetime) -> date:
+    return timezone.localtime(moment).date()
+
+
+def day_seq_next(*, store_id: int, business_date: date) -> int:
+    """The next day sequence number of a store. Call inside a transaction: the
+    counter row stays locked until commit, so numbers are never reused."""
+    try:
+        with transaction.atomic():
+            DaySequence.objects.get_or_create(store_id=store_id, business_date=business_date)
+    except IntegrityError:
+        pass  # created by a concurrent caller
+    DaySequence.objects.filter(store_id=store_id, business_date=business_date).update(
+        last_value=F("last_value") + 1
+    )
+    return DaySequence.objects.values_list("last_value", flat=True).get(store_id=store_id, business_date=business_date)
+
+
+def order_number_for(*, store_id: int, business_date: date, day_seq: int) -> str:
+    """Readable and unique: yymmdd + 5-digit store id + 5-digit day sequence."""
+    return f"{business_date:%y%m%d}{store_id:05d}{day_seq:05d}"
+
+
+@dataclass
+class LineInput:
+    name: str
+    unit_price: Decimal
+    quantity: int
+    sku_id: int | None = None
+    sku_code: str = ""
+    spec: str = ""
+    discount: Decimal = ZERO
+    packaging_fee: Decimal = ZERO
+    options: list = field(default_factory=list)
+    platform_food_code: str = ""
+    platform_sku_id: str = ""
+
+
+@dataclass
+class DiscountInput:
+    kind: str
+    name: str
+    amount: Decimal
+    merchant_part: Decimal
+    platform_part: Decimal = ZERO
+    reference: str = ""
+
+
+def _event_write(*, order: Order, action: str, from_status: str, actor: Actor, reason_code: str = "",
+                 reason: str = "", data: dict | None = None) -> OrderEvent:
+    return OrderEvent.objects.create(
+        order=order, action=action, from_status=from_status, to_status=order.status,
+        actor_kind=actor.kind, actor_id=actor.id, actor_name=actor.name,
+        reason_code=reason_code, reason=str(reason)[:255], data=data or {},
+    )
+
+
+def order_create(
+    *,
+    store: Store,
+    channel: str,
+    order_type: str,
+    lines: list[LineInput],
+    actor: Actor,
+    customer_id: int | None = None,
+    channel_order_id: str | None = None,
+    channel_order_no: str = "",
+    channel_day_seq: int | None = None,
+    contact_name: str = "",
+    contact_phone: str = "",
+    address: dict | None = None,
+    customer_note: str = "",
+    discounts: list[DiscountInput] | None = None,
+    delivery_fee: Decimal = ZERO,
+    paid: bool = False,
+    payment_provider: str = "",
+    payment_txn_no: str = "",
+    placed_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    needs_attention: bool = False,
+    attention_reason: str = "",
+    raw_payload: dict | None = None,
+) -> Order:
+    """Create an order with its lines, discounts and a ``create`` event.
+
+    Amounts must already be final (priced by promotions or taken from the
+    platform); this function adds them up and checks they are consistent. With
+    ``paid=True`` (platform orders) the order starts in ``paid``.
+    """
+    if order_type not in OrderType.values:
+        raise InvalidInput(_("Unknown order type."), code="unknown_order_type")
+    if channel not in Channel.values:
+        raise InvalidInput(_("Unknown channel."), code="unknown_channel")
+    if not lines:
+        raise InvalidInput(_("An order needs at least one line."), code="empty_order")
+    discounts = discounts or []
+    placed_at = placed_at or timezone.now()
+
+    subtotal = sum((line.unit_price * line.quantity for line in lines), ZERO)
+    line_discounts = sum((line.discount for line in lines), ZERO)
+    discount_total = sum((d.amount for d in discounts), ZERO)
+    if discounts and line_discounts != discount_total:
+        raise InvalidInput(_("Line discounts do not add up to the order discount."), code="discount_mismatch",
+                           detail={"lines": str(line_discounts), "order": str(discount_total)})
+    if not discounts:
+        discount_total = line_discounts
+    packaging_fee = sum((line.packaging_fee for line in lines), ZERO)
+    total = subtotal - discount_total + delivery_fee + packaging_fee
+    if total < 0:
+        raise InvalidInput(_("The order total cannot be negative."), code="negative_total")
+
+    with transaction.atomic():
+        business_date = business_date_of(placed_at)
+        seq = day_seq_next(store_id=store.pk, business_date=business_date)
+        order = Order(
+            order_no=order_number_for(store_id=store.pk, business_date=business_date, day_seq=seq),
+            brand_id=store.brand_id, store=store, channel=channel, order_type=order_type,
+            status=OrderStatus.PAID if paid else OrderStatus.PENDING_PAYMENT,
+            channel_order_id=channel_order_id, channel_order_no=channel_order_no, channel_day_seq=channel_day_seq,
+            customer_id=customer_id, contact_name=contact_name, contact_phone=contact_phone,
+            phone_last4=contact_phone[-4:] if contact_phone else "", address=address or {},
+            customer_note=customer_note, subtotal=subtotal, discount_total=discount_total,
+            merchant_discount=sum((d.merchant_part for d in discounts), ZERO),
+            platform_discount=sum((d.platform_part for d in discounts), ZERO),
+            delivery_fee=delivery_fee, packaging_fee=packaging_fee, total=total,
+            paid_amount=total if paid else ZERO, paid_at=placed_at if paid else None,
+            payment_provider=payment_provider, payment_txn_no=payment_txn_no,
+            business_date=business_date, day_seq=seq, placed_at=placed_at,
+            expires_at=None if paid else expires_at, prep_minutes=store.default_prep_minutes,
+            needs_attention=needs_attention, attention_reason=attention_reason, raw_payload=raw_payload or {},
+        )
+        order.save(force_insert=True)
+        OrderLine.objects.bulk_create([
+            OrderLine(
+                order=order, line_no=number, sku_id=line.sku_id, sku_code=line.sku_code, name=line.name,
+                spec=line.spec, unit_price=line.unit_price, quantity=line.quantity, discount=line.discount,
+                line_total=line.unit_price * line.quantity - line.discount, packaging_fee=line.packaging_fee,
+                options=line.options, platform_food_code=line.platform_food_code,
+                platform_sku_id=line.platform_sku_id,
+            )
+            for number, line in enumerate(lines, start=1)
+        ])
+        if discounts:
+            OrderDiscount.objects.bulk_create([
+                OrderDiscount(order=order, kind=d.kind, name=d.name, reference=d.reference, amount=d.amount,
+                              merchant_part=d.merchant_part, platform_part=d.platform_part)
+                for d in discounts
+            ])
+        _event_write(order=order, action=OrderAction.CREATE, from_status="", actor=actor,
+                     data={"channel": channel, "total": str(total)})
+    return order
+
+
+def order_transition(
+    *, order_id: int, action: str, actor: Actor, reason_code: str = "", reason: str = "",
+    now: datetime | None = None, expected_store_id: int | None = None, **params,
+) -> Order:
+    """Apply one transition of the order type's machine and record it.
+
+    Takes the order's row lock; two racing transitions serialize on it and the
+    loser sees the winner's status, so exactly one of them happens. Actions
+    the actor's kind may not trigger are refused like illegal moves.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = order_lock(order_id=order_id, store_id=expected_store_id).as_machine()
+        method = getattr(order, action, None) if action in _TRANSITION_ACTIONS else None
+        if method is None or not hasattr(method, "_django_fsm") or not can_proceed(method):
+            raise _not_allowed(order, action, actor)
+        actors = _transition_actors(order, action)
+        if actors is not None and actor.kind not in actors:
+            raise _not_allowed(order, action, actor)
+        from_status = order.status
+        if action in ("cancel", "reject", "refund"):
+            params.setdefault("reason_code", reason_code)
+            params.setdefault("reason", reason)
+        method(now=now, **params)
+        try:
+            order.save()
+        except ConcurrentTransition:  # someone changed it without the lock: never both
+            raise _not_allowed(order, action, actor) from None
+        _event_write(order=order, action=action, from_status=from_status, actor=actor,
+                     reason_code=reason_code, reason=reason,
+                     data={k: str(v) for k, v in params.items() if k not in ("reason", "reason_code", "now")})
+    return order
+
+
+_TRANSITION_ACTIONS = frozenset({
+    OrderAction.PAY, OrderAction.ACCEPT, OrderAction.REJECT, OrderAction.MARK_READY, OrderAction.DISPATCH,
+    OrderAction.DELIVER, OrderAction.PICK_UP, OrderAction.SERVE, OrderAction.ISSUE, OrderAction.REDEEM,
+    OrderAction.COMPLETE, OrderAction.CANCEL, OrderAction.REFUND,
+})
+
+
+def _transition_actors(order: Order, action: str) -> list[str] | None:
+    transition = getattr(order, action)._django_fsm.get_transition(order.status)
+    return None if transition is None else transition.custom.get("actors")
+
+
+def _not_allowed(order: Order, action: str, actor: Actor) -> TransitionNotAllowed:
+    order.refresh_from_db(fields=["status"])
+    return TransitionNotAllowed(
+        _("The order cannot do “%(action)s” in status “%(status)s”.") % {"action": action, "status": order.status},
+        detail={"order_no": order.order_no, "status": order.status, "action": action,
+                "allowed_actions": order.available_actions(actor_kind=actor.kind)},
+    )
+
+
+def order_accept(*, order_id: int, actor: Actor, prep_minutes: int | None = None, **kw) -> Order:
+    return order_transition(order_id=order_id, action=OrderAction.ACCEPT, actor=actor, prep_minutes=prep_minutes, **kw)
+
+
+def order_reject(*, order_id: int, actor: Actor, reason_code: str, reason: str = "", **kw) -> Order:
+    return order_transition(order_id=order_id, action=OrderAction.REJECT, actor=actor,
+                            reason_code=reason_code, reason=reason, **kw)
+
+
+def order_mark_ready(*, order_id: int, actor: Actor, pickup_code: str = "", **kw) -> Order:
+    return order_transition(order_id=order_id, action=OrderAction.MARK_READY, actor=actor,
+                            pickup_code=pickup_code, **kw)
+
+
+def order_cancel(*, order_id: int, actor: Actor, reason_code: str = "", reason: str = "", **kw) -> Order:
+    return order_transition(order_id=order_id, action=OrderAction.CANCEL, actor=actor,
+                            reason_code=reason_code, reason=reason, **kw)
+
+
+CONFIRM_ACTION = {
+    OrderType.DELIVERY: OrderAction.DELIVER,
+    OrderType.PICKUP: OrderAction.PICK_UP,
+    OrderType.DINE_IN: OrderAction.SERVE,
+    OrderType.VOUCHER: OrderAction.REDEEM,
+}
+
+
+def order_confirm(*, order_id: int, order_type: str, actor: Actor, **kw) -> Order:
+    """Picked up, delivered, served or redeemed: the type's confirming move."""
+    return order_transition(order_id=order_id, action=CONFIRM_ACTION[order_type], actor=actor, **kw)
+
+
+def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int = 200) -> int:
+    """Close the after-sales window: confirmed orders older than the brand's
+    window become ``completed``. Idempotent; safe to run twice at once."""
+    now = now or timezone.now()
+    confirmed = [OrderStatus.DELIVERED, OrderStatus.PICKED_UP, OrderStatus.SERVED, OrderStatus.REDEEMED]
+    done = 0
+    candidates = (
+        Order.objects.filter(status__in=confirmed, confirmed_at__isnull=False)
+        .select_related("brand").only("id", "confirmed_at", "brand__after_sales_days")
+        .order_by("confirmed_at")[:batch_size]
+    )
+    for order in candidates:
+        if order.confirmed_at + timedelta(days=order.brand.after_sales_days) > now:
+            continue
+        try:
+            order_transition(order_id=order.pk, action=OrderAction.COMPLETE,
+                             actor=Actor.system("after_sales_close"), now=now)
+            done += 1
+        except TransitionNotAllowed:
+            continue  # another run (or a refund) got there first
+    return done

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from orders import views
+
+app_name = "orders"
+urlpatterns = [
+    path("status-map/", views.status_map_view, name="status-map"),
+]

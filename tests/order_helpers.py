@@ -1,0 +1,24 @@
+"""Building orders in tests through the real services."""
+
+from decimal import Decimal
+
+from core.actors import Actor
+from orders.services import LineInput, order_create, order_transition
+
+
+def make_order(*, store, order_type="pickup", channel="miniapp", paid=False, lines=None, **kwargs):
+    lines = lines or [LineInput(name="宫保鸡丁", unit_price=Decimal("28.00"), quantity=2)]
+    return order_create(store=store, channel=channel, order_type=order_type, lines=lines,
+                        actor=Actor.system("test"), paid=paid, **kwargs)
+
+
+# Who normally triggers each action.
+DEFAULT_ACTOR_KIND = {"pay": "payment", "issue": "system", "complete": "system"}
+
+
+def walk(order, *actions, actor_kind=None):
+    """Apply actions in turn (each by its usual actor unless one is given)."""
+    for action in actions:
+        kind = actor_kind or DEFAULT_ACTOR_KIND.get(action, "staff")
+        order = order_transition(order_id=order.pk, action=action, actor=Actor(kind=kind, id="t"))
+    return order
