@@ -56,6 +56,10 @@ class Store(models.Model):
         _("default prep minutes"), default=15, validators=[MaxValueValidator(240)]
     )
     busy_extra_minutes = models.PositiveIntegerField(_("extra minutes when busy"), default=15)
+    delivery_fee = models.DecimalField(
+        _("delivery fee"), max_digits=10, decimal_places=2, default=Decimal("5.00"),
+        validators=[MinValueValidator(Decimal("0.00"))],
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     tenant_brand_lookup = "brand_id"
@@ -173,3 +177,24 @@ def mask_phone(phone: str) -> str:
     if len(phone) >= 11:
         return f"{phone[:3]}****{phone[-4:]}"
     return "*" * (len(phone) - 4) + phone[-4:]
+
+
+class CustomerToken(models.Model):
+    """A customer's API token for the mini-program / App. Only a SHA-256 of the
+    token is stored; the token itself is shown once, at login."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tokens", verbose_name=_("customer"))
+    key_hash = models.CharField(_("token hash"), max_length=64, unique=True)
+    prefix = models.CharField(_("token prefix"), max_length=8)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    tenant_brand_lookup = "customer__brand_id"
+
+    class Meta:
+        verbose_name = _("customer token")
+        verbose_name_plural = _("customer tokens")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.customer})"

@@ -7,6 +7,15 @@ from core.tenancy import TenantScope, scope_queryset
 _EMPTY = TenantScope()
 
 
+def _memberships(user) -> list[tuple[int, int | None, str]]:
+    """(brand_id, store_id, role) of a user; one query, cached on the user object."""
+    cached = getattr(user, "_tenant_memberships", None)
+    if cached is None:
+        cached = list(StaffMembership.objects.filter(user=user).values_list("brand_id", "store_id", "role"))
+        user._tenant_memberships = cached
+    return cached
+
+
 def scope_for_user(*, user) -> TenantScope:
     """The tenant scope of a back-office user, from their memberships.
 
@@ -21,9 +30,7 @@ def scope_for_user(*, user) -> TenantScope:
         scope = TenantScope(all_access=True)
     else:
         brand_ids, store_ids, brand_wide = set(), set(), set()
-        for brand_id, store_id, role in StaffMembership.objects.filter(user=user).values_list(
-            "brand_id", "store_id", "role"
-        ):
+        for brand_id, store_id, role in _memberships(user):
             brand_ids.add(brand_id)
             if role == StaffRole.BRAND_ADMIN:
                 brand_wide.add(brand_id)
@@ -46,7 +53,7 @@ def roles_for_user(*, user) -> frozenset[str]:
     if user.is_superuser:
         roles = frozenset({"superuser"})
     else:
-        roles = frozenset(StaffMembership.objects.filter(user=user).values_list("role", flat=True))
+        roles = frozenset(role for _brand, _store, role in _memberships(user))
     user._tenant_roles = roles
     return roles
 
@@ -65,3 +72,19 @@ def store_get_for_scope(*, scope: TenantScope, store_id: int) -> Store:
 
 def customer_get(*, customer_id: int) -> Customer:
     return Customer.objects.select_related("tier", "brand").get(pk=customer_id)
+
+
+def roles_for_store(*, user, store_id: int, brand_id: int) -> frozenset[str]:
+    """The roles a user holds FOR ONE STORE: brand admin of its brand, or a
+    membership at that store. Roles held elsewhere never count here."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset({"superuser"})
+    roles = set()
+    for m_brand, m_store, role in _memberships(user):
+        if role == StaffRole.BRAND_ADMIN and m_brand == brand_id:
+            roles.add(role)
+        elif m_store == store_id:
+            roles.add(role)
+    return frozenset(roles)

@@ -120,7 +120,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Each entry names a Celery task and its interval in seconds.
 PERIODIC_JOBS: dict[str, dict] = {
     "purge-idempotency-records": {"task": "core.purge_idempotency_records", "every": 3600},
+    "expire-unpaid-orders": {"task": "orders.expire_unpaid", "every": env.int("EXPIRY_SWEEP_SECONDS", default=30)},
+    "reconcile-payments": {"task": "orders.reconcile_payments", "every": 60},
+    "complete-after-sales": {"task": "orders.complete_after_sales", "every": 600},
 }
+CUSTOMER_OTP_DEV_ECHO = env.bool("CUSTOMER_OTP_DEV_ECHO", default=DEBUG)
+
+# Demo processes started by `manage.py run_stack` beside web and jobs.
+STACK_EXTRA_PROCESSES = {
+    "simulator": ["{python}", "-m", "simulator", "--port", env.str("SIMULATOR_PORT", default="8100")],
+} if env.bool("STACK_RUN_SIMULATOR", default=True) else {}
 CELERY_BEAT_SCHEDULE = {
     name: {"task": job["task"], "schedule": float(job["every"])} for name, job in PERIODIC_JOBS.items()
 }
@@ -161,7 +170,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.DefaultPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min", "user": "600/min"},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON", default="120/min"),
+        "user": env.str("THROTTLE_USER", default="1200/min"),
+    },
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
 }
@@ -173,6 +189,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
 }
 
 # --- Idempotency ------------------------------------------------------------
@@ -200,3 +217,21 @@ HEALTH_CHECK_BROKER = bool(REDIS_URL)
 
 if env.bool("SECURE_PROXY_SSL", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Payments (payments app) -------------------------------------------------
+# One entry per provider; payments.provider builds its client from it. The
+# defaults point at the local simulator (``python -m simulator --port 8100``).
+PAYMENT_PROVIDERS = {
+    "wxpay": {
+        "base_url": env.str("WXPAY_BASE_URL", default="http://127.0.0.1:8100"),
+        "appid": env.str("WXPAY_APPID", default="wx0sim0miniapp0001"),
+        "mchid": env.str("WXPAY_MCHID", default="1900000001"),
+        "api_key": env.str("WXPAY_API_KEY", default="sim-wxpay-key"),
+        # Where the provider POSTs TRANSACTION.SUCCESS and REFUND.SUCCESS notifies.
+        "notify_url": env.str("WXPAY_NOTIFY_URL", default="http://127.0.0.1:8000/api/v1/payments/notify/wxpay"),
+        "timeout": env.float("WXPAY_TIMEOUT_SECONDS", default=5.0),
+        # Extra attempts after an HTTP 5xx or a refused connection (never after a read timeout).
+        "retries": env.int("WXPAY_RETRIES", default=2),
+    },
+}
+# --- end Payments ------------------------------------------------------------

@@ -12,5 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("backoffice/", include("orders.urls")),
+    path("api/backoffice/v1/", include("orders.api_urls")),
+    path("api/v1/", include("orders.customer_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -24,5 +24,16 @@ def order_lock(*, order_id: int, store_id: int | None = None) -> Order:
         raise NotFound(code="order_not_found") from None
 
 
+def order_lock_by_no(*, order_no: str, store_id: int | None = None) -> Order:
+    """As ``order_lock``, by order number."""
+    queryset = Order.objects.select_for_update(of=("self",))
+    if store_id is not None:
+        queryset = queryset.filter(store_id=store_id)
+    try:
+        return queryset.get(order_no=order_no)
+    except Order.DoesNotExist:
+        raise NotFound(code="order_not_found") from None
+
+
 def orders_lock_in_order(*, order_ids: list[int]) -> QuerySet[Order]:
     return Order.objects.select_for_update(of=("self",)).filter(pk__in=order_ids).order_by("pk")

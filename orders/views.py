@@ -1,5 +1,6 @@
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from orders.status_map_render import status_map_rows
 
@@ -7,4 +8,4 @@ from orders.status_map_render import status_map_rows
 @staff_member_required
 def status_map_view(request):
     """The status mapping table, for everyone who works in the back-office."""
-    return render(request, "orders/status_map.html", {"rows": status_map_rows(), "title": "status map"})
+    return render(request, "orders/status_map.html", {"rows": status_map_rows(), "title": _("Status mapping table")})

@@ -1,1 +1,111 @@
-from django.db import models  # noqa: F401
+"""Payments: one provider transaction per order, and its refunds.
+
+This app sits below orders: it knows an order only by its opaque ``order_no``
+(``order_ref``), never by a foreign key or an import.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class PaymentProvider(models.TextChoices):
+    WXPAY = "wxpay", _("WeChat Pay")
+
+
+class PaymentStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    REFUNDED = "refunded", _("Refunded")
+    CLOSED = "closed", _("Closed")
+
+
+# A provider notify or query may still turn these into SUCCEEDED (money arrived).
+PAYABLE_STATUSES = (PaymentStatus.CREATED, PaymentStatus.CLOSED)
+PAID_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
+
+
+class PaymentTransaction(models.Model):
+    provider = models.CharField(_("provider"), max_length=20, choices=PaymentProvider.choices)
+    out_trade_no = models.CharField(_("merchant trade no."), max_length=32, unique=True)
+    order_ref = models.CharField(
+        _("order no."), max_length=64, unique=True, help_text=_("The order this payment is for (one per order).")
+    )
+    brand = models.ForeignKey(
+        "accounts.Brand", on_delete=models.PROTECT, related_name="payment_transactions", verbose_name=_("brand")
+    )
+    store = models.ForeignKey(
+        "accounts.Store", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="payment_transactions", verbose_name=_("store"),
+    )
+    description = models.CharField(_("description"), max_length=127)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    amount_fen = models.PositiveBigIntegerField(_("amount (fen)"))
+    status = models.CharField(_("status"), max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.CREATED)
+    prepay_id = models.CharField(_("prepay id"), max_length=64, blank=True)
+    transaction_id = models.CharField(_("provider transaction no."), max_length=64, blank=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    notify_payload = models.JSONField(_("payment notify"), null=True, blank=True,
+                                      help_text=_("The provider's notify (or query answer) that marked it paid."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    tenant_brand_lookup = "brand_id"
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="payment_status_created")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=models.Q(amount_fen__gt=0), name="payment_amount_fen_positive"),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=PAID_STATUSES) | ~models.Q(transaction_id=""),
+                name="payment_paid_has_transaction_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.out_trade_no} · {self.order_ref} · {self.get_status_display()}"
+
+
+class RefundStatus(models.TextChoices):
+    PROCESSING = "processing", _("Processing")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class PaymentRefund(models.Model):
+    transaction = models.ForeignKey(
+        PaymentTransaction, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
+    )
+    refund_ref = models.CharField(
+        _("refund reference"), max_length=64, help_text=_("The caller's key for this refund (e.g. its refund no.).")
+    )
+    out_refund_no = models.CharField(_("merchant refund no."), max_length=64, unique=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    amount_fen = models.PositiveBigIntegerField(_("amount (fen)"))
+    reason = models.CharField(_("reason"), max_length=80, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=RefundStatus.choices,
+                              default=RefundStatus.PROCESSING)
+    refund_id = models.CharField(_("provider refund no."), max_length=64, blank=True)
+    succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True)
+    notify_payload = models.JSONField(_("refund notify"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    tenant_brand_lookup = "transaction__brand_id"
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="refund_status_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["transaction", "refund_ref"], name="refund_unique_ref_per_payment"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(condition=models.Q(amount_fen__gt=0), name="refund_amount_fen_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.out_refund_no} · {self.amount} · {self.get_status_display()}"

@@ -6,7 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from accounts.models import Brand, Customer, MemberTier, StaffMembership, StaffRole, Store
-from catalog.models import Category, Product, Sku, StoreSku
+from catalog.models import Category, Platform, PlatformSkuMapping, Product, Sku, StoreSku
 from core.actors import Actor, ActorKind
 
 
@@ -111,3 +111,90 @@ class StoreSkuFactory(factory.django.DjangoModelFactory):
 
     store = factory.SubFactory(StoreFactory)
     sku = factory.SubFactory(SkuFactory, brand=factory.SelfAttribute("..store.brand"))
+
+
+class PlatformSkuMappingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PlatformSkuMapping
+
+    brand = factory.SubFactory(BrandFactory)
+    store = None
+    platform = Platform.MEITUAN
+    platform_sku_id = factory.Sequence(lambda n: f"mt-{n}")
+    sku = factory.SubFactory(SkuFactory, brand=factory.SelfAttribute("..brand"))
+
+
+def staff_user(*, role, brand=None, store=None, **user_fields):
+    """A back-office user with one membership: brand-wide for brand admins, else in ``store``."""
+    user = UserFactory(**user_fields)
+    if role == StaffRole.BRAND_ADMIN:
+        MembershipFactory(user=user, brand=brand, store=None, role=role)
+    else:
+        MembershipFactory(user=user, brand=store.brand, store=store, role=role)
+    return user
+
+
+# --- promotions ------------------------------------------------------------------
+
+
+class PromotionFactory(factory.django.DjangoModelFactory):
+    """A full reduction 满50减10 for every store, live from 2025-01-01 for a year."""
+
+    class Meta:
+        model = "promotions.Promotion"
+        skip_postgeneration_save = True
+
+    brand = factory.SubFactory(BrandFactory)
+    name = factory.Sequence(lambda n: f"满50减10 #{n}")
+    kind = "full_reduction"
+    tiers = factory.LazyFunction(lambda: [{"threshold": "50.00", "reduction": "10.00"}])
+    starts_at = factory.LazyFunction(lambda: _aware(2025, 1, 1))
+    ends_at = factory.LazyFunction(lambda: _aware(2026, 1, 1))
+
+    @factory.post_generation
+    def target_skus(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.target_skus.set(extracted)
+
+    @factory.post_generation
+    def target_categories(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.target_categories.set(extracted)
+
+    @factory.post_generation
+    def stores(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.stores.set(extracted)
+
+
+class CouponTemplateFactory(factory.django.DjangoModelFactory):
+    """10.00 off, no minimum spend, valid 30 days after issue."""
+
+    class Meta:
+        model = "promotions.CouponTemplate"
+
+    brand = factory.SubFactory(BrandFactory)
+    name = factory.Sequence(lambda n: f"10元券 #{n}")
+    kind = "amount_off"
+    value = Decimal("10.00")
+    valid_days = 30
+
+
+class CouponFactory(factory.django.DjangoModelFactory):
+    """Valid through 2025 by default; tests pick ``now`` inside that window."""
+
+    class Meta:
+        model = "promotions.Coupon"
+
+    template = factory.SubFactory(CouponTemplateFactory)
+    customer = factory.SubFactory(CustomerFactory, brand=factory.SelfAttribute("..template.brand"))
+    code = factory.Sequence(lambda n: f"TEST{n:06d}")
+    valid_from = factory.LazyFunction(lambda: _aware(2025, 1, 1))
+    valid_until = factory.LazyFunction(lambda: _aware(2026, 1, 1))
+    issued_at = factory.LazyFunction(lambda: _aware(2025, 1, 1))
+
+
+def _aware(year: int, month: int, day: int):
+    from datetime import datetime, timezone
+
+    return datetime(year, month, day, tzinfo=timezone.utc)

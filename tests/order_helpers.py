@@ -22,3 +22,17 @@ def walk(order, *actions, actor_kind=None):
         kind = actor_kind or DEFAULT_ACTOR_KIND.get(action, "staff")
         order = order_transition(order_id=order.pk, action=action, actor=Actor(kind=kind, id="t"))
     return order
+
+
+def transitions_url(order) -> str:
+    """The back-office transition endpoint of one order."""
+    return f"/api/backoffice/v1/orders/{order.order_no}/transitions"
+
+
+def staff_client(client, *, store, role):
+    """``client`` logged in as a new staff member with ``role`` in ``store``."""
+    from tests.factories import MembershipFactory
+
+    membership = MembershipFactory(brand=store.brand, store=None if role == "brand_admin" else store, role=role)
+    client.force_login(membership.user)
+    return client

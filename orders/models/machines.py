@@ -8,7 +8,7 @@ writes the audit event in the same transaction.
 ``custom["actors"]`` says which kinds of actor may trigger a transition (see
 core.actors.ActorKind); it feeds ``allowed_actions`` for the POS and buyers.
 docs/state-machines.md is generated from these classes
-(``manage.py order_graphs``).
+(``manage.py order_docs``).
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -70,8 +70,12 @@ class DeliveryOrder(Order):
     def complete(self, *, now):
         self.completed_at = now
 
-    @transition(field="status", source=[S.PENDING_PAYMENT, S.PAID, S.ACCEPTED, S.READY], target=S.CANCELLED,
+    # The customer may cancel only before the store accepts; after that only
+    # the store, the platform or a system job can.
+    @transition(field="status", source=[S.PENDING_PAYMENT, S.PAID], target=S.CANCELLED,
                 custom=_custom(_("Cancel"), CUSTOMER, STAFF, PLATFORM, SYSTEM))
+    @transition(field="status", source=[S.ACCEPTED, S.READY], target=S.CANCELLED,
+                custom=_custom(_("Cancel"), STAFF, PLATFORM, SYSTEM))
     def cancel(self, *, now, reason_code="", reason=""):
         self._set_cancelled(now=now, reason_code=reason_code, reason=reason)
 
@@ -117,8 +121,12 @@ class PickupOrder(Order):
     def complete(self, *, now):
         self.completed_at = now
 
-    @transition(field="status", source=[S.PENDING_PAYMENT, S.PAID, S.ACCEPTED, S.READY], target=S.CANCELLED,
+    # The customer may cancel only before the store accepts; after that only
+    # the store, the platform or a system job can.
+    @transition(field="status", source=[S.PENDING_PAYMENT, S.PAID], target=S.CANCELLED,
                 custom=_custom(_("Cancel"), CUSTOMER, STAFF, PLATFORM, SYSTEM))
+    @transition(field="status", source=[S.ACCEPTED, S.READY], target=S.CANCELLED,
+                custom=_custom(_("Cancel"), STAFF, PLATFORM, SYSTEM))
     def cancel(self, *, now, reason_code="", reason=""):
         self._set_cancelled(now=now, reason_code=reason_code, reason=reason)
 
@@ -161,8 +169,9 @@ class DineInOrder(Order):
     def complete(self, *, now):
         self.completed_at = now
 
-    @transition(field="status", source=[S.PENDING_PAYMENT, S.PAID, S.ACCEPTED], target=S.CANCELLED,
+    @transition(field="status", source=[S.PENDING_PAYMENT, S.PAID], target=S.CANCELLED,
                 custom=_custom(_("Cancel"), CUSTOMER, STAFF, SYSTEM))
+    @transition(field="status", source=S.ACCEPTED, target=S.CANCELLED, custom=_custom(_("Cancel"), STAFF, SYSTEM))
     def cancel(self, *, now, reason_code="", reason=""):
         self._set_cancelled(now=now, reason_code=reason_code, reason=reason)
 

@@ -62,6 +62,7 @@ class OrderAction(models.TextChoices):
     REFUND = "refund", _("Refund")
     MODIFY = "modify", _("Modify contact")
     FLAG = "flag", _("Flag for attention")
+    PAYMENT_REFUND = "payment_refund", _("Payment refunded automatically")
 
 
 class Channel(models.TextChoices):
@@ -243,6 +244,10 @@ class OrderLine(models.Model):
     line_total = models.DecimalField(_("line total"), **MONEY)
     packaging_fee = models.DecimalField(_("packaging fee"), **MONEY, default=ZERO)
     options = models.JSONField(_("options"), default=list, blank=True)
+    stock_mode = models.CharField(
+        _("stock deduction"), max_length=12, blank=True,
+        help_text=_("Snapshot: when this line takes stock (on_order / on_payment); empty for platform lines."),
+    )
     platform_food_code = models.CharField(_("platform food code"), max_length=64, blank=True)
     platform_sku_id = models.CharField(_("platform SKU id"), max_length=64, blank=True)
 

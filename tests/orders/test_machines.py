@@ -101,7 +101,7 @@ def test_cancel_records_reason_and_actor():
                              reason_code="sold_out", reason="鸡丁卖完了")
     assert order.status == OrderStatus.CANCELLED
     assert order.cancel_reason_code == "sold_out"
-    event = OrderEvent.objects.filter(order=order).last()
+    event = OrderEvent.objects.filter(order=order, action="reject").get()
     assert (event.action, event.from_status, event.to_status, event.actor_kind, event.actor_id, event.reason) == (
         "reject", "paid", "cancelled", "pos", "T1", "鸡丁卖完了")
 

@@ -22,6 +22,7 @@ from django_fsm import ConcurrentTransition, can_proceed
 from accounts.models import Store
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionNotAllowed
+from inventory.services import stock_release
 from orders.locks import order_lock
 from orders.models import (
     Channel,
@@ -75,6 +76,7 @@ class LineInput:
     options: list = field(default_factory=list)
     platform_food_code: str = ""
     platform_sku_id: str = ""
+    stock_mode: str = ""
 
 
 @dataclass
@@ -87,7 +89,7 @@ class DiscountInput:
     reference: str = ""
 
 
-def _event_write(*, order: Order, action: str, from_status: str, actor: Actor, reason_code: str = "",
+def event_write(*, order: Order, action: str, from_status: str, actor: Actor, reason_code: str = "",
                  reason: str = "", data: dict | None = None) -> OrderEvent:
     return OrderEvent.objects.create(
         order=order, action=action, from_status=from_status, to_status=order.status,
@@ -176,7 +178,7 @@ def order_create(
                 order=order, line_no=number, sku_id=line.sku_id, sku_code=line.sku_code, name=line.name,
                 spec=line.spec, unit_price=line.unit_price, quantity=line.quantity, discount=line.discount,
                 line_total=line.unit_price * line.quantity - line.discount, packaging_fee=line.packaging_fee,
-                options=line.options, platform_food_code=line.platform_food_code,
+                options=line.options, stock_mode=line.stock_mode, platform_food_code=line.platform_food_code,
                 platform_sku_id=line.platform_sku_id,
             )
             for number, line in enumerate(lines, start=1)
@@ -187,7 +189,7 @@ def order_create(
                               merchant_part=d.merchant_part, platform_part=d.platform_part)
                 for d in discounts
             ])
-        _event_write(order=order, action=OrderAction.CREATE, from_status="", actor=actor,
+        event_write(order=order, action=OrderAction.CREATE, from_status="", actor=actor,
                      data={"channel": channel, "total": str(total)})
     return order
 
@@ -217,13 +219,34 @@ def order_transition(
             params.setdefault("reason", reason)
         method(now=now, **params)
         try:
-            order.save()
+            with transaction.atomic():  # a savepoint, so a refused save leaves the transaction usable
+                order.save()
         except ConcurrentTransition:  # someone changed it without the lock: never both
             raise _not_allowed(order, action, actor) from None
-        _event_write(order=order, action=action, from_status=from_status, actor=actor,
+        event_write(order=order, action=action, from_status=from_status, actor=actor,
                      reason_code=reason_code, reason=reason,
                      data={k: str(v) for k, v in params.items() if k not in ("reason", "reason_code", "now")})
+        if order.status == OrderStatus.CANCELLED:
+            _order_release_resources(order=order, actor=actor, was_paid=from_status != OrderStatus.PENDING_PAYMENT)
     return order
+
+
+def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> None:
+    """A cancelled order gives back its stock, coupons and purchase limits; an
+    own-channel order that was paid is refunded after commit. Every release is
+    idempotent. Runs inside the cancelling transaction."""
+    stock_release(store_id=order.store_id, reference=order.order_no)
+    try:  # TRANSITIONAL: promotions.services is being written; becomes a top-level import
+        from promotions.services import coupon_release, flash_sale_limit_release
+    except ImportError:
+        return
+    coupon_release(order_ref=order.order_no)
+    flash_sale_limit_release(order_ref=order.order_no)
+    if was_paid and not order.is_platform_order and order.paid_amount > 0:
+        from orders.services.checkout import _refund_after_commit
+
+        _refund_after_commit(order=order, amount=order.paid_amount, refund_ref=f"cancel-{order.order_no}",
+                             reason=order.cancel_reason_code or "order_cancelled", actor=actor)
 
 
 _TRANSITION_ACTIONS = frozenset({
@@ -300,3 +323,36 @@ def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int 
         except TransitionNotAllowed:
             continue  # another run (or a refund) got there first
     return done
+
+
+CONTACT_EDITABLE = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.ACCEPTED, OrderStatus.READY})
+
+
+def order_contact_update(*, order_id: int, actor: Actor, contact_name: str | None = None,
+                         contact_phone: str | None = None, address: dict | None = None,
+                         note: str | None = None) -> Order:
+    """Change address / phone / note while the order is not yet dispatched
+    (409 with the current status afterwards). Records a ``modify`` event."""
+    with transaction.atomic():
+        order = order_lock(order_id=order_id)
+        if order.status not in CONTACT_EDITABLE:
+            raise TransitionNotAllowed(
+                _("The contact details cannot be changed any more."), code="contact_change_not_allowed",
+                detail={"order_no": order.order_no, "status": order.status},
+            )
+        if address is not None and order.order_type != OrderType.DELIVERY:
+            raise InvalidInput(_("Only delivery orders have an address."), code="address_not_applicable")
+        changed = {}
+        for name, value in (("contact_name", contact_name), ("contact_phone", contact_phone),
+                            ("address", address), ("customer_note", note)):
+            if value is not None and getattr(order, name) != value:
+                changed[name] = value
+                setattr(order, name, value)
+        if "contact_phone" in changed:
+            order.phone_last4 = order.contact_phone[-4:]
+        if changed:
+            order.save(update_fields=[*changed, *(["phone_last4"] if "contact_phone" in changed else []),
+                                      "updated_at"])
+            event_write(order=order, action=OrderAction.MODIFY, from_status=order.status, actor=actor,
+                        data={"changed": sorted(changed)})
+    return order

@@ -1,0 +1,296 @@
+"""Admin for brands, stores, staff, member tiers, customers and back-office users.
+
+Who may do what (superusers may do everything):
+- brand admins manage their brand's data: the brand's settings, stores, staff
+  memberships, member tiers and customers;
+- store managers see their store and change only its operating settings
+  (mode, auto-accept, prep minutes);
+- clerks see their store, read-only.
+
+Back-office users (``auth.User``): a brand admin sees only the users holding a
+membership in one of their brands, read-only; creating accounts, passwords,
+superuser flags and Django permissions stay with platform operators
+(superusers). That keeps one brand from ever listing, or taking over, another
+brand's staff accounts.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, TenantAdmin
+from accounts.models import Brand, Customer, CustomerToken, MemberTier, StaffMembership, Store, mask_phone
+from accounts.selectors import roles_for_user, scope_for_user
+from core.models import IdempotencyRecord
+from core.tenancy import is_tenant_owned
+
+User = get_user_model()
+
+BRAND_DATA = {"view": {BRAND_ADMIN}, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN}, "delete": {BRAND_ADMIN}}
+SUPERUSER_ONLY = {"view": set(), "add": set(), "change": set(), "delete": set()}
+
+
+def roles_at_store(*, user, store) -> frozenset[str]:
+    """The roles ``user`` holds for this one store ("superuser" for platform operators).
+
+    ``roles_for_user`` answers "anywhere"; a user who is a brand admin of one
+    brand and a clerk in another brand's store must act as a clerk there.
+    The memberships are read once per request and cached on the user.
+    """
+    if user.is_superuser:
+        return frozenset({"superuser"})
+    memberships = getattr(user, "_admin_memberships", None)
+    if memberships is None:
+        memberships = list(StaffMembership.objects.filter(user=user).values_list("brand_id", "store_id", "role"))
+        user._admin_memberships = memberships
+    return frozenset(
+        role for brand_id, store_id, role in memberships
+        if (role == BRAND_ADMIN and brand_id == store.brand_id) or store_id == store.pk
+    )
+
+
+def is_superuser(request) -> bool:
+    return "superuser" in roles_for_user(user=request.user)
+
+
+def brand_id_of(obj) -> int:
+    """Follow the model's ``tenant_brand_lookup`` (e.g. "store__brand_id") on an instance."""
+    value = obj
+    for part in type(obj).tenant_brand_lookup.split("__"):
+        value = getattr(value, part)
+    return value
+
+
+class BrandTenantAdmin(TenantAdmin):
+    """TenantAdmin for brand data: brand-admin rights count only in the user's own brands.
+
+    ``roles_for_user`` answers "anywhere" and the scope's ``brand_ids`` include
+    brands where the user is only store staff; without this, a brand admin of
+    X who is also a clerk in a store of Y could read and edit Y's customers,
+    catalog and staff. So: lists that only brand admins see, per-object
+    changes and deletes that only brand admins make, and every tenant FK
+    dropdown (only brand admins edit FKs) are narrowed to the brands where the
+    user holds the brand-admin role.
+    """
+
+    def _brand_admin_only(self, action: str) -> bool:
+        allowed = set(self.role_permissions.get(action, set()))
+        if action == "view":
+            allowed |= set(self.role_permissions.get("change", set()))
+        return allowed <= {BRAND_ADMIN}
+
+    @staticmethod
+    def _brand_wide_ids(request) -> frozenset[int]:
+        return scope_for_user(user=request.user).brand_wide_ids
+
+    def _object_allows(self, request, obj, action: str) -> bool:
+        if obj is None or is_superuser(request) or not self._brand_admin_only(action):
+            return True
+        return brand_id_of(obj) in self._brand_wide_ids(request)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if self._brand_admin_only("view") and not is_superuser(request):
+            queryset = queryset.filter(**{f"{self.model.tenant_brand_lookup}__in": self._brand_wide_ids(request)})
+        return queryset
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._object_allows(request, obj, "change")
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._object_allows(request, obj, "delete")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        related = db_field.remote_field.model
+        if formfield is not None and is_tenant_owned(related) and not is_superuser(request):
+            formfield.queryset = formfield.queryset.filter(
+                **{f"{related.tenant_brand_lookup}__in": self._brand_wide_ids(request)}
+            )
+        return formfield
+
+
+class SameBrandForm(forms.ModelForm):
+    """Every tenant row a form points at belongs to one brand.
+
+    The FK dropdowns are already scoped to the user's tenants; this stops a
+    brand admin of two brands (or a superuser) from mixing them in one row.
+    """
+
+    def clean(self):
+        cleaned = super().clean()
+        brand_ids = {}
+        for name, value in cleaned.items():
+            if isinstance(value, Brand):
+                brand_ids[name] = value.pk
+            elif isinstance(value, models.Model) and getattr(value, "brand_id", None) is not None:
+                brand_ids[name] = value.brand_id
+        for name in ("brand", "store", "sku"):
+            if name not in cleaned and getattr(self.instance, f"{name}_id", None) is not None:
+                related = getattr(self.instance, name)
+                brand_ids.setdefault(name, related.pk if isinstance(related, Brand) else related.brand_id)
+        if len(set(brand_ids.values())) > 1:
+            for name in brand_ids:
+                if name in self.fields and name in cleaned:
+                    self.add_error(name, _("All references of this row must belong to the same brand."))
+        return cleaned
+
+
+class BrandAdmin(BrandTenantAdmin):
+    role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": {BRAND_ADMIN}, "delete": set()}
+    list_display = ["code", "name", "unpaid_timeout_minutes", "after_sales_days", "created_at"]
+    search_fields = ["code", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not is_superuser(request):
+            return ["code", "created_at"]
+        return ["created_at"]
+
+
+class StoreAdmin(BrandTenantAdmin):
+    """Brand admins manage stores; a store manager changes only the operating settings."""
+
+    form = SameBrandForm
+    role_permissions = {"view": ALL_ROLES, "add": {BRAND_ADMIN}, "change": MANAGERS, "delete": set()}
+    manager_fields = ("mode", "auto_accept", "default_prep_minutes", "busy_extra_minutes")
+    list_display = ["code", "name", "brand", "mode", "auto_accept", "default_prep_minutes"]
+    list_select_related = ["brand"]
+    list_filter = ["mode", "auto_accept"]
+    search_fields = ["code", "name"]
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or bool(roles_at_store(user=request.user, store=obj) & (MANAGERS | {"superuser"}))
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["created_at"]
+        roles = roles_at_store(user=request.user, store=obj)
+        if roles & {"superuser", BRAND_ADMIN}:
+            return ["brand", "created_at"]
+        return [f.name for f in Store._meta.fields if f.name not in self.manager_fields and f.name != "id"]
+
+
+class StaffMembershipAdmin(BrandTenantAdmin):
+    form = SameBrandForm
+    role_permissions = BRAND_DATA
+    list_display = ["user", "role", "brand", "store", "created_at"]
+    list_select_related = ["user", "brand", "store"]
+    list_filter = ["role"]
+    search_fields = ["user__username"]
+    readonly_fields = ["created_at"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = user_list_for_request(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class MemberTierAdmin(BrandTenantAdmin):
+    form = SameBrandForm
+    role_permissions = BRAND_DATA
+    list_display = ["code", "name", "brand", "price_rate", "free_delivery", "rank"]
+    list_select_related = ["brand"]
+    search_fields = ["code", "name"]
+
+
+class CustomerAdmin(BrandTenantAdmin):
+    form = SameBrandForm
+    role_permissions = {"view": {BRAND_ADMIN}, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN}, "delete": set()}
+    list_display = ["name", "masked_phone", "brand", "tier", "created_at"]
+    list_select_related = ["brand", "tier"]
+    list_filter = ["tier"]
+    search_fields = ["=phone", "name"]
+    readonly_fields = ["created_at"]
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def masked_phone(self, obj: Customer) -> str:
+        return mask_phone(obj.phone)
+
+
+class CustomerTokenAdmin(BrandTenantAdmin):
+    """Read-only for everyone: tokens are issued and revoked by accounts.services (the
+    customer's login and logout); the hash is never shown."""
+
+    role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
+    list_display = ["prefix", "customer", "created_at", "last_used_at", "revoked_at"]
+    list_select_related = ["customer"]
+    search_fields = ["=prefix", "=customer__phone"]
+    exclude = ["key_hash"]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def user_list_for_request(request):
+    """Users a back-office user may see: all for superusers, else those of their brands."""
+    queryset = User._default_manager.all()
+    if is_superuser(request):
+        return queryset
+    brand_ids = scope_for_user(user=request.user).brand_wide_ids
+    return queryset.filter(
+        pk__in=StaffMembership.objects.filter(brand_id__in=brand_ids).values("user_id")
+    ).order_by("username")
+
+
+class UserAdmin(TenantAdmin, DjangoUserAdmin):
+    """Users are not tenant-owned: scoped here by membership (see the module docstring)."""
+
+    role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
+    brand_admin_fieldsets = [
+        (None, {"fields": ["username", "first_name", "last_name", "email"]}),
+        (_("Status"), {"fields": ["is_active", "is_staff", "last_login", "date_joined"]}),
+    ]
+
+    def get_queryset(self, request):
+        return user_list_for_request(request)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not is_superuser(request):
+            return self.brand_admin_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_list_filter(self, request):
+        return super().get_list_filter(request) if is_superuser(request) else ["is_active"]
+
+
+class IdempotencyRecordAdmin(TenantAdmin):
+    """core's model, registered here (see core/admin.py). Not tenant-owned: no role
+    gets any right, so only superusers see it; nobody edits it."""
+
+    role_permissions = SUPERUSER_ONLY
+    list_display = ["credential", "key", "status_code", "content_type", "created_at"]
+    list_filter = ["status_code"]
+    search_fields = ["=credential", "=key"]
+    exclude = ["body"]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(IdempotencyRecord, IdempotencyRecordAdmin)
+admin.site.register(Brand, BrandAdmin)
+admin.site.register(Store, StoreAdmin)
+admin.site.register(StaffMembership, StaffMembershipAdmin)
+admin.site.register(MemberTier, MemberTierAdmin)
+admin.site.register(Customer, CustomerAdmin)
+admin.site.register(CustomerToken, CustomerTokenAdmin)
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, UserAdmin)

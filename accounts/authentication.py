@@ -1,0 +1,62 @@
+"""Customer token authentication: ``Authorization: Bearer <token>``."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+from accounts.models import CustomerToken
+from accounts.services import token_hash
+
+
+class CustomerPrincipal:
+    """request.user for a customer: not a Django user, never staff."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, customer) -> None:
+        self.customer = customer
+        self.pk = customer.pk
+
+    def __str__(self) -> str:
+        return f"customer:{self.customer.pk}"
+
+
+class CustomerAuth:
+    """request.auth: carries the idempotency scope of core.idempotency."""
+
+    def __init__(self, token: CustomerToken) -> None:
+        self.token = token
+        self.idempotency_scope = f"customer:{token.customer_id}"
+
+
+class CustomerTokenAuthentication(BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed("Invalid token header.")
+        try:
+            raw = parts[1].decode()
+        except UnicodeError:
+            raise AuthenticationFailed("Invalid token header.") from None
+        token = (
+            CustomerToken.objects.select_related("customer__tier", "customer__brand")
+            .filter(key_hash=token_hash(raw), revoked_at__isnull=True).first()
+        )
+        if token is None:
+            raise AuthenticationFailed("Invalid or revoked token.")
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+            CustomerToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return CustomerPrincipal(token.customer), CustomerAuth(token)
+
+    def authenticate_header(self, request):
+        return "Bearer"

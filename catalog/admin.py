@@ -1,0 +1,94 @@
+"""Admin for the brand's menu.
+
+Brand admins manage the catalog and the platform SKU mappings; store staff may
+look at it. A store manager switches a StoreSku's availability (sold out) for
+their own store and nothing else; clerks only look.
+"""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import BrandTenantAdmin, SameBrandForm, roles_at_store
+from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS
+from catalog.models import Category, PlatformSkuMapping, Product, Sku, StoreSku
+
+
+class SkuChoicesMixin:
+    """SKU dropdowns show the product name: load it with the choices, not once per option."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "sku" and formfield is not None:
+            formfield.queryset = formfield.queryset.select_related("product")
+        return formfield
+
+CATALOG = {"view": ALL_ROLES, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN}, "delete": {BRAND_ADMIN}}
+
+
+@admin.register(Category)
+class CategoryAdmin(BrandTenantAdmin):
+    form = SameBrandForm
+    role_permissions = CATALOG
+    list_display = ["name", "brand", "sort_order"]
+    list_select_related = ["brand"]
+    search_fields = ["name"]
+
+
+@admin.register(Product)
+class ProductAdmin(BrandTenantAdmin):
+    form = SameBrandForm
+    role_permissions = CATALOG
+    list_display = ["name", "brand", "category", "is_active", "sort_order"]
+    list_select_related = ["brand", "category"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+
+
+@admin.register(Sku)
+class SkuAdmin(BrandTenantAdmin):
+    form = SameBrandForm
+    role_permissions = CATALOG
+    list_display = ["code", "product", "spec", "price", "packaging_fee", "stock_mode", "is_active"]
+    list_select_related = ["product"]
+    list_filter = ["stock_mode", "is_active"]
+    search_fields = ["=code", "product__name"]
+
+
+@admin.register(StoreSku)
+class StoreSkuAdmin(SkuChoicesMixin, BrandTenantAdmin):
+    form = SameBrandForm
+    role_permissions = {"view": ALL_ROLES, "add": {BRAND_ADMIN}, "change": MANAGERS, "delete": {BRAND_ADMIN}}
+    list_display = ["store", "sku_code", "sku_name", "price", "is_available", "updated_at"]
+    list_select_related = ["store", "sku__product"]
+    list_filter = ["is_available"]
+    search_fields = ["=sku__code", "sku__product__name"]
+    readonly_fields = ["updated_at"]
+
+    @admin.display(description=_("merchant SKU code"), ordering="sku__code")
+    def sku_code(self, obj: StoreSku) -> str:
+        return obj.sku.code
+
+    @admin.display(description=_("name"))
+    def sku_name(self, obj: StoreSku) -> str:
+        return obj.sku.display_name
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or bool(roles_at_store(user=request.user, store=obj.store) & (MANAGERS | {"superuser"}))
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None or roles_at_store(user=request.user, store=obj.store) & {"superuser", BRAND_ADMIN}:
+            return ["updated_at"]
+        return ["store", "sku", "price", "updated_at"]
+
+
+@admin.register(PlatformSkuMapping)
+class PlatformSkuMappingAdmin(SkuChoicesMixin, BrandTenantAdmin):
+    form = SameBrandForm
+    role_permissions = {"view": {BRAND_ADMIN}, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN},
+                        "delete": {BRAND_ADMIN}}
+    list_display = ["platform", "platform_sku_id", "platform_food_code", "sku", "store", "brand"]
+    list_select_related = ["sku__product", "store", "brand"]
+    list_filter = ["platform"]
+    search_fields = ["=platform_sku_id", "=platform_food_code", "=sku__code"]

@@ -1,0 +1,165 @@
+"""Writes to stock. Every change is a conditional UPDATE plus a ledger row.
+
+Lock discipline: the Stock rows of one call are locked with one
+``SELECT ... ORDER BY sku_id FOR UPDATE`` (orders.locks-style, always in sku
+order) so two multi-line orders touching the same SKUs in opposite orders
+wait for each other instead of deadlocking. The deduction itself is a single
+``UPDATE ... WHERE on_hand >= qty`` per call (a CASE over the SKUs), so the
+number of queries does not grow with the number of lines; the CHECK
+constraint ``on_hand >= 0`` is the last line of defence.
+"""
+
+from collections import defaultdict
+
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import Conflict, InvalidInput
+from inventory.models import MovementReason, Stock, StockMovement, StockShortfall
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+    default_message = _("Some items are out of stock.")
+
+
+def _locked_stocks(*, store_id: int, sku_ids) -> dict[int, Stock]:
+    rows = Stock.objects.select_for_update().filter(store_id=store_id, sku_id__in=sku_ids).order_by("sku_id")
+    return {row.sku_id: row for row in rows}
+
+
+def _apply_deltas(*, store_id: int, deltas: dict[int, int], guard: bool) -> int:
+    """One UPDATE for all SKUs. With ``guard`` a row is only changed when it
+    stays >= 0; returns the number of rows changed."""
+    if not deltas:
+        return 0
+    change = Case(*[When(sku_id=sku_id, then=Value(delta)) for sku_id, delta in deltas.items()],
+                  output_field=IntegerField())
+    condition = Q()
+    for sku_id, delta in deltas.items():
+        condition |= Q(sku_id=sku_id, on_hand__gte=-delta) if guard and delta < 0 else Q(sku_id=sku_id)
+    return Stock.objects.filter(condition, store_id=store_id).update(on_hand=F("on_hand") + change)
+
+
+def stock_deduct(
+    *, store_id: int, quantities: dict[int, int], reference: str, reason: str = MovementReason.ORDER,
+    allow_shortfall: bool = False,
+) -> dict[int, int]:
+    """Take ``quantities`` (sku_id -> qty) from a store's stock.
+
+    Untracked SKUs (no Stock row) are skipped. Without ``allow_shortfall`` any
+    missing unit raises ``OutOfStock`` (detail lists the SKUs) and nothing
+    changes. With it (platform orders, already paid) what is there is taken,
+    stock stays >= 0, and the missing units are recorded as StockShortfall and
+    returned (sku_id -> missing qty). Joins the caller's transaction.
+    """
+    if any(qty <= 0 for qty in quantities.values()):
+        raise InvalidInput(_("Quantities must be positive."), code="invalid_quantity")
+    with transaction.atomic():
+        stocks = _locked_stocks(store_id=store_id, sku_ids=list(quantities))
+        wanted = {sku_id: qty for sku_id, qty in quantities.items() if sku_id in stocks}
+        shortfall: dict[int, int] = {}
+        if allow_shortfall:
+            take = {}
+            for sku_id, qty in wanted.items():
+                available = max(stocks[sku_id].on_hand, 0)
+                if available < qty:
+                    shortfall[sku_id] = qty - available
+                if min(qty, available) > 0:
+                    take[sku_id] = min(qty, available)
+            wanted = take
+        changed = _apply_deltas(store_id=store_id, deltas={k: -v for k, v in wanted.items()}, guard=True)
+        if changed != len(wanted):
+            # Some row did not have enough: say which, and undo the rest.
+            short = {str(sku_id): {"wanted": qty, "on_hand": stocks[sku_id].on_hand}
+                     for sku_id, qty in sorted(wanted.items()) if stocks[sku_id].on_hand < qty}
+            raise OutOfStock(detail={"skus": short})
+        try:
+            StockMovement.objects.bulk_create([
+                StockMovement(stock=stocks[sku_id], delta=-qty, reason=reason, reference=reference)
+                for sku_id, qty in sorted(wanted.items())
+            ])
+        except IntegrityError:
+            raise Conflict(_("This reference already took stock."), code="stock_already_deducted",
+                           detail={"reference": reference}) from None
+        if shortfall:
+            StockShortfall.objects.bulk_create([
+                StockShortfall(store_id=store_id, sku_id=sku_id, reference=reference, quantity=qty)
+                for sku_id, qty in sorted(shortfall.items())
+            ])
+    return shortfall
+
+
+def stock_release(*, store_id: int, reference: str) -> dict[int, int]:
+    """Give back everything ``reference`` took with reason ``order`` (cancel,
+    expiry, reject). Idempotent: a second call finds it already released."""
+    with transaction.atomic():
+        taken = dict(
+            StockMovement.objects.filter(stock__store_id=store_id, reference=reference, reason=MovementReason.ORDER)
+            .values_list("stock__sku_id").annotate(total=Sum("delta")).values_list("stock__sku_id", "total")
+        )
+        already = StockMovement.objects.filter(
+            stock__store_id=store_id, reference=reference, reason=MovementReason.ORDER_RELEASE
+        ).exists()
+        if not taken or already:
+            return {}
+        stocks = _locked_stocks(store_id=store_id, sku_ids=list(taken))
+        give_back = {sku_id: -total for sku_id, total in taken.items() if total < 0}
+        try:
+            with transaction.atomic():
+                StockMovement.objects.bulk_create([
+                    StockMovement(stock=stocks[sku_id], delta=qty, reason=MovementReason.ORDER_RELEASE,
+                                  reference=reference)
+                    for sku_id, qty in sorted(give_back.items())
+                ])
+        except IntegrityError:
+            return {}  # a concurrent release won
+        _apply_deltas(store_id=store_id, deltas=give_back, guard=False)
+    return give_back
+
+
+def stock_restock(*, store_id: int, quantities: dict[int, int], reference: str,
+                  reason: str = MovementReason.RETURN) -> None:
+    """Put returned goods back (a return = refund plus restock)."""
+    with transaction.atomic():
+        stocks = _locked_stocks(store_id=store_id, sku_ids=list(quantities))
+        tracked = {k: v for k, v in quantities.items() if k in stocks and v > 0}
+        StockMovement.objects.bulk_create([
+            StockMovement(stock=stocks[sku_id], delta=qty, reason=reason, reference=reference)
+            for sku_id, qty in sorted(tracked.items())
+        ])
+        _apply_deltas(store_id=store_id, deltas=tracked, guard=False)
+
+
+def stock_set(*, store_id: int, sku_id: int, on_hand: int, note: str = "") -> Stock:
+    """Count the stock: start tracking (initial movement) or adjust to ``on_hand``."""
+    if on_hand < 0:
+        raise InvalidInput(_("Stock cannot be negative."), code="invalid_quantity")
+    with transaction.atomic():
+        stock, created = Stock.objects.get_or_create(store_id=store_id, sku_id=sku_id)
+        stock = Stock.objects.select_for_update().get(pk=stock.pk)
+        delta = on_hand - stock.on_hand
+        if created or delta:
+            StockMovement.objects.create(
+                stock=stock, delta=delta, note=note,
+                reason=MovementReason.INITIAL if created else MovementReason.ADJUSTMENT,
+            )
+            Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + delta)
+            stock.refresh_from_db()
+    return stock
+
+
+def stock_ledger_mismatches() -> list[dict]:
+    """Stock rows whose on_hand differs from the sum of their movements."""
+    sums = defaultdict(int)
+    for stock_id, total in StockMovement.objects.values_list("stock_id").annotate(t=Sum("delta")).values_list(
+        "stock_id", "t"
+    ):
+        sums[stock_id] = total or 0
+    mismatches = []
+    for stock_id, store_id, sku_id, on_hand in Stock.objects.values_list("id", "store_id", "sku_id", "on_hand"):
+        if sums[stock_id] != on_hand:
+            mismatches.append({"stock_id": stock_id, "store_id": store_id, "sku_id": sku_id,
+                               "on_hand": on_hand, "ledger": sums[stock_id]})
+    return mismatches

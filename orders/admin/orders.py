@@ -1,0 +1,171 @@
+"""The order list and the order page.
+
+Orders are read-only here: the status is protected and an order changes only
+through orders.services, so the page's only writes are the transition
+buttons (orders.admin.transitions). The list runs a constant number of
+queries whatever the page size: the store comes with the orders, the status
+label is computed from the row, and the store filter reads the user's stores
+once.
+"""
+
+from django.contrib import admin
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin_base import ALL_ROLES, TenantAdmin, TenantInline
+from accounts.selectors import scope_for_user, store_list_for_scope
+from orders.admin.transitions import TransitionAdminMixin
+from orders.models import (
+    DeliveryOrder,
+    DineInOrder,
+    Order,
+    OrderDiscount,
+    OrderEvent,
+    OrderLine,
+    OrderType,
+    PickupOrder,
+    VoucherOrder,
+)
+from orders.status_map import status_label
+
+READ_ONLY = {"view": ALL_ROLES, "add": set(), "change": set(), "delete": set()}
+
+
+def merchant_status_label(order: Order) -> str:
+    try:
+        return status_label(order_type=order.order_type, status=order.status, audience="merchant")
+    except KeyError:  # a status the type's machine never reaches: show the system label
+        return order.get_status_display()
+
+
+class StoreListFilter(admin.SimpleListFilter):
+    """The stores the user may see, not every store of the platform."""
+
+    title = _("store")
+    parameter_name = "store"
+
+    def lookups(self, request, model_admin):
+        stores = store_list_for_scope(scope=scope_for_user(user=request.user))
+        return [(str(store.pk), store.name) for store in stores]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(store_id=int(value))
+        return queryset
+
+
+class ReadOnlyInlineMixin:
+    role_permissions = READ_ONLY
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class OrderLineInline(ReadOnlyInlineMixin, TenantInline):
+    model = OrderLine
+    fields = ["line_no", "sku_code", "name", "spec", "unit_price", "quantity", "discount", "line_total",
+              "packaging_fee", "options"]
+
+
+class OrderDiscountInline(ReadOnlyInlineMixin, TenantInline):
+    model = OrderDiscount
+    fields = ["kind", "name", "reference", "amount", "merchant_part", "platform_part"]
+
+
+class OrderEventInline(ReadOnlyInlineMixin, TenantInline):
+    """The timeline, oldest first: who did what, from which status to which, and why."""
+
+    model = OrderEvent
+    verbose_name = _("timeline event")
+    verbose_name_plural = _("timeline")
+    fields = ["created_at", "action", "from_status", "to_status", "actor_kind", "actor_name", "reason_code",
+              "reason"]
+    ordering = ["id"]
+
+
+class OrderAdmin(TransitionAdminMixin, TenantAdmin):
+    role_permissions = READ_ONLY
+    list_display = ["order_no", "store", "channel", "order_type", "merchant_status", "total", "placed_at",
+                    "needs_attention"]
+    list_select_related = ["store"]
+    show_full_result_count = False  # a second COUNT(*) over every order of the store buys nothing
+    list_filter = [StoreListFilter, "channel", "order_type", "status", ("business_date", admin.DateFieldListFilter),
+                   "needs_attention"]
+    search_fields = ["=order_no", "=phone_last4", "=channel_order_id", "=channel_order_no"]
+    search_help_text = _("Order number, last 4 digits of the phone, or the channel's order id or number.")
+    inlines = [OrderLineInline, OrderDiscountInline, OrderEventInline]
+    readonly_fields = ["merchant_status"]
+    change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/orders/order/change_list.html"
+    fieldsets = [
+        (None, {"fields": ["order_no", "brand", "store", "order_type", "status", "merchant_status",
+                           "needs_attention", "attention_reason"]}),
+        (_("Channel"), {"fields": ["channel", "channel_order_id", "channel_order_no", "channel_day_seq",
+                                   "business_date", "day_seq", "pickup_code"]}),
+        (_("Customer"), {"fields": ["customer", "contact_name", "contact_phone", "address", "customer_note"]}),
+        (_("Amounts"), {"fields": ["subtotal", "discount_total", "merchant_discount", "platform_discount",
+                                   "delivery_fee", "packaging_fee", "total", "paid_amount"]}),
+        (_("Payment"), {"fields": ["payment_provider", "payment_txn_no", "paid_at"]}),
+        (_("Times"), {"fields": ["placed_at", "expires_at", "prep_minutes", "accepted_at", "expected_at",
+                                 "ready_at", "dispatched_at", "confirmed_at", "completed_at", "cancelled_at",
+                                 "cancel_reason_code", "cancel_reason"]}),
+        (_("Courier"), {"fields": ["courier_name", "courier_phone"]}),
+        (_("Raw channel payload"), {"fields": ["raw_payload"], "classes": ["collapse"]}),
+    ]
+
+    @admin.display(description=_("status"), ordering="status")
+    def merchant_status(self, obj: Order) -> str:
+        return merchant_status_label(obj)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches only, so each term uses an index (no LIKE '%...%' over every order)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matches = Q(order_no=term) | Q(phone_last4=term) | Q(channel_order_id=term) | Q(channel_order_no=term)
+        return queryset.filter(matches), False
+
+    # Orders are created by services and changed only through transitions, by everyone.
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TypedOrderAdmin(OrderAdmin):
+    """One order type's machine (the proxies of orders.models.machines).
+
+    Registered so every model has an admin, hidden from the index: the order
+    list and its type filter are the one entry point.
+    """
+
+    order_type: str = ""
+    list_filter = [f for f in OrderAdmin.list_filter if f != "order_type"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(order_type=self.order_type)
+
+    def has_module_permission(self, request):
+        return False
+
+
+admin.site.register(Order, OrderAdmin)
+for _model, _type in [(DeliveryOrder, OrderType.DELIVERY), (PickupOrder, OrderType.PICKUP),
+                      (DineInOrder, OrderType.DINE_IN), (VoucherOrder, OrderType.VOUCHER)]:
+    admin.site.register(_model, type(f"{_model.__name__}Admin", (TypedOrderAdmin,), {"order_type": _type.value}))

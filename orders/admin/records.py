@@ -1,0 +1,64 @@
+"""Order lines, discounts and events on their own lists, and the day sequence counters.
+
+All read-only: lines and discounts are written by orders.services with the
+order; events are the append-only audit trail (no add, change or delete for
+anyone, superusers included); day sequences are not tenant-owned, so only
+superusers see them.
+"""
+
+from django.contrib import admin
+
+from accounts.admin_base import ALL_ROLES, TenantAdmin
+from orders.models import DaySequence, OrderDiscount, OrderEvent, OrderLine
+
+
+class ReadOnlyAdmin(TenantAdmin):
+    role_permissions = {"view": ALL_ROLES, "add": set(), "change": set(), "delete": set()}
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyAdmin):
+    list_display = ["order", "line_no", "sku_code", "name", "spec", "unit_price", "quantity", "line_total"]
+    list_select_related = ["order"]
+    search_fields = ["=order__order_no", "=sku_code"]
+    exclude = ["sku"]
+
+
+@admin.register(OrderDiscount)
+class OrderDiscountAdmin(ReadOnlyAdmin):
+    list_display = ["order", "kind", "name", "amount", "merchant_part", "platform_part"]
+    list_select_related = ["order"]
+    list_filter = ["kind"]
+    search_fields = ["=order__order_no", "=reference"]
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(ReadOnlyAdmin):
+    """The append-only audit trail."""
+
+    list_display = ["created_at", "order", "action", "from_status", "to_status", "actor_kind", "actor_name",
+                    "reason"]
+    list_select_related = ["order"]
+    list_filter = ["action", "actor_kind"]
+    search_fields = ["=order__order_no"]
+
+
+@admin.register(DaySequence)
+class DaySequenceAdmin(ReadOnlyAdmin):
+    """Not tenant-owned (no tenant_brand_lookup): superusers only."""
+
+    role_permissions = {"view": set(), "add": set(), "change": set(), "delete": set()}
+    list_display = ["store", "business_date", "last_value"]
+    list_select_related = ["store"]
+    date_hierarchy = "business_date"
+    ordering = ["-business_date"]
+    readonly_fields = ["store", "business_date", "last_value"]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from orders import api
+
+urlpatterns = [
+    path("orders", api.OrderListApi.as_view(), name="backoffice-order-list"),
+    path("orders/<str:order_no>", api.OrderDetailApi.as_view(), name="backoffice-order-detail"),
+    path("orders/<str:order_no>/transitions", api.OrderTransitionApi.as_view(), name="backoffice-order-transition"),
+]

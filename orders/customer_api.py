@@ -1,0 +1,284 @@
+"""Customer API v1 (/api/v1/) for the mini-program and the App.
+
+Auth: ``Authorization: Bearer <token>`` from POST auth/token (see
+docs/customer-api.md). A customer sees only their own orders; another
+customer's order number answers 404. Views are thin: validate, call a
+service, serialize.
+"""
+
+from decimal import Decimal
+
+from django.db.models import Prefetch
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+from accounts.authentication import CustomerPrincipal, CustomerTokenAuthentication
+from accounts.services import customer_login_start, customer_login_verify, otp_dev_echo_enabled
+from catalog.selectors import store_sku_list
+from core.actors import Actor, ActorKind
+from core.api import BaseAPIView, DefaultPagination
+from core.errors import InvalidInput, NotFound
+from inventory.selectors import stock_levels
+from orders.customer_serializers import (
+    CartInput,
+    ContactInput,
+    CustomerOrderOutput,
+    price_fields_in,
+)
+from orders.models import Order, OrderAction, OrderLine
+from orders.services import order_contact_update, order_transition
+from orders.services.checkout import Cart, CartItem, cart_price, order_payable_check, order_place
+from payments.services import PaymentResult, payment_start, provider_notify_record
+from promotions.selectors import promotions_active_for_store
+
+
+class IsCustomer(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, CustomerPrincipal)
+
+
+class CustomerAPIView(BaseAPIView):
+    authentication_classes = [CustomerTokenAuthentication]
+    permission_classes = [IsCustomer]
+    throttle_classes = [UserRateThrottle]
+
+    @property
+    def customer(self):
+        return self.request.user.customer
+
+    def customer_orders(self):
+        """The one place customer order querysets come from: always their own."""
+        return (
+            Order.objects.filter(customer_id=self.customer.pk)
+            .select_related("store")
+            .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts")
+        )
+
+    def get_order(self, order_no: str) -> Order:
+        try:
+            return self.customer_orders().get(order_no=order_no)
+        except Order.DoesNotExist:
+            raise NotFound(_("Order not found."), code="order_not_found") from None
+
+    def order_response(self, order_no: str, *, status_code: int = 200) -> Response:
+        return Response(CustomerOrderOutput(self.get_order(order_no)).data, status=status_code)
+
+
+def _cart_from(request) -> Cart:
+    if not isinstance(request.data, dict):
+        raise InvalidInput(_("The body must be a JSON object."), code="malformed_request")
+    sent_prices = price_fields_in(request.data)
+    if sent_prices:
+        raise InvalidInput(_("Prices are computed by the server; do not send them."),
+                           code="price_fields_not_accepted", detail={"fields": sent_prices})
+    data = CartInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    address = v.get("address") or {}
+    return Cart(
+        store_id=v["store"], order_type=v["order_type"],
+        items=tuple(CartItem(sku_code=line["sku"], qty=line["qty"]) for line in v["lines"]),
+        coupon_codes=tuple(v["coupon_codes"]),
+        address={k: str(val) for k, val in address.items()}, note=v["note"],
+        contact_name=v["contact_name"], contact_phone=v["contact_phone"],
+    )
+
+
+# --- auth -------------------------------------------------------------------
+class LoginCodeApi(BaseAPIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle]
+
+    class Input(serializers.Serializer):
+        brand = serializers.SlugField()
+        phone = serializers.CharField(max_length=20)
+
+    @extend_schema(request=Input, operation_id="customer_login_code",
+                   responses=inline_serializer("LoginCodeSent", {"sent": serializers.BooleanField()}))
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        code = customer_login_start(brand_code=data.validated_data["brand"], phone=data.validated_data["phone"])
+        body = {"sent": True}
+        if otp_dev_echo_enabled():
+            body["dev_code"] = code
+        return Response(body)
+
+
+class TokenApi(BaseAPIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle]
+
+    class Input(serializers.Serializer):
+        brand = serializers.SlugField()
+        phone = serializers.CharField(max_length=20)
+        code = serializers.RegexField(r"^\d{6}$")
+
+    @extend_schema(request=Input, operation_id="customer_token",
+                   responses=inline_serializer("CustomerToken", {"token": serializers.CharField(),
+                                                                 "customer_id": serializers.CharField()}))
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = customer_login_verify(brand_code=data.validated_data["brand"], phone=data.validated_data["phone"],
+                                       code=data.validated_data["code"])
+        return Response({"token": issued.token, "customer_id": str(issued.customer.pk)},
+                        status=status.HTTP_201_CREATED)
+
+
+# --- menu and quote -----------------------------------------------------------
+class MenuApi(CustomerAPIView):
+    @extend_schema(operation_id="customer_store_menu", responses=OpenApiResponse(description="The store menu"))
+    def get(self, request, store_id: int):
+        from accounts.models import Store
+
+        store = Store.objects.filter(pk=store_id, brand_id=self.customer.brand_id).first()
+        if store is None:
+            raise NotFound(_("Store not found."), code="store_not_found")
+        rows = list(store_sku_list(store_id=store.pk))
+        levels = stock_levels(store_id=store.pk)
+        categories: dict[int, dict] = {}
+        products: dict[int, dict] = {}
+        for row in rows:
+            sku, product, category = row.sku, row.sku.product, row.sku.product.category
+            cat = categories.setdefault(category.pk, {"id": str(category.pk), "name": category.name, "items": []})
+            if product.pk not in products:
+                products[product.pk] = {"id": str(product.pk), "name": product.name,
+                                        "description": product.description, "skus": []}
+                cat["items"].append(products[product.pk])
+            stock = levels.get(sku.pk)
+            products[product.pk]["skus"].append({
+                "sku": sku.code, "spec": sku.spec, "price": f"{row.effective_price:.2f}",
+                "packaging_fee": f"{sku.packaging_fee:.2f}",
+                "available": row.is_available and (stock is None or stock > 0),
+                "sold_out": (not row.is_available) or stock == 0, "stock": stock,
+            })
+        promotions = [
+            {"id": str(p.pk), "name": p.name, "kind": p.kind}
+            for p in promotions_active_for_store(brand_id=store.brand_id, store_id=store.pk, now=timezone.now())
+        ]
+        return Response({"store": {"id": str(store.pk), "name": store.name, "mode": store.mode,
+                                   "accepting_orders": store.accepts_new_orders},
+                         "categories": list(categories.values()), "promotions": promotions})
+
+
+class QuoteApi(CustomerAPIView):
+    @extend_schema(request=CartInput, operation_id="customer_order_quote",
+                   responses=OpenApiResponse(description="Price breakdown"))
+    def post(self, request):
+        priced = cart_price(customer=self.customer, cart=_cart_from(request))
+        quote = priced.quote
+        codes = {sku_id: row.sku.code for sku_id, row in priced.store_skus.items()}
+
+        def money(value: Decimal) -> str:
+            return f"{value:.2f}"
+
+        return Response({
+            "lines": [{"sku": codes[line.sku_id], "qty": line.quantity, "unit_price": money(line.unit_price),
+                       "subtotal": money(line.subtotal), "discount": money(line.discount),
+                       "total": money(line.total)} for line in quote.lines],
+            "discounts": [{"kind": d.kind, "name": str(d.name), "amount": money(d.amount),
+                           "explanation": str(d.explanation)} for d in quote.discounts],
+            "rejected_coupons": quote.rejected_coupons,
+            "subtotal": money(quote.subtotal), "discount": money(quote.discount_total),
+            "delivery_fee": money(quote.delivery_fee), "delivery_fee_discount": money(quote.delivery_fee_discount),
+            "packaging_fee": money(priced.packaging_fee), "total": money(priced.total),
+        })
+
+
+# --- orders -----------------------------------------------------------------
+class OrderListCreateApi(CustomerAPIView):
+    @extend_schema(responses=CustomerOrderOutput(many=True), operation_id="customer_order_list")
+    def get(self, request):
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(self.customer_orders().order_by("-placed_at", "-id"), request, view=self)
+        return paginator.get_paginated_response(CustomerOrderOutput(page, many=True).data)
+
+    @extend_schema(request=CartInput, responses={201: CustomerOrderOutput}, operation_id="customer_order_create")
+    def post(self, request):
+        channel = "app" if request.headers.get("X-Client", "").lower() == "app" else "miniapp"
+        order = order_place(customer=self.customer, cart=_cart_from(request), channel=channel)
+        return self.order_response(order.order_no, status_code=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(CustomerAPIView):
+    @extend_schema(responses=CustomerOrderOutput, operation_id="customer_order_detail")
+    def get(self, request, order_no: str):
+        return self.order_response(order_no)
+
+
+class OrderPayApi(CustomerAPIView):
+    class Input(serializers.Serializer):
+        provider = serializers.ChoiceField(choices=["wxpay"])
+
+    @extend_schema(request=Input, operation_id="customer_order_pay",
+                   responses=OpenApiResponse(description="Payment parameters for the provider's SDK"))
+    def post(self, request, order_no: str):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = self.get_order(order_no)
+        order_payable_check(order=order)
+        started = payment_start(order_ref=order.order_no, brand_id=order.brand_id, store_id=order.store_id,
+                                amount=order.total, description=f"{order.store.name} {order.order_no}",
+                                provider=data.validated_data["provider"])
+        return Response({"order_no": order.order_no, **started})
+
+
+class OrderCancelApi(CustomerAPIView):
+    class Input(serializers.Serializer):
+        reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=Input, responses=CustomerOrderOutput, operation_id="customer_order_cancel")
+    def post(self, request, order_no: str):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = self.get_order(order_no)
+        order_transition(order_id=order.pk, action=OrderAction.CANCEL,
+                         actor=Actor(kind=ActorKind.CUSTOMER, id=str(self.customer.pk)),
+                         reason_code="customer_cancelled", reason=data.validated_data["reason"])
+        return self.order_response(order_no)
+
+
+class OrderContactApi(CustomerAPIView):
+    @extend_schema(request=ContactInput, responses=CustomerOrderOutput, operation_id="customer_order_contact")
+    def patch(self, request, order_no: str):
+        data = ContactInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        order = self.get_order(order_no)
+        address = v.get("address")
+        order_contact_update(
+            order_id=order.pk, actor=Actor(kind=ActorKind.CUSTOMER, id=str(self.customer.pk)),
+            contact_name=v.get("contact_name"), contact_phone=v.get("contact_phone"),
+            address={k: str(val) for k, val in address.items()} if address is not None else None,
+            note=v.get("note"),
+        )
+        return self.order_response(order_no)
+
+
+class PaymentNotifyApi(BaseAPIView):
+    """The provider's signed callback. Verified by signature, not by session."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, operation_id="payment_notify",
+                   responses=inline_serializer("NotifyAck", {"code": serializers.CharField()}))
+    def post(self, request, provider: str):
+        from orders.services.checkout import order_payment_confirm
+
+        result = provider_notify_record(provider=provider, headers=request.headers, body=request.body)
+        # A replay (first_time False) is answered the same and changes nothing;
+        # order_payment_confirm is itself idempotent per transaction id.
+        if isinstance(result, PaymentResult):
+            order_payment_confirm(order_no=result.order_ref, provider=provider,
+                                  transaction_id=result.transaction_id, amount=result.amount,
+                                  paid_at=result.paid_at)
+        return Response({"code": "SUCCESS"})

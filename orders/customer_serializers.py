@@ -1,0 +1,116 @@
+"""Input and output shapes of the customer API v1 (CONTRACTS.md)."""
+
+from rest_framework import serializers
+
+from orders.models import Order, OrderLine, OrderType
+from orders.status_map import status_label
+
+# Fields a client must never send: prices are computed on the server only.
+PRICE_FIELDS = frozenset({
+    "price", "unit_price", "total", "subtotal", "discount", "discount_total", "amount", "line_total",
+    "delivery_fee", "packaging_fee", "paid", "paid_amount", "pay_amount",
+})
+
+
+def price_fields_in(data, path: str = "") -> list[str]:
+    """Every price-like key anywhere in a request body, as dotted paths."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in PRICE_FIELDS:
+                found.append(where)
+            found.extend(price_fields_in(value, where))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found.extend(price_fields_in(value, f"{path}[{index}]"))
+    return found
+
+
+class CartLineInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=40)
+    qty = serializers.IntegerField(min_value=1, max_value=99)
+
+
+class AddressInput(serializers.Serializer):
+    name = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    phone = serializers.RegexField(r"^\+?\d{6,20}$", required=False)
+    detail = serializers.CharField(max_length=255)
+    latitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False)
+    longitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False)
+
+
+class CartInput(serializers.Serializer):
+    store = serializers.IntegerField(min_value=1)
+    order_type = serializers.ChoiceField(choices=OrderType.choices)
+    lines = CartLineInput(many=True, allow_empty=False, max_length=50)
+    coupon_codes = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=5,
+                                         default=list)
+    address = AddressInput(required=False)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    contact_name = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    contact_phone = serializers.RegexField(r"^\+?\d{6,20}$", required=False, default="")
+
+
+class LineOutput(serializers.ModelSerializer):
+    line_id = serializers.IntegerField(source="id")
+    sku = serializers.CharField(source="sku_code")
+
+    class Meta:
+        model = OrderLine
+        fields = ["line_id", "sku", "name", "spec", "quantity", "unit_price", "discount", "line_total",
+                  "packaging_fee"]
+
+
+class AmountsOutput(serializers.Serializer):
+    subtotal = serializers.DecimalField(max_digits=10, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=10, decimal_places=2, source="discount_total")
+    delivery_fee = serializers.DecimalField(max_digits=10, decimal_places=2)
+    packaging_fee = serializers.DecimalField(max_digits=10, decimal_places=2)
+    total = serializers.DecimalField(max_digits=10, decimal_places=2)
+    paid = serializers.DecimalField(max_digits=10, decimal_places=2, source="paid_amount")
+
+
+class DiscountOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+
+class CustomerOrderOutput(serializers.ModelSerializer):
+    store = serializers.SerializerMethodField()
+    buyer_status = serializers.SerializerMethodField()
+    amounts = AmountsOutput(source="*")
+    lines = LineOutput(many=True)
+    discounts = DiscountOutput(many=True)
+    contact = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField()
+    refunds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = ["order_no", "store", "channel", "order_type", "status", "buyer_status", "placed_at",
+                  "expires_at", "expected_at", "day_seq", "pickup_code", "contact", "address", "customer_note",
+                  "lines", "discounts", "amounts", "cancel_reason", "allowed_actions", "refunds"]
+
+    def get_store(self, order: Order) -> dict:
+        return {"id": str(order.store_id), "name": order.store.name}
+
+    def get_buyer_status(self, order: Order) -> str:
+        return status_label(order_type=order.order_type, status=order.status, audience="buyer")
+
+    def get_contact(self, order: Order) -> dict:
+        return {"name": order.contact_name, "phone": order.contact_phone}
+
+    def get_allowed_actions(self, order: Order) -> list[str]:
+        return order.available_actions(actor_kind="customer")
+
+    def get_refunds(self, order: Order) -> list:
+        return []  # refund requests arrive with the after-sales issue
+
+
+class ContactInput(serializers.Serializer):
+    contact_name = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    contact_phone = serializers.RegexField(r"^\+?\d{6,20}$", required=False)
+    address = AddressInput(required=False)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True)

@@ -1,0 +1,309 @@
+"""Own-channel ordering (mini-program, App): price, place, pay, cancel, expire.
+
+Prices are computed here and only here; a client never sends one. Stock is
+taken at order time for on-order SKUs (and flash-sale lines) and at payment
+time for on-payment SKUs; coupons are reserved by the unpaid order, used on
+payment and released on cancel or expiry.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Customer, Store
+from catalog.models import StockDeductionMode, StoreSku
+from core.actors import Actor, ActorKind
+from core.errors import Conflict, InvalidInput, NotFound
+from inventory.selectors import stock_levels
+from inventory.services import OutOfStock, stock_deduct
+from orders.locks import order_lock_by_no
+from orders.models import Order, OrderAction, OrderStatus, OrderType
+from orders.services.core import DiscountInput, LineInput, event_write, order_create, order_transition
+from promotions.engine import CartLine, PricingContext, Quote, quote_compute
+from promotions.services import coupon_reserve, coupon_use, flash_sale_limit_reserve
+
+MAX_LINES = 50
+MAX_QTY_PER_LINE = 99
+ZERO = Decimal("0.00")
+
+
+class StoreNotAccepting(Conflict):
+    code = "store_not_accepting_orders"
+    default_message = _("The store is not taking orders right now.")
+
+
+@dataclass(frozen=True)
+class CartItem:
+    sku_code: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class Cart:
+    store_id: int
+    order_type: str
+    items: tuple[CartItem, ...]
+    coupon_codes: tuple[str, ...] = ()
+    address: dict = field(default_factory=dict)
+    note: str = ""
+    contact_name: str = ""
+    contact_phone: str = ""
+
+
+@dataclass
+class PricedCart:
+    store: Store
+    store_skus: dict[int, StoreSku]  # sku_id -> StoreSku (with sku, product)
+    quantities: dict[int, int]  # sku_id -> qty
+    quote: Quote
+    packaging_fee: Decimal
+    stock: dict[int, int]  # sku_id -> on hand (tracked SKUs only)
+
+    @property
+    def total(self) -> Decimal:
+        return self.quote.total_goods + self.quote.delivery_fee + self.packaging_fee
+
+
+def _cart_check(cart: Cart) -> dict[str, int]:
+    if cart.order_type not in OrderType.values:
+        raise InvalidInput(_("Unknown order type."), code="unknown_order_type")
+    if not cart.items:
+        raise InvalidInput(_("The cart is empty."), code="empty_cart")
+    if len(cart.items) > MAX_LINES:
+        raise InvalidInput(_("Too many lines in one order."), code="too_many_lines", detail={"max": MAX_LINES})
+    quantities: dict[str, int] = defaultdict(int)
+    for item in cart.items:
+        if not isinstance(item.qty, int) or isinstance(item.qty, bool) or item.qty <= 0:
+            raise InvalidInput(_("Quantities must be whole numbers above zero."), code="invalid_quantity",
+                               detail={"sku": item.sku_code})
+        quantities[item.sku_code] += item.qty
+        if quantities[item.sku_code] > MAX_QTY_PER_LINE:
+            raise InvalidInput(_("Quantity too large."), code="quantity_too_large",
+                               detail={"sku": item.sku_code, "max": MAX_QTY_PER_LINE})
+    if cart.order_type == OrderType.DELIVERY and not cart.address:
+        raise InvalidInput(_("A delivery order needs an address."), code="address_required")
+    return dict(quantities)
+
+
+def cart_price(*, customer: Customer, cart: Cart, now: datetime | None = None) -> PricedCart:
+    """Validate a cart and price it on the server. Raises 400/404 domain errors;
+    writes nothing. A store of another brand is simply not found."""
+    now = now or timezone.now()
+    by_code = _cart_check(cart)
+    store = Store.objects.select_related("brand").filter(pk=cart.store_id, brand_id=customer.brand_id).first()
+    if store is None:
+        raise NotFound(_("Store not found."), code="store_not_found")
+    rows = list(
+        StoreSku.objects.filter(store=store, sku__code__in=list(by_code))
+        .select_related("sku__product")
+    )
+    found = {row.sku.code: row for row in rows}
+    unknown = sorted(set(by_code) - set(found))
+    if unknown:
+        raise InvalidInput(_("Unknown SKU for this store."), code="unknown_sku", detail={"skus": unknown})
+    unavailable = sorted(code for code, row in found.items()
+                         if not (row.is_available and row.sku.is_active and row.sku.product.is_active))
+    if unavailable:
+        raise InvalidInput(_("Some items are not available."), code="sku_unavailable", detail={"skus": unavailable})
+    store_skus = {row.sku_id: row for row in rows}
+    quantities = {found[code].sku_id: qty for code, qty in by_code.items()}
+    stock = stock_levels(store_id=store.pk, sku_ids=list(quantities))
+    sold_out = sorted(store_skus[sku_id].sku.code for sku_id, on_hand in stock.items() if on_hand <= 0)
+    if sold_out:
+        raise InvalidInput(_("Some items are sold out."), code="sku_unavailable", detail={"skus": sold_out})
+
+    tier = customer.tier
+    delivery_fee = store.delivery_fee if cart.order_type == OrderType.DELIVERY else ZERO
+    context = PricingContext(
+        brand_id=store.brand_id, store_id=store.pk, customer_id=customer.pk, order_type=cart.order_type,
+        member_price_rate=tier.price_rate if tier else Decimal("1.000"),
+        member_free_delivery=bool(tier and tier.free_delivery), delivery_fee=delivery_fee,
+        coupon_codes=tuple(cart.coupon_codes), now=now,
+    )
+    lines = [
+        CartLine(sku_id=sku_id, sku_code=row.sku.code, name=row.sku.display_name,
+                 category_id=row.sku.product.category_id, unit_price=row.effective_price,
+                 quantity=quantities[sku_id])
+        for sku_id, row in sorted(store_skus.items())
+    ]
+    quote = quote_compute(lines=lines, context=context)
+    packaging = ZERO
+    if cart.order_type in (OrderType.DELIVERY, OrderType.PICKUP):
+        packaging = sum((store_skus[s].sku.packaging_fee * q for s, q in quantities.items()), ZERO)
+    return PricedCart(store=store, store_skus=store_skus, quantities=quantities, quote=quote,
+                      packaging_fee=packaging, stock=stock)
+
+
+def _stock_mode_for(priced: PricedCart, sku_id: int) -> str:
+    if sku_id not in priced.stock:
+        return ""  # not tracked
+    if sku_id in priced.quote.flash_sale_lines:
+        return StockDeductionMode.ON_ORDER
+    return priced.store_skus[sku_id].sku.stock_mode
+
+
+def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime | None = None) -> Order:
+    """Create an unpaid own-channel order: priced on the server, coupons and
+    purchase limits reserved, on-order stock taken, all in one transaction."""
+    now = now or timezone.now()
+    priced = cart_price(customer=customer, cart=cart, now=now)
+    if not priced.store.accepts_new_orders:
+        raise StoreNotAccepting(detail={"store_mode": priced.store.mode})
+    if priced.quote.rejected_coupons:
+        raise InvalidInput(_("A coupon cannot be used."), code=priced.quote.rejected_coupons[0]["reason_code"],
+                           detail={"coupons": priced.quote.rejected_coupons})
+    quote = priced.quote
+    by_sku = {line.sku_id: line for line in quote.lines}
+    lines = []
+    for sku_id, row in sorted(priced.store_skus.items()):
+        quoted = by_sku[sku_id]
+        with_fee = priced.packaging_fee and row.sku.packaging_fee
+        lines.append(LineInput(
+            sku_id=sku_id, sku_code=row.sku.code, name=row.sku.product.name, spec=row.sku.spec,
+            unit_price=quoted.unit_price, quantity=quoted.quantity, discount=quoted.discount,
+            packaging_fee=row.sku.packaging_fee * quoted.quantity if with_fee else ZERO,
+            stock_mode=_stock_mode_for(priced, sku_id),
+        ))
+    discounts = [
+        DiscountInput(kind=d.kind, name=str(d.name)[:120], amount=d.amount, merchant_part=d.amount,
+                      reference=d.reference[:64])
+        for d in quote.discounts if d.amount > 0
+    ]
+    expires_at = now + timedelta(minutes=priced.store.brand.unpaid_timeout_minutes)
+    with transaction.atomic():
+        order = order_create(
+            store=priced.store, channel=channel, order_type=cart.order_type, lines=lines,
+            actor=Actor(kind=ActorKind.CUSTOMER, id=str(customer.pk)), customer_id=customer.pk,
+            contact_name=cart.contact_name or customer.name, contact_phone=cart.contact_phone or customer.phone,
+            address=cart.address, customer_note=cart.note, discounts=discounts, delivery_fee=quote.delivery_fee,
+            placed_at=now, expires_at=expires_at, raw_payload={"pricing": quote_as_dict(quote)},
+        )
+        coupon_ids = [d.coupon_id for d in quote.discounts if d.coupon_id]
+        if coupon_ids:
+            coupon_reserve(coupon_ids=coupon_ids, customer_id=customer.pk, order_ref=order.order_no)
+        for sku_id, promotion_id in sorted(quote.flash_sale_lines.items()):
+            flash_sale_limit_reserve(promotion_id=promotion_id, customer_id=customer.pk,
+                                     quantity=priced.quantities[sku_id], order_ref=order.order_no)
+        on_order = {line.sku_id: line.quantity for line in lines if line.stock_mode == StockDeductionMode.ON_ORDER}
+        if on_order:
+            # Last, so the hot stock rows are locked for the shortest time.
+            stock_deduct(store_id=priced.store.pk, quantities=on_order, reference=order.order_no)
+    return order
+
+
+def quote_as_dict(quote: Quote) -> dict:
+    return {
+        "subtotal": str(quote.subtotal), "discount_total": str(quote.discount_total),
+        "delivery_fee": str(quote.delivery_fee), "delivery_fee_discount": str(quote.delivery_fee_discount),
+        "discounts": [{"kind": d.kind, "name": str(d.name), "reference": d.reference, "amount": str(d.amount),
+                       "explanation": str(d.explanation)} for d in quote.discounts],
+    }
+
+
+def order_payable_check(*, order: Order, now: datetime | None = None) -> None:
+    """Before asking the provider: the order is unpaid and on-payment stock is
+    still there (re-checked; the real deduction happens at notify time)."""
+    now = now or timezone.now()
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise Conflict(_("This order cannot be paid in its current status."), code="transition_not_allowed",
+                       detail={"status": order.status})
+    if order.expires_at and order.expires_at <= now:
+        raise Conflict(_("The payment time for this order has run out."), code="order_expired",
+                       detail={"status": order.status})
+    wanted = {line.sku_id: line.quantity for line in order.lines.all()
+              if line.stock_mode == StockDeductionMode.ON_PAYMENT and line.sku_id}
+    if wanted:
+        levels = stock_levels(store_id=order.store_id, sku_ids=list(wanted))
+        short = {str(s): {"wanted": q, "on_hand": levels[s]} for s, q in wanted.items()
+                 if s in levels and levels[s] < q}
+        if short:
+            raise OutOfStock(detail={"skus": short})
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    order: Order
+    outcome: str  # "paid" | "already_paid" | "refund_cancelled" | "refund_out_of_stock"
+
+
+def order_payment_confirm(*, order_no: str, provider: str, transaction_id: str, amount: Decimal,
+                          paid_at: datetime | None = None) -> PaymentOutcome:
+    """The provider says the money arrived. Exactly one consistent outcome:
+    the order becomes paid, or (cancelled/expired meanwhile, or on-payment
+    stock gone) it stays/becomes cancelled and the money is refunded.
+
+    Takes the order row lock first, so a racing expiry job either ran before
+    (we refund) or waits for us (it then finds the order paid)."""
+    paid_at = paid_at or timezone.now()
+    payment_actor = Actor(kind=ActorKind.PAYMENT, id=provider, name=provider)
+    with transaction.atomic():
+        order = order_lock_by_no(order_no=order_no)
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            if order.payment_txn_no == transaction_id:
+                return PaymentOutcome(order=order, outcome="already_paid")
+            _refund_after_commit(order=order, amount=amount, refund_ref=f"late-{transaction_id}",
+                                 reason="order_cancelled_before_payment", actor=payment_actor)
+            return PaymentOutcome(order=order, outcome="refund_cancelled")
+        wanted = {line.sku_id: line.quantity for line in order.lines.all()
+                  if line.stock_mode == StockDeductionMode.ON_PAYMENT and line.sku_id}
+        try:
+            if wanted:
+                stock_deduct(store_id=order.store_id, quantities=wanted, reference=order.order_no)
+        except OutOfStock:
+            order = order_transition(order_id=order.pk, action=OrderAction.CANCEL, actor=Actor.system("payment"),
+                                     reason_code="out_of_stock_at_payment",
+                                     reason=str(_("Sold out before the payment arrived; the money is refunded.")),
+                                     now=paid_at)
+            _refund_after_commit(order=order, amount=amount, refund_ref=f"oos-{transaction_id}",
+                                 reason="out_of_stock_at_payment", actor=payment_actor)
+            return PaymentOutcome(order=order, outcome="refund_out_of_stock")
+        order = order_transition(order_id=order.pk, action=OrderAction.PAY, actor=payment_actor, now=paid_at,
+                                 provider=provider, txn_no=transaction_id, amount=amount)
+        coupon_use(order_ref=order.order_no)
+    return PaymentOutcome(order=order, outcome="paid")
+
+
+def _refund_after_commit(*, order: Order, amount: Decimal, refund_ref: str, reason: str, actor: Actor) -> None:
+    event_write(order=order, action=OrderAction.PAYMENT_REFUND, from_status=order.status, actor=actor,
+                reason_code=reason, data={"amount": str(amount), "refund_ref": refund_ref})
+    from orders.tasks import payment_refund_task
+
+    # robust: a failing dispatch is logged, never turns the committed change into an error;
+    # the refund reconciliation job picks up what did not start.
+    transaction.on_commit(lambda: payment_refund_task.delay(order.order_no, str(amount), refund_ref, reason),
+                          robust=True)
+
+
+def orders_expire_unpaid(*, now: datetime | None = None, batch_size: int = 500, max_batches: int = 1000) -> int:
+    """Cancel unpaid orders whose payment time ran out, in batches; their stock,
+    coupons and purchase limits go back (order_transition does that). Safe to
+    run twice at once: a row another run holds is skipped, one it already
+    cancelled is no longer pending."""
+    now = now or timezone.now()
+    cancelled = 0
+    for _batch in range(max_batches):
+        ids = list(
+            Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
+            .order_by("expires_at", "id").values_list("id", flat=True)[:batch_size]
+        )
+        if not ids:
+            break
+        progressed = 0
+        for order_id in ids:
+            with transaction.atomic():
+                locked = (Order.objects.select_for_update(skip_locked=True)
+                          .filter(pk=order_id, status=OrderStatus.PENDING_PAYMENT).values_list("id", flat=True))
+                if not list(locked):
+                    continue
+                order_transition(order_id=order_id, action=OrderAction.CANCEL, actor=Actor.system("expiry"),
+                                 reason_code="payment_timeout", reason=str(_("Not paid in time.")), now=now)
+                cancelled += 1
+                progressed += 1
+        if not progressed:
+            break
+    return cancelled

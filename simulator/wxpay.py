@@ -1,0 +1,311 @@
+"""The payment provider (WeChat-Pay-like, simplified), exactly as PLATFORMS.md says.
+
+Provider API:
+    POST /v3/pay/transactions/jsapi                     -> {"prepay_id"}
+    GET  /v3/pay/transactions/out-trade-no/{no}         -> {trade_state, transaction_id, amount, ...}
+    POST /v3/refund/domestic/refunds                    -> {"refund_id", "status": "PROCESSING"}
+    GET  /v3/refund/domestic/refunds/{out_refund_no}    -> {refund_id, status, ...}
+Errors answer ``{"code": "PARAM_ERROR", "message": "..."}`` with a 4xx status.
+
+Notifies (TRANSACTION.SUCCESS, REFUND.SUCCESS) are POSTed to the notify_url with
+``Wechatpay-Timestamp``, ``Wechatpay-Nonce`` and ``Wechatpay-Signature`` (lowercase
+hex HMAC-SHA256 keyed with the merchant API key over
+``timestamp\\n nonce\\n body\\n``), retried with backoff until the receiver answers 200.
+
+Control API (tests and the demo):
+    POST /_sim/wxpay/pay {"out_trade_no", "notify": true, "times": 1}
+        the customer pays; ``notify: false`` loses the notify (reconciliation must
+        find the payment through the query API), ``times: 2`` sends it twice.
+    GET  /_sim/wxpay/transactions    every transaction and refund held
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from simulator.delivery import PushDispatcher
+from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimResponse
+
+CHINA_TZ = timezone(timedelta(hours=8))
+OUT_NO_RE = re.compile(r"^[A-Za-z0-9_\-|*@]{6,64}$")
+
+
+def wxpay_signature(*, api_key: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """Lowercase hex HMAC-SHA256 over timestamp + "\\n" + nonce + "\\n" + body + "\\n"."""
+    message = timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
+    return hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(CHINA_TZ).isoformat(timespec="seconds")
+
+
+def _param_error(message: str) -> SimHttpError:
+    return SimHttpError(400, {"code": "PARAM_ERROR", "message": message})
+
+
+def _json_object(request: SimRequest) -> dict:
+    data = request.json(error=_param_error)
+    if not isinstance(data, dict):
+        raise _param_error("body must be a JSON object")
+    return data
+
+
+def _str_field(data: dict, key: str, *, max_length: int, required: bool = True, pattern: re.Pattern | None = None,
+               where: str = "") -> str:
+    value = data.get(key)
+    name = f"{where}{key}"
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value:
+        raise _param_error(f"{name} is required and must be a non-empty string")
+    if len(value) > max_length:
+        raise _param_error(f"{name} is longer than {max_length} characters")
+    if pattern is not None and not pattern.match(value):
+        raise _param_error(f"{name} has invalid characters or length")
+    return value
+
+
+def _fen_field(data: dict, key: str, *, where: str) -> int:
+    value = data.get(key)
+    # bool is an int subclass; 23.5 or "2350" are the bugs this check exists for.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _param_error(f"{where}{key} must be an integer number of fen")
+    if value < 1:
+        raise _param_error(f"{where}{key} must be at least 1 fen")
+    return value
+
+
+def _amount_object(data: dict) -> dict:
+    amount = data.get("amount")
+    if not isinstance(amount, dict):
+        raise _param_error("amount is required and must be an object")
+    if amount.get("currency") != "CNY":
+        raise _param_error('amount.currency must be "CNY"')
+    return amount
+
+
+def _notify_url(data: dict, *, required: bool) -> str:
+    url = _str_field(data, "notify_url", max_length=256, required=required)
+    if url and not url.startswith(("http://", "https://")):
+        raise _param_error("notify_url must be an http(s) URL")
+    return url
+
+
+class WxPaySimulator:
+    name = "wxpay"
+
+    def __init__(self, *, config: SimConfig, dispatcher: PushDispatcher) -> None:
+        self._config = config
+        self._dispatcher = dispatcher
+        self._lock = threading.Lock()
+        self._transactions: dict[str, dict[str, Any]] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
+
+    def register(self, router: Router) -> None:
+        router.add("POST", "/v3/pay/transactions/jsapi", self.transaction_create)
+        router.add("GET", "/v3/pay/transactions/out-trade-no/{out_trade_no}", self.transaction_query)
+        router.add("POST", "/v3/refund/domestic/refunds", self.refund_create)
+        router.add("GET", "/v3/refund/domestic/refunds/{out_refund_no}", self.refund_query)
+        router.add("POST", "/_sim/wxpay/pay", self.control_pay)
+        router.add("GET", "/_sim/wxpay/transactions", self.control_transactions)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._transactions.clear()
+            self._refunds.clear()
+
+    # -- provider API
+
+    def transaction_create(self, request: SimRequest) -> SimResponse:
+        data = _json_object(request)
+        appid = _str_field(data, "appid", max_length=32)
+        mchid = _str_field(data, "mchid", max_length=32)
+        if mchid != self._config.wxpay_mchid:
+            raise SimHttpError(400, {"code": "MCH_NOT_EXISTS", "message": "unknown mchid"})
+        description = _str_field(data, "description", max_length=127)
+        out_trade_no = _str_field(data, "out_trade_no", max_length=32, pattern=OUT_NO_RE)
+        notify_url = _notify_url(data, required=True)
+        amount = _amount_object(data)
+        total = _fen_field(amount, "total", where="amount.")
+        with self._lock:
+            existing = self._transactions.get(out_trade_no)
+            if existing is not None:
+                if existing["trade_state"] != "NOTPAY":
+                    raise SimHttpError(400, {"code": "ORDERPAID", "message": "the transaction is already paid"})
+                if existing["amount"]["total"] != total or existing["appid"] != appid:
+                    raise SimHttpError(400, {"code": "INVALID_REQUEST",
+                                             "message": "out_trade_no reused with different parameters"})
+                # The same request again (a client retry): same prepay_id, as the provider does.
+                return SimResponse(200, {"prepay_id": existing["prepay_id"]})
+            prepay_id = f"wx{time.strftime('%d%H%M%S')}{secrets.token_hex(12)}"
+            self._transactions[out_trade_no] = {
+                "appid": appid, "mchid": mchid, "description": description, "out_trade_no": out_trade_no,
+                "notify_url": notify_url, "prepay_id": prepay_id, "trade_state": "NOTPAY",
+                "transaction_id": "", "success_time": "", "amount": {"total": total, "currency": "CNY"},
+            }
+        return SimResponse(200, {"prepay_id": prepay_id})
+
+    def transaction_query(self, request: SimRequest) -> SimResponse:
+        mchid = request.query.get("mchid")
+        if mchid is not None and mchid != self._config.wxpay_mchid:
+            raise SimHttpError(400, {"code": "MCH_NOT_EXISTS", "message": "unknown mchid"})
+        with self._lock:
+            txn = self._transactions.get(request.params["out_trade_no"])
+            if txn is None:
+                raise SimHttpError(404, {"code": "ORDER_NOT_EXIST", "message": "no such transaction"})
+            answer = {
+                "appid": txn["appid"], "mchid": txn["mchid"], "out_trade_no": txn["out_trade_no"],
+                "trade_state": txn["trade_state"], "amount": dict(txn["amount"]),
+            }
+            if txn["transaction_id"]:
+                answer["transaction_id"] = txn["transaction_id"]
+                answer["success_time"] = txn["success_time"]
+                answer["amount"]["payer_total"] = txn["amount"]["total"]
+        return SimResponse(200, answer)
+
+    def refund_create(self, request: SimRequest) -> SimResponse:
+        data = _json_object(request)
+        out_trade_no = _str_field(data, "out_trade_no", max_length=32, pattern=OUT_NO_RE)
+        out_refund_no = _str_field(data, "out_refund_no", max_length=64, pattern=OUT_NO_RE)
+        reason = _str_field(data, "reason", max_length=80, required=False)
+        notify_url = _notify_url(data, required=False)
+        amount = _amount_object(data)
+        refund = _fen_field(amount, "refund", where="amount.")
+        total = _fen_field(amount, "total", where="amount.")
+        with self._lock:
+            txn = self._transactions.get(out_trade_no)
+            if txn is None:
+                raise SimHttpError(404, {"code": "ORDER_NOT_EXIST", "message": "no such transaction"})
+            if txn["trade_state"] not in ("SUCCESS", "REFUND"):
+                raise SimHttpError(400, {"code": "INVALID_REQUEST", "message": "the transaction is not paid"})
+            if total != txn["amount"]["total"]:
+                raise _param_error("amount.total does not match the transaction")
+            existing = self._refunds.get(out_refund_no)
+            if existing is not None:
+                if existing["out_trade_no"] != out_trade_no or existing["amount"]["refund"] != refund:
+                    raise SimHttpError(400, {"code": "INVALID_REQUEST",
+                                             "message": "out_refund_no reused with different parameters"})
+                return SimResponse(200, self._refund_answer(existing))
+            refunded = sum(r["amount"]["refund"] for r in self._refunds.values()
+                           if r["out_trade_no"] == out_trade_no and r["status"] != "ABNORMAL")
+            if refunded + refund > total:
+                raise SimHttpError(403, {"code": "NOT_ENOUGH", "message": "refund exceeds the amount left"})
+            record = {
+                "out_trade_no": out_trade_no, "out_refund_no": out_refund_no, "reason": reason,
+                "notify_url": notify_url, "refund_id": f"50{secrets.randbelow(10**26):026d}",
+                "transaction_id": txn["transaction_id"], "status": "PROCESSING", "success_time": "",
+                "amount": {"refund": refund, "total": total, "currency": "CNY"},
+            }
+            self._refunds[out_refund_no] = record
+            answer = self._refund_answer(record)
+        self._dispatcher.later(self._config.refund_delay, lambda: self._refund_succeed(out_refund_no))
+        return SimResponse(200, answer)
+
+    def refund_query(self, request: SimRequest) -> SimResponse:
+        with self._lock:
+            record = self._refunds.get(request.params["out_refund_no"])
+            if record is None:
+                raise SimHttpError(404, {"code": "RESOURCE_NOT_EXISTS", "message": "no such refund"})
+            return SimResponse(200, self._refund_answer(record))
+
+    @staticmethod
+    def _refund_answer(record: dict) -> dict:
+        return {
+            "refund_id": record["refund_id"], "out_refund_no": record["out_refund_no"],
+            "out_trade_no": record["out_trade_no"], "transaction_id": record["transaction_id"],
+            "status": record["status"], "success_time": record["success_time"], "amount": dict(record["amount"]),
+        }
+
+    def _refund_succeed(self, out_refund_no: str) -> None:
+        with self._lock:
+            record = self._refunds.get(out_refund_no)
+            if record is None or record["status"] != "PROCESSING":
+                return
+            record["status"] = "SUCCESS"
+            record["success_time"] = _now_rfc3339()
+            self._transactions[record["out_trade_no"]]["trade_state"] = "REFUND"
+            resource = {
+                "mchid": self._config.wxpay_mchid, "out_trade_no": record["out_trade_no"],
+                "transaction_id": record["transaction_id"], "out_refund_no": out_refund_no,
+                "refund_id": record["refund_id"], "refund_status": "SUCCESS", "success_time": record["success_time"],
+                "amount": {"total": record["amount"]["total"], "refund": record["amount"]["refund"],
+                           "payer_total": record["amount"]["total"], "payer_refund": record["amount"]["refund"]},
+            }
+            notify_url = record["notify_url"]
+        if notify_url:
+            self._notify(url=notify_url, event_type="REFUND.SUCCESS", summary="退款成功", resource=resource)
+
+    # -- notifies
+
+    def _notify(self, *, url: str, event_type: str, summary: str, resource: dict, times: int = 1) -> int:
+        body = json.dumps(
+            {"id": str(uuid.uuid4()), "create_time": _now_rfc3339(), "event_type": event_type,
+             "resource_type": "plain", "summary": summary, "resource": resource},
+            ensure_ascii=False, separators=(",", ":"),
+        ).encode("utf-8")
+        copies = 0
+        for _ in range(times):
+            copies += self._dispatcher.push(url=url, body=body, sign=self._signer(body), label=event_type)
+        return copies
+
+    def _signer(self, body: bytes):
+        def sign(bad_signature: bool) -> dict[str, str]:
+            timestamp = str(int(time.time()))
+            nonce = secrets.token_hex(16)
+            key = self._config.wxpay_api_key + ("-wrong" if bad_signature else "")
+            return {
+                "Wechatpay-Timestamp": timestamp,
+                "Wechatpay-Nonce": nonce,
+                "Wechatpay-Signature": wxpay_signature(api_key=key, timestamp=timestamp, nonce=nonce, body=body),
+            }
+
+        return sign
+
+    # -- control API
+
+    def control_pay(self, request: SimRequest) -> SimResponse:
+        data = request.json()
+        if not isinstance(data, dict):
+            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "body must be a JSON object"})
+        out_trade_no = data.get("out_trade_no")
+        send_notify = data.get("notify", True)
+        times = data.get("times", 1)
+        if not isinstance(send_notify, bool) or isinstance(times, bool) or not isinstance(times, int) \
+                or not 1 <= times <= 10:
+            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "notify must be a bool, times 1..10"})
+        with self._lock:
+            txn = self._transactions.get(out_trade_no) if isinstance(out_trade_no, str) else None
+            if txn is None:
+                raise SimHttpError(404, {"code": "ORDER_NOT_EXIST", "message": "no such transaction"})
+            if txn["trade_state"] != "NOTPAY":
+                raise SimHttpError(409, {"code": "ORDERPAID", "message": "the transaction is already paid"})
+            txn["trade_state"] = "SUCCESS"
+            txn["transaction_id"] = f"4200{secrets.randbelow(10**24):024d}"
+            txn["success_time"] = _now_rfc3339()
+            total = txn["amount"]["total"]
+            resource = {
+                "appid": txn["appid"], "mchid": txn["mchid"], "out_trade_no": out_trade_no,
+                "transaction_id": txn["transaction_id"], "trade_type": "JSAPI", "trade_state": "SUCCESS",
+                "success_time": txn["success_time"],
+                "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
+            }
+            notify_url = txn["notify_url"]
+        notifies = self._notify(url=notify_url, event_type="TRANSACTION.SUCCESS", summary="支付成功",
+                                resource=resource, times=times) if send_notify else 0
+        return SimResponse(200, {"out_trade_no": out_trade_no, "transaction_id": resource["transaction_id"],
+                                 "trade_state": "SUCCESS", "notifies": notifies})
+
+    def control_transactions(self, request: SimRequest) -> SimResponse:
+        with self._lock:
+            return SimResponse(200, {"transactions": list(self._transactions.values()),
+                                     "refunds": list(self._refunds.values())})
