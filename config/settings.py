@@ -123,6 +123,7 @@ PERIODIC_JOBS: dict[str, dict] = {
     "expire-unpaid-orders": {"task": "orders.expire_unpaid", "every": env.int("EXPIRY_SWEEP_SECONDS", default=30)},
     "reconcile-payments": {"task": "orders.reconcile_payments", "every": 60},
     "complete-after-sales": {"task": "orders.complete_after_sales", "every": 600},
+    "expire-coupons": {"task": "promotions.expire_coupons", "every": 3600},
 }
 CUSTOMER_OTP_DEV_ECHO = env.bool("CUSTOMER_OTP_DEV_ECHO", default=DEBUG)
 

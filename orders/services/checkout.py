@@ -186,9 +186,10 @@ def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime |
         coupon_ids = [d.coupon_id for d in quote.discounts if d.coupon_id]
         if coupon_ids:
             coupon_reserve(coupon_ids=coupon_ids, customer_id=customer.pk, order_ref=order.order_no)
-        for sku_id, promotion_id in sorted(quote.flash_sale_lines.items()):
+        # Per promotion (a flash sale may cover several SKUs): one reservation per order.
+        for promotion_id, units in sorted(quote.flash_sale_units.items()):
             flash_sale_limit_reserve(promotion_id=promotion_id, customer_id=customer.pk,
-                                     quantity=priced.quantities[sku_id], order_ref=order.order_no)
+                                     quantity=units, order_ref=order.order_no)
         on_order = {line.sku_id: line.quantity for line in lines if line.stock_mode == StockDeductionMode.ON_ORDER}
         if on_order:
             # Last, so the hot stock rows are locked for the shortest time.

@@ -1,0 +1,212 @@
+"""hot_sku: C buyers race for one on-order SKU with S units.
+
+Each buyer (a thread, its own customer) places 1-unit orders until the SKU is
+sold out, first through the service layer (orders.services.checkout.order_place),
+then through HTTP (POST /api/v1/orders on gunicorn). Checks: exactly S orders,
+stock 0 (never negative), ledger conserved.
+
+Baseline, same run, same concurrency, same kind of row: a raw psycopg
+transaction ``BEGIN; UPDATE inventory_stock SET on_hand = on_hand - 1 WHERE
+id=%s AND on_hand >= 1; COMMIT`` until the row is empty.
+"""
+
+import argparse
+import uuid
+
+from bench import common
+
+NAME = "hot_sku"
+SERVICE_AIM = 0.5
+STOP_CODES = {"out_of_stock", "sku_unavailable"}  # sold out (at the deduction / at the pre-check)
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog=f"python -m bench {NAME}", description=__doc__.splitlines()[0])
+    parser.add_argument("--stock", type=int, default=500, help="units of the hot SKU (S)")
+    parser.add_argument("--threads", type=int, default=16, help="concurrent buyers (C)")
+    parser.add_argument("--baseline-stock", type=int, default=5000, help="units the raw SQL baseline takes")
+    parser.add_argument("--http-workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--http-threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--skip-http", action="store_true")
+    return parser.parse_args(argv)
+
+
+# --- baseline -----------------------------------------------------------------
+def _raw_buyer(stock_id: int, taken: list) -> None:
+    conn = common.raw_connect()
+    try:
+        with conn.cursor() as cur:
+            while True:
+                cur.execute("UPDATE inventory_stock SET on_hand = on_hand - 1 WHERE id = %s AND on_hand >= 1",
+                            (stock_id,))
+                done = cur.rowcount == 1
+                conn.commit()
+                if not done:
+                    return
+                taken.append(1)
+    finally:
+        conn.close()
+
+
+def baseline_run(*, shop, units: int, threads: int) -> dict:
+    from inventory.models import MovementReason, Stock, StockMovement
+
+    sku = common.sku_create(shop=shop, code="BASELINE", stock=units)
+    stock = Stock.objects.get(store=shop.store, sku=sku)
+    taken: list = []
+    seconds = common.run_threads(_raw_buyer, [(stock.pk, taken)] * threads)
+    stock.refresh_from_db()
+    # The raw updates bypass the ledger on purpose; book them so the ledger stays conserved.
+    StockMovement.objects.create(stock=stock, delta=-len(taken), reason=MovementReason.ADJUSTMENT,
+                                 note="bench: raw SQL baseline")
+    return {"tx": len(taken), "seconds": seconds, "tx_per_s": common.rate(len(taken), seconds),
+            "stock_after": stock.on_hand, "ok": len(taken) == units and stock.on_hand == 0}
+
+
+# --- service layer ---------------------------------------------------------------
+def _service_buyer(customer, cart, placed: list, errors: list) -> None:
+    from core.errors import DomainError
+    from orders.services.checkout import order_place
+
+    try:
+        while True:
+            try:
+                order_place(customer=customer, cart=cart, channel="miniapp")
+            except DomainError as exc:
+                if exc.code not in STOP_CODES:
+                    errors.append(f"{exc.code}: {exc.message}")
+                return
+            except Exception as exc:  # noqa: BLE001 - reported, and the checks fail
+                errors.append(repr(exc))
+                return
+            placed.append(1)
+    finally:
+        common.close_thread_connection()
+
+
+def service_run(*, shop, customers, units: int) -> dict:
+    from catalog.models import StockDeductionMode
+    from orders.services.checkout import Cart, CartItem
+
+    sku = common.sku_create(shop=shop, code="HOT-SVC", stock=units, stock_mode=StockDeductionMode.ON_ORDER)
+    cart = Cart(store_id=shop.store.pk, order_type="pickup", items=(CartItem(sku_code=sku.code, qty=1),))
+    placed: list = []
+    errors: list = []
+    seconds = common.run_threads(_service_buyer, [(c, cart, placed, errors) for c in customers])
+    return {**_sold_out_checks(shop=shop, sku=sku, units=units, succeeded=len(placed), errors=errors),
+            "seconds": seconds, "orders_per_s": common.rate(len(placed), seconds)}
+
+
+# --- HTTP --------------------------------------------------------------------
+def _http_buyer(session, url: str, body: dict, placed: list, errors: list) -> None:
+    while True:
+        response = session.post(url, json=body, headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=60)
+        if response.status_code == 201:
+            placed.append(1)
+            continue
+        try:
+            code = response.json()["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            code = f"http_{response.status_code}"
+        if code not in STOP_CODES:
+            errors.append(f"{response.status_code} {code}")
+        return
+
+
+def http_run(*, shop, customers, units: int, workers: int, threads: int) -> dict:
+    from catalog.models import StockDeductionMode
+
+    sku = common.sku_create(shop=shop, code="HOT-HTTP", stock=units, stock_mode=StockDeductionMode.ON_ORDER)
+    tokens = common.customer_tokens(customers)
+    body = {"store": shop.store.pk, "order_type": "pickup", "lines": [{"sku": sku.code, "qty": 1}]}
+    placed: list = []
+    errors: list = []
+    with common.GunicornServer(workers=workers, threads=threads) as server, \
+            common.sessions(len(customers), tokens=tokens) as clients:
+        url = server.url("/api/v1/orders")
+        seconds = common.run_threads(_http_buyer, [(s, url, body, placed, errors) for s in clients])
+    return {**_sold_out_checks(shop=shop, sku=sku, units=units, succeeded=len(placed), errors=errors),
+            "seconds": seconds, "orders_per_s": common.rate(len(placed), seconds),
+            "gunicorn": f"{workers} workers x {threads} threads"}
+
+
+# --- checks ------------------------------------------------------------------------
+def _sold_out_checks(*, shop, sku, units: int, succeeded: int, errors: list) -> dict:
+    from inventory.models import MovementReason, Stock, StockMovement
+    from inventory.services import stock_ledger_mismatches
+    from orders.models import OrderLine
+
+    stock = Stock.objects.get(store=shop.store, sku=sku)
+    orders = OrderLine.objects.filter(sku=sku).values("order_id").distinct().count()
+    deductions = StockMovement.objects.filter(stock=stock, reason=MovementReason.ORDER).count()
+    mismatches = stock_ledger_mismatches()
+    result = {
+        "succeeded": succeeded, "orders_in_db": orders, "deductions": deductions, "stock_after": stock.on_hand,
+        "oversold": max(0, succeeded - units), "ledger_mismatches": mismatches, "errors": errors[:10],
+        "error_count": len(errors),
+    }
+    result["ok"] = (succeeded == units and orders == units and deductions == units and stock.on_hand == 0
+                    and not mismatches and not errors)
+    return result
+
+
+def _print_checks(label: str, units: int, r: dict) -> None:
+    common.check(f"{label} exactly {units} orders succeeded", r["succeeded"] == units == r["orders_in_db"],
+                 f"{r['succeeded']} answered, {r['orders_in_db']} in the database")
+    common.check(f"{label} zero oversold", r["oversold"] == 0 and r["stock_after"] == 0,
+                 f"stock after {r['stock_after']}")
+    common.check(f"{label} ledger conserved", not r["ledger_mismatches"], f"{len(r['ledger_mismatches'])} mismatches")
+    if r["errors"]:
+        common.check(f"{label} no unexpected errors", False, f"{r['error_count']}: {r['errors'][:3]}")
+
+
+def queries_per_order(*, shop, customer) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.models import StockDeductionMode
+    from orders.services.checkout import Cart, CartItem, order_place
+
+    sku = common.sku_create(shop=shop, code="HOT-Q", stock=1, stock_mode=StockDeductionMode.ON_ORDER)
+    cart = Cart(store_id=shop.store.pk, order_type="pickup", items=(CartItem(sku_code=sku.code, qty=1),))
+    with CaptureQueriesContext(connection) as captured:
+        order_place(customer=customer, cart=cart, channel="miniapp")
+    return len(captured)
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
+    common.setup_django()
+    common.database_prepare()
+    common.database_wipe()
+    shop = common.shop_create(code="hotsku")
+    customers = common.customers_create(shop=shop, count=args.threads)
+    print(f"{NAME}: S={args.stock} units, C={args.threads} buyers, baseline {args.baseline_stock} units", flush=True)
+
+    queries = queries_per_order(shop=shop, customer=customers[0])
+    baseline = baseline_run(shop=shop, units=args.baseline_stock, threads=args.threads)
+    print(f"  baseline raw SQL txn: {baseline['tx']} tx in {baseline['seconds']:.2f}s", flush=True)
+    service = service_run(shop=shop, customers=customers, units=args.stock)
+    print(common.line(f"{NAME} service", service["orders_per_s"], "orders/s", "raw SQL txn",
+                      baseline["tx_per_s"], "tx/s", aim=SERVICE_AIM), flush=True)
+    print(f"  {service['succeeded']} orders in {service['seconds']:.2f}s; {queries} SQL queries per order_place",
+          flush=True)
+    _print_checks("service", args.stock, service)
+    result = {"bench": NAME, "stock": args.stock, "threads": args.threads, "queries_per_order": queries,
+              "baseline": baseline, "service": service,
+              "service_ratio": common.ratio(service["orders_per_s"], baseline["tx_per_s"])}
+    ok = baseline["ok"] and service["ok"]
+    if not args.skip_http:
+        http = http_run(shop=shop, customers=customers, units=args.stock, workers=args.http_workers,
+                        threads=args.http_threads)
+        print(common.line(f"{NAME} HTTP", http["orders_per_s"], "orders/s", "raw SQL txn",
+                          baseline["tx_per_s"], "tx/s"), flush=True)
+        print(f"  {http['succeeded']} orders in {http['seconds']:.2f}s ({http['gunicorn']}, "
+              f"{args.threads} client threads)", flush=True)
+        _print_checks("HTTP", args.stock, http)
+        result["http"] = http
+        result["http_ratio"] = common.ratio(http["orders_per_s"], baseline["tx_per_s"])
+        ok = ok and http["ok"]
+    result["ok"] = ok
+    common.emit(result)
+    return result

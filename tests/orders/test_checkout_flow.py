@@ -1,0 +1,381 @@
+"""Own-channel ordering end to end: promotions, coupons, stock modes, payment
+over real HTTP through the project's simulator, expiry and the races between them."""
+
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+from django.db import connection
+from django.utils import timezone
+
+from catalog.models import StockDeductionMode
+from core.actors import Actor
+from inventory.models import Stock
+from inventory.services import stock_ledger_mismatches, stock_set
+from orders.models import Order, OrderEvent, OrderStatus
+from orders.services import order_transition
+from orders.services.checkout import Cart, CartItem, order_payment_confirm, order_place, orders_expire_unpaid
+from orders.tasks import reconcile_payments_task
+from payments.models import PaymentRefund, PaymentTransaction
+from promotions.models import Coupon
+from simulator.testing import running_simulator
+from tests.factories import (
+    CouponFactory,
+    CouponTemplateFactory,
+    CustomerFactory,
+    PromotionFactory,
+    SkuFactory,
+    StoreFactory,
+    StoreSkuFactory,
+)
+from tests.orders.conftest import client_for
+
+API_KEY = "flow-test-key"
+MCHID = "1900000077"
+D = Decimal
+
+
+def _far(years: int = 5):
+    return timezone.now() + timedelta(days=365 * years)
+
+
+def on_hand(store, sku) -> int:
+    return Stock.objects.get(store=store, sku=sku).on_hand
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# --- promotions and coupons in an order --------------------------------------------
+@pytest.mark.django_db
+def test_order_applies_full_reduction_and_coupon_and_apportions_to_lines(shop, customer):
+    store = shop["store"]
+    PromotionFactory(brand=store.brand, name="满30减5", tiers=[{"threshold": "30.00", "reduction": "5.00"}],
+                     starts_at=timezone.now() - timedelta(days=1), ends_at=_far())
+    template = CouponTemplateFactory(brand=store.brand, value=D("3.00"))
+    coupon = CouponFactory(template=template, customer=customer, code="SAVE3",
+                           valid_from=timezone.now() - timedelta(days=1), valid_until=_far())
+    api = client_for(customer)
+
+    response = api.post("/api/v1/orders", {"store": store.pk, "order_type": "pickup",
+                                           "lines": [{"sku": "RICE", "qty": 2}, {"sku": "TEA", "qty": 1}],
+                                           "coupon_codes": ["SAVE3"]}, format="json")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["amounts"]["subtotal"] == "33.50"
+    assert body["amounts"]["discount"] == "8.00"
+    assert body["amounts"]["total"] == "28.00"  # 33.50 - 8.00 + packaging 2.50
+    line_discounts = [D(line["discount"]) for line in body["lines"]]
+    assert sum(line_discounts) == D("8.00")
+    assert all(line["line_total"] == f"{D(line['unit_price']) * line['quantity'] - D(line['discount']):.2f}"
+               for line in body["lines"])
+    coupon.refresh_from_db()
+    assert (coupon.status, coupon.order_ref) == ("reserved", body["order_no"])
+
+    # cancelling releases the coupon again
+    api.post(f"/api/v1/orders/{body['order_no']}/cancel", {}, format="json")
+    coupon.refresh_from_db()
+    assert coupon.status == "available"
+
+
+@pytest.mark.django_db
+def test_used_coupon_is_refused_with_its_reason_code(shop, customer):
+    template = CouponTemplateFactory(brand=shop["store"].brand, value=D("3.00"))
+    CouponFactory(template=template, customer=customer, code="USED1", status="used", order_ref="OLDORDER",
+                  valid_from=timezone.now() - timedelta(days=1), valid_until=_far())
+    response = client_for(customer).post(
+        "/api/v1/orders", {"store": shop["store"].pk, "order_type": "pickup", "lines": [{"sku": "RICE", "qty": 1}],
+                           "coupon_codes": ["USED1"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "coupon_used"
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_flash_sale_forces_deduction_on_order_and_limits_per_customer(shop, customer):
+    store, tea = shop["store"], shop["tea"]  # tea is on-payment normally
+    PromotionFactory(brand=store.brand, kind="flash_sale", name="奶茶秒杀", tiers=[], flash_price=D("1.00"),
+                     purchase_limit=2, target_skus=[tea], starts_at=timezone.now() - timedelta(days=1),
+                     ends_at=_far())
+    cart = Cart(store_id=store.pk, order_type="pickup", items=(CartItem("TEA", 2),))
+
+    order = order_place(customer=customer, cart=cart, channel="miniapp")
+
+    assert order.subtotal == D("19.00")
+    assert order.discount_total == D("17.00")
+    assert on_hand(store, tea) == 3  # taken at order time because of the flash sale
+    second = order_place(customer=customer, cart=Cart(store_id=store.pk, order_type="pickup",
+                                                      items=(CartItem("TEA", 1),)), channel="miniapp")
+    assert second.discount_total == D("0.00")  # limit of 2 reached: normal price
+    assert stock_ledger_mismatches() == []
+
+
+# --- payment over real HTTP -------------------------------------------------------
+@pytest.fixture
+def wxpay(settings, live_server):
+    with running_simulator(wxpay_api_key=API_KEY, wxpay_mchid=MCHID, notify_backoff=(0.05, 0.1, 0.2),
+                           notify_max_attempts=30, notify_timeout=3.0, refund_delay=0.05) as sim:
+        settings.PAYMENT_PROVIDERS = {"wxpay": {
+            "base_url": sim.base_url, "appid": "wxflowtest", "mchid": MCHID, "api_key": API_KEY,
+            "notify_url": f"{live_server.url}/api/v1/payments/notify/wxpay", "timeout": 3.0, "retries": 1}}
+        yield sim
+
+
+def sim_pay(sim, out_trade_no: str, **options) -> None:
+    response = requests.post(f"{sim.base_url}/_sim/wxpay/pay", json={"out_trade_no": out_trade_no, **options},
+                             timeout=5)
+    assert response.status_code == 200, response.text
+
+
+def _place_and_start_payment(shop, customer):
+    api = client_for(customer)
+    created = api.post("/api/v1/orders", {"store": shop["store"].pk, "order_type": "pickup",
+                                          "lines": [{"sku": "RICE", "qty": 2}, {"sku": "TEA", "qty": 1}]},
+                       format="json").json()
+    started = api.post(f"/api/v1/orders/{created['order_no']}/pay", {"provider": "wxpay"}, format="json")
+    assert started.status_code == 200, started.json()
+    return created["order_no"], started.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payment_notify_marks_paid_takes_on_payment_stock_and_replays_change_nothing(wxpay, shop, customer):
+    order_no, started = _place_and_start_payment(shop, customer)
+    assert started["params"]["package"].startswith("prepay_id=")
+    assert started["amount"] == "36.00"
+
+    sim_pay(wxpay, started["out_trade_no"], times=2)  # the provider delivers the notify twice
+
+    assert wait_for(lambda: Order.objects.get(order_no=order_no).status == OrderStatus.PAID)
+    time.sleep(0.5)  # let the replay arrive
+    order = Order.objects.get(order_no=order_no)
+    assert (order.paid_amount, order.payment_provider) == (D("36.00"), "wxpay")
+    assert OrderEvent.objects.filter(order=order, action="pay").count() == 1
+    assert (on_hand(shop["store"], shop["rice"]), on_hand(shop["store"], shop["tea"])) == (8, 4)
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lost_notify_is_recovered_by_the_reconciliation_job(wxpay, shop, customer):
+    order_no, started = _place_and_start_payment(shop, customer)
+    sim_pay(wxpay, started["out_trade_no"], notify=False)
+    PaymentTransaction.objects.filter(out_trade_no=started["out_trade_no"]).update(
+        created_at=timezone.now() - timedelta(minutes=5))
+
+    assert reconcile_payments_task.apply().get() == 1
+
+    assert Order.objects.get(order_no=order_no).status == OrderStatus.PAID
+    assert reconcile_payments_task.apply().get() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payment_arriving_after_expiry_is_refunded(wxpay, shop, customer):
+    order_no, started = _place_and_start_payment(shop, customer)
+    assert orders_expire_unpaid(now=timezone.now() + timedelta(minutes=16)) == 1
+
+    sim_pay(wxpay, started["out_trade_no"])
+
+    assert wait_for(lambda: PaymentRefund.objects.filter(transaction__out_trade_no=started["out_trade_no"]).exists())
+    order = Order.objects.get(order_no=order_no)
+    assert order.status == OrderStatus.CANCELLED
+    refund = PaymentRefund.objects.get(transaction__out_trade_no=started["out_trade_no"])
+    assert (refund.amount, refund.reason) == (D("36.00"), "order_cancelled_before_payment")
+    assert on_hand(shop["store"], shop["rice"]) == 10
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_payment_stock_gone_at_notify_time_cancels_and_refunds_with_a_reason(wxpay, shop, customer):
+    order_no, started = _place_and_start_payment(shop, customer)
+    stock_set(store_id=shop["store"].pk, sku_id=shop["tea"].pk, on_hand=0, note="walk-in rush")
+
+    sim_pay(wxpay, started["out_trade_no"])
+
+    assert wait_for(lambda: Order.objects.get(order_no=order_no).status == OrderStatus.CANCELLED)
+    order = Order.objects.get(order_no=order_no)
+    assert order.cancel_reason_code == "out_of_stock_at_payment"
+    assert wait_for(lambda: PaymentRefund.objects.filter(transaction__out_trade_no=started["out_trade_no"]).exists())
+    assert on_hand(shop["store"], shop["rice"]) == 10  # on-order stock went back
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_pay_refuses_when_on_payment_stock_is_already_gone(shop, customer):
+    api = client_for(customer)
+    created = api.post("/api/v1/orders", {"store": shop["store"].pk, "order_type": "pickup",
+                                          "lines": [{"sku": "TEA", "qty": 2}]}, format="json").json()
+    Stock.objects.filter(sku=shop["tea"]).update(on_hand=1)
+    response = api.post(f"/api/v1/orders/{created['order_no']}/pay", {"provider": "wxpay"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "out_of_stock"
+    assert PaymentTransaction.objects.count() == 0
+
+
+# --- PostgreSQL concurrency ---------------------------------------------------------
+def _threads(count, target):
+    barrier = threading.Barrier(count)
+    results, errors = [], []
+
+    def run(index):
+        try:
+            barrier.wait(timeout=10)
+            results.append(target(index))
+        except Exception as exc:  # asserted on below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results, errors
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_no_oversell_when_many_customers_order_the_last_units():
+    store = StoreFactory()
+    sku = SkuFactory(brand=store.brand, code="HOT", price=D("9.90"), stock_mode=StockDeductionMode.ON_ORDER)
+    StoreSkuFactory(store=store, sku=sku)
+    stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=6)
+    customers = [CustomerFactory(brand=store.brand) for _ in range(16)]
+    cart = Cart(store_id=store.pk, order_type="pickup", items=(CartItem("HOT", 1),))
+
+    results, errors = _threads(16, lambda i: order_place(customer=customers[i], cart=cart, channel="miniapp"))
+
+    assert len(results) == 6
+    assert len(errors) == 10 and {getattr(e, "code", None) for e in errors} == {"out_of_stock"}
+    assert on_hand(store, sku) == 0
+    assert Order.objects.count() == 6
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_multi_line_orders_in_opposite_orders_do_not_deadlock():
+    store = StoreFactory()
+    skus = [SkuFactory(brand=store.brand, code=f"M{i}", stock_mode=StockDeductionMode.ON_ORDER) for i in range(3)]
+    for sku in skus:
+        StoreSkuFactory(store=store, sku=sku)
+        stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=500)
+    customers = [CustomerFactory(brand=store.brand) for _ in range(10)]
+
+    def place(i):
+        codes = [s.code for s in (skus if i % 2 else reversed(skus))]
+        for _ in range(5):
+            order_place(customer=customers[i], cart=Cart(store_id=store.pk, order_type="pickup",
+                                                         items=tuple(CartItem(c, 1) for c in codes)),
+                        channel="miniapp")
+        return i
+
+    results, errors = _threads(10, place)
+
+    assert errors == []
+    assert [on_hand(store, s) for s in skus] == [450, 450, 450]
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_one_coupon_used_by_concurrent_orders_goes_to_exactly_one():
+    store = StoreFactory()
+    sku = SkuFactory(brand=store.brand, code="C1", price=D("20.00"))
+    StoreSkuFactory(store=store, sku=sku)
+    customer = CustomerFactory(brand=store.brand)
+    CouponFactory(template=CouponTemplateFactory(brand=store.brand, value=D("5.00")), customer=customer,
+                  code="ONLYONE", valid_from=timezone.now() - timedelta(days=1), valid_until=_far())
+    cart = Cart(store_id=store.pk, order_type="pickup", items=(CartItem("C1", 1),), coupon_codes=("ONLYONE",))
+
+    results, errors = _threads(8, lambda i: order_place(customer=customer, cart=cart, channel="miniapp"))
+
+    assert len(results) == 1
+    assert len(errors) == 7
+    assert Coupon.objects.get(code="ONLYONE").order_ref == results[0].order_no
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_payment_racing_the_expiry_job_ends_consistent():
+    for _round in range(8):
+        store = StoreFactory()
+        sku = SkuFactory(brand=store.brand, price=D("10.00"), stock_mode=StockDeductionMode.ON_ORDER)
+        StoreSkuFactory(store=store, sku=sku)
+        stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=5)
+        customer = CustomerFactory(brand=store.brand)
+        order = order_place(customer=customer, cart=Cart(store_id=store.pk, order_type="pickup",
+                                                         items=(CartItem(sku.code, 1),)), channel="miniapp")
+        later = timezone.now() + timedelta(minutes=20)
+
+        def move(i):
+            if i == 0:
+                return orders_expire_unpaid(now=later)
+            return order_payment_confirm(order_no=order.order_no, provider="wxpay", transaction_id=f"T{order.pk}",
+                                         amount=order.total).outcome
+
+        results, errors = _threads(2, move)
+
+        assert errors == []
+        final = Order.objects.get(pk=order.pk)
+        outcome = next(r for r in results if isinstance(r, str))
+        if outcome == "paid":
+            assert final.status == OrderStatus.PAID
+            assert on_hand(store, sku) == 4
+        else:
+            assert outcome == "refund_cancelled"
+            assert final.status == OrderStatus.CANCELLED
+            assert on_hand(store, sku) == 5
+            assert OrderEvent.objects.filter(order=final, action="payment_refund").count() == 1
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_expiry_runs_at_once_cancel_each_order_once():
+    store = StoreFactory()
+    sku = SkuFactory(brand=store.brand, stock_mode=StockDeductionMode.ON_ORDER)
+    StoreSkuFactory(store=store, sku=sku)
+    stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=100)
+    customer = CustomerFactory(brand=store.brand)
+    for _ in range(30):
+        order_place(customer=customer, cart=Cart(store_id=store.pk, order_type="pickup",
+                                                 items=(CartItem(sku.code, 2),)), channel="miniapp")
+    assert on_hand(store, sku) == 40
+
+    later = timezone.now() + timedelta(minutes=20)
+    results, errors = _threads(2, lambda i: orders_expire_unpaid(now=later, batch_size=7))
+
+    assert errors == []
+    assert sum(results) == 30
+    assert Order.objects.filter(status=OrderStatus.CANCELLED).count() == 30
+    assert OrderEvent.objects.filter(action="cancel").count() == 30
+    assert on_hand(store, sku) == 100
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_stock_is_conserved_through_create_pay_cancel_and_expire(shop, customer):
+    store, rice, tea = shop["store"], shop["rice"], shop["tea"]
+    cart = Cart(store_id=store.pk, order_type="pickup", items=(CartItem("RICE", 1), CartItem("TEA", 1)))
+    paid = order_place(customer=customer, cart=cart, channel="miniapp")
+    order_payment_confirm(order_no=paid.order_no, provider="wxpay", transaction_id="TX1", amount=paid.total)
+    cancelled = order_place(customer=customer, cart=cart, channel="miniapp")
+    order_transition(order_id=cancelled.pk, action="cancel", actor=Actor(kind="customer", id=str(customer.pk)))
+    expired = order_place(customer=customer, cart=cart, channel="miniapp")
+    orders_expire_unpaid(now=timezone.now() + timedelta(minutes=30))
+
+    assert Order.objects.get(pk=paid.pk).status == OrderStatus.PAID
+    assert Order.objects.get(pk=expired.pk).status == OrderStatus.CANCELLED
+    assert (on_hand(store, rice), on_hand(store, tea)) == (9, 4)
+    assert stock_ledger_mismatches() == []
