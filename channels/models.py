@@ -1,1 +1,55 @@
-from django.db import models  # noqa: F401
+"""A store's binding to a delivery platform: credentials, base URL and pull state."""
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Store
+
+
+class PlatformCode(models.TextChoices):
+    MEITUAN = "meituan", _("Meituan Waimai")
+    ELEME = "eleme", _("Ele.me")
+
+
+class StoreBinding(models.Model):
+    """One store on one platform. Orders are pulled every ``pull_interval_seconds``
+    (and may also be pushed); status changes go back through the outbox."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="platform_bindings",
+                              verbose_name=_("store"))
+    platform = models.CharField(_("platform"), max_length=20, choices=PlatformCode.choices)
+    shop_code = models.CharField(_("platform shop code"), max_length=64,
+                                 help_text=_("Meituan app_poi_code / Ele.me shopId."))
+    app_id = models.CharField(_("app id / app key"), max_length=64,
+                              help_text=_("Meituan app_id / Ele.me app_key."))
+    secret = models.CharField(_("app secret"), max_length=128)
+    token = models.CharField(_("access token"), max_length=255, blank=True, help_text=_("Ele.me only."))
+    base_url = models.URLField(_("base URL"), max_length=255,
+                               help_text=_("The platform's API root, e.g. the local simulator in the demo."))
+    enabled = models.BooleanField(_("enabled"), default=True)
+    pull_interval_seconds = models.PositiveIntegerField(_("pull interval (seconds)"), default=30,
+                                                        validators=[MinValueValidator(5)])
+    next_pull_at = models.DateTimeField(_("next pull at"), default=timezone.now, db_index=True)
+    pull_state = models.JSONField(_("pull state"), default=dict, blank=True,
+                                  help_text=_('Where pulling resumes, e.g. {"20261122": 41}: the last Meituan '
+                                              'day sequence ingested per date.'))
+    last_pull_at = models.DateTimeField(_("last pull at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    tenant_brand_lookup = "store__brand_id"
+    tenant_store_lookup = "store_id"
+
+    class Meta:
+        verbose_name = _("platform binding")
+        verbose_name_plural = _("platform bindings")
+        ordering = ["store_id", "platform"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "shop_code"], name="binding_unique_platform_shop"),
+            models.UniqueConstraint(fields=["store", "platform"], name="binding_unique_store_platform"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store} · {self.get_platform_display()} {self.shop_code}"

@@ -124,6 +124,7 @@ PERIODIC_JOBS: dict[str, dict] = {
     "reconcile-payments": {"task": "orders.reconcile_payments", "every": 60},
     "complete-after-sales": {"task": "orders.complete_after_sales", "every": 600},
     "expire-coupons": {"task": "promotions.expire_coupons", "every": 3600},
+    "retry-owed-refunds": {"task": "orders.retry_owed_refunds", "every": 300},
 }
 CUSTOMER_OTP_DEV_ECHO = env.bool("CUSTOMER_OTP_DEV_ECHO", default=DEBUG)
 
@@ -236,3 +237,31 @@ PAYMENT_PROVIDERS = {
     },
 }
 # --- end Payments ------------------------------------------------------------
+
+# --- Channels and outbox (channels app, core.outbox) ----------------------------
+# Plain values for now; to read them from the environment, list them in .env.example too.
+# Outbox delivery: retries with exponential backoff (base * 2**(n-1), capped, plus
+# up to JITTER of itself), then a dead letter (admin: Outbox messages -> Retry).
+OUTBOX_MAX_ATTEMPTS = 8
+OUTBOX_BACKOFF_BASE_SECONDS = 5.0
+OUTBOX_BACKOFF_MAX_SECONDS = 3600.0
+OUTBOX_BACKOFF_JITTER = 0.2
+# How long a claimed message stays invisible to other relays (longer than any delivery).
+OUTBOX_LEASE_SECONDS = 120
+# Platform HTTP calls (base URLs and credentials are per StoreBinding).
+CHANNELS_HTTP_CONNECT_TIMEOUT = 3.0
+CHANNELS_HTTP_READ_TIMEOUT = 10.0
+CHANNELS_PULL_MAX_ORDERS = 50
+# Ele.me getAllOrders reconciliation (cancellations, refunds) at most this often per binding.
+CHANNELS_RECONCILE_SECONDS = 300
+# Our public base URL as the platforms see it (Meituan signs pushes over it); empty: the request's own.
+CHANNELS_PUSH_BASE_URL = ""
+_CHANNEL_JOBS = {
+    "relay-outbox": {"task": "core.relay_outbox", "every": 15},
+    "pull-platform-orders": {"task": "channels.schedule_due_pulls", "every": 5},
+}
+PERIODIC_JOBS.update(_CHANNEL_JOBS)
+CELERY_BEAT_SCHEDULE.update(
+    {name: {"task": job["task"], "schedule": float(job["every"])} for name, job in _CHANNEL_JOBS.items()}
+)
+# --- end Channels and outbox ----------------------------------------------------

@@ -16,5 +16,6 @@ urlpatterns = [
     path("backoffice/", include("orders.urls")),
     path("api/backoffice/v1/", include("orders.api_urls")),
     path("api/v1/", include("orders.customer_urls")),
+    path("channels/", include("channels.urls")),
     path("admin/", admin.site.urls),
 ]

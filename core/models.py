@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -27,3 +28,44 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.credential}:{self.key}"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    DEAD = "dead", _("Dead letter")
+
+
+class OutboxMessage(models.Model):
+    """A message to another system, written in the same transaction as the change
+    it reports (the transactional outbox) and delivered at least once by
+    core.outbox.outbox_relay, in order per ``key``.
+
+    ``brand_id`` is an opaque reference (core cannot point a foreign key at
+    accounts); it scopes the dead-letter view to a brand's admins.
+    """
+
+    topic = models.CharField(_("topic"), max_length=64)
+    key = models.CharField(_("ordering key"), max_length=64, help_text=_("Messages of one key are delivered in order."))
+    payload = models.JSONField(_("payload"), default=dict)
+    brand_id = models.BigIntegerField(_("brand id"), null=True, blank=True, db_index=True)
+    status = models.CharField(_("status"), max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    tenant_brand_lookup = "brand_id"
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due_idx"),
+            models.Index(fields=["key", "status", "id"], name="outbox_key_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.key} #{self.pk} ({self.status})"

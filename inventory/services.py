@@ -93,30 +93,35 @@ def stock_deduct(
 
 def stock_release(*, store_id: int, reference: str) -> dict[int, int]:
     """Give back everything ``reference`` took with reason ``order`` (cancel,
-    expiry, reject). Idempotent: a second call finds it already released."""
-    with transaction.atomic():
-        taken = dict(
-            StockMovement.objects.filter(stock__store_id=store_id, reference=reference, reason=MovementReason.ORDER)
-            .values_list("stock__sku_id").annotate(total=Sum("delta")).values_list("stock__sku_id", "total")
-        )
-        already = StockMovement.objects.filter(
-            stock__store_id=store_id, reference=reference, reason=MovementReason.ORDER_RELEASE
-        ).exists()
-        if not taken or already:
-            return {}
+    expiry, reject). Idempotent: a second call finds it already released.
+
+    Joins the caller's transaction without a savepoint (it never catches and
+    continues); the "already released" check is repeated under the stock row
+    locks, so two concurrent releases give back once."""
+    moved = (
+        StockMovement.objects.filter(stock__store_id=store_id, reference=reference,
+                                     reason__in=[MovementReason.ORDER, MovementReason.ORDER_RELEASE])
+        .values_list("stock__sku_id", "reason").annotate(total=Sum("delta"))
+    )
+    taken, released = {}, False
+    for sku_id, reason, total in moved:
+        if reason == MovementReason.ORDER_RELEASE:
+            released = True
+        elif total < 0:
+            taken[sku_id] = -total
+    if not taken or released:
+        return {}
+    with transaction.atomic(savepoint=False):
         stocks = _locked_stocks(store_id=store_id, sku_ids=list(taken))
-        give_back = {sku_id: -total for sku_id, total in taken.items() if total < 0}
-        try:
-            with transaction.atomic():
-                StockMovement.objects.bulk_create([
-                    StockMovement(stock=stocks[sku_id], delta=qty, reason=MovementReason.ORDER_RELEASE,
-                                  reference=reference)
-                    for sku_id, qty in sorted(give_back.items())
-                ])
-        except IntegrityError:
-            return {}  # a concurrent release won
-        _apply_deltas(store_id=store_id, deltas=give_back, guard=False)
-    return give_back
+        if StockMovement.objects.filter(stock__store_id=store_id, reference=reference,
+                                        reason=MovementReason.ORDER_RELEASE).exists():
+            return {}  # a concurrent release committed while we waited for the locks
+        StockMovement.objects.bulk_create([
+            StockMovement(stock=stocks[sku_id], delta=qty, reason=MovementReason.ORDER_RELEASE, reference=reference)
+            for sku_id, qty in sorted(taken.items())
+        ])
+        _apply_deltas(store_id=store_id, deltas=taken, guard=False)
+    return taken
 
 
 def stock_restock(*, store_id: int, quantities: dict[int, int], reference: str,

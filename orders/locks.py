@@ -10,12 +10,14 @@ from core.errors import NotFound
 from orders.models import Order
 
 
-def order_lock(*, order_id: int, store_id: int | None = None) -> Order:
+def order_lock(*, order_id: int, store_id: int | None = None, skip_locked: bool = False) -> Order:
     """SELECT ... FOR UPDATE one order. Must be called inside a transaction.
 
     With ``store_id`` an order of another store is "not found" (tenancy).
+    With ``skip_locked`` an order another transaction holds is "not found"
+    too (batch jobs skip it instead of waiting).
     """
-    queryset = Order.objects.select_for_update(of=("self",))
+    queryset = Order.objects.select_for_update(of=("self",), skip_locked=skip_locked)
     if store_id is not None:
         queryset = queryset.filter(store_id=store_id)
     try:

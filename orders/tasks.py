@@ -1,11 +1,17 @@
 """Thin Celery wrappers: take ids, call one service, retry with bounded backoff."""
 
+import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from celery import shared_task
+from django.utils import timezone
 
 from orders.services import orders_complete_after_sales
 from orders.services.checkout import order_payment_confirm, orders_expire_unpaid
+
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="orders.expire_unpaid")
@@ -41,3 +47,34 @@ def reconcile_payments_task() -> int:
                                   transaction_id=result.transaction_id, amount=result.amount, paid_at=result.paid_at)
             recovered += 1
     return recovered
+
+
+@shared_task(name="orders.retry_owed_refunds")
+def retry_owed_refunds_task(days: int = 7) -> int:
+    """Refunds the order center decided on (``payment_refund`` events) but whose
+    provider call never started (broker down, provider down): start them now.
+    Idempotent per refund_ref; also asks the provider about refunds still
+    processing."""
+    from orders.models import OrderAction, OrderEvent
+    from payments.models import PaymentRefund
+    from payments.selectors import refunds_pending_for_reconcile
+    from payments.services import refund_reconcile, refund_start
+
+    since = timezone.now() - timedelta(days=days)
+    started = 0
+    events = OrderEvent.objects.filter(action=OrderAction.PAYMENT_REFUND, created_at__gte=since).select_related("order")
+    for event in events.iterator():
+        refund_ref = event.data.get("refund_ref")
+        existing = PaymentRefund.objects.filter(transaction__order_ref=event.order.order_no,
+                                                refund_ref=refund_ref).first() if refund_ref else None
+        if not refund_ref or (existing is not None and (existing.refund_id or existing.status != "processing")):
+            continue  # nothing owed, or the provider already has it
+        try:
+            refund_start(order_ref=event.order.order_no, refund_ref=refund_ref, amount=Decimal(event.data["amount"]),
+                         reason=event.reason_code or "refund")
+            started += 1
+        except Exception:  # logged; the next run tries again
+            logger.exception("owed refund could not start", extra={"order": event.order.order_no})
+    for refund in refunds_pending_for_reconcile(older_than_seconds=120, limit=200):
+        refund_reconcile(out_refund_no=refund.out_refund_no)
+    return started

@@ -77,7 +77,7 @@ def coupon_use(*, order_ref: str) -> int:
     if not order_ref:
         return 0
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
         ids = _reserved_coupon_ids(order_ref=order_ref)
         if not ids:
             return 0
@@ -96,7 +96,7 @@ def coupon_release(*, order_ref: str) -> int:
     if not order_ref:
         return 0
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
         ids = _reserved_coupon_ids(order_ref=order_ref)
         if not ids:
             return 0
@@ -218,7 +218,7 @@ def flash_sale_limit_release(*, order_ref: str) -> int:
         return 0
     now = timezone.now()
     released = 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
         reservations = list(
             FlashSaleReservation.objects.filter(order_ref=order_ref, released=False)
             .order_by("promotion_id").values_list("pk", "promotion_id", "customer_id", "quantity")

@@ -8,19 +8,32 @@ matching events. Modes split by direction:
   seconds before handling the request normally (past the client's timeout, the
   request still takes effect, as on a real provider);
 - outbound (the simulator pushing notifies to a URL): ``bad_signature`` signs one
-  delivery with a wrong key; ``duplicate`` delivers one push twice.
+  delivery attempt with a wrong key (the retry after the receiver refuses it is
+  signed correctly); ``duplicate`` delivers one push twice; ``shuffle`` holds the
+  next ``count`` pushes and then delivers them one after another in a shuffled
+  order (never the original order when there are two or more); if fewer than
+  ``count`` pushes come within ``delay`` seconds (default 5), the ones held are
+  released, shuffled, when that time is up.
 
-``path_prefix`` is matched against the request path for inbound modes and
-against the path of the target URL for outbound modes; "" or "/" match all.
+The same modes work for every counterpart: the payment provider's paths
+(``/v3/...``, notify URLs) and the delivery platforms' (``/api/v1/...`` for calls
+from our adapters; the merchant's push URLs for Meituan ``create_order`` /
+``cancel_order`` / ``refund_order`` and Ele.me pushes).
+
+``path_prefix`` is matched against the request path for inbound modes (for an
+Ele.me call, its route "/api/v1/" + the envelope's action) and against the path
+of the target URL for outbound modes; "" or "/" match all.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from dataclasses import asdict, dataclass
 
 INBOUND_MODES = frozenset({"error500", "slow"})
-OUTBOUND_MODES = frozenset({"bad_signature", "duplicate"})
+OUTBOUND_MODES = frozenset({"bad_signature", "duplicate", "shuffle"})
+SHUFFLE_DEFAULT_HOLD = 5.0
 MODES = INBOUND_MODES | OUTBOUND_MODES
 
 
@@ -34,6 +47,9 @@ class Fault:
     mode: str
     count: int = 1
     delay: float = 0.0
+    # Assigned when armed; a firing returned by ``take`` carries it, so a batch
+    # mode (shuffle) can tell which armed fault a push belongs to.
+    fault_id: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,9 +81,11 @@ class FaultRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._ids = itertools.count(1)
 
     def arm(self, fault: Fault) -> None:
         with self._lock:
+            fault.fault_id = next(self._ids)
             self._faults.append(fault)
 
     def clear(self) -> None:
@@ -79,14 +97,19 @@ class FaultRegistry:
             return [f.to_dict() for f in self._faults]
 
     def take(self, *, path: str, modes: frozenset[str] | set[str]) -> Fault | None:
-        """Consume one firing of the first armed fault of ``modes`` matching ``path``."""
+        """Consume one firing of the first armed fault of ``modes`` matching ``path``.
+
+        The firing returned has ``count`` = the firings still left after this one
+        (0 on the last), and the armed fault's ``fault_id``.
+        """
         with self._lock:
             for fault in self._faults:
                 if fault.mode in modes and _matches(fault.path_prefix, path):
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)
-                    return Fault(path_prefix=fault.path_prefix, mode=fault.mode, count=1, delay=fault.delay)
+                    return Fault(path_prefix=fault.path_prefix, mode=fault.mode, count=max(fault.count, 0),
+                                 delay=fault.delay, fault_id=fault.fault_id)
         return None
 
 

@@ -1,8 +1,8 @@
 """The simulator's HTTP plumbing: one ThreadingHTTPServer, a small router and the
 ``/_sim/`` control API (the call log and push delivery live in simulator.delivery).
 
-Each simulated counterpart (the payment provider now, the delivery platforms
-later) is one module with a class that registers its routes on the router; the
+Each simulated counterpart (simulator.wxpay the payment provider,
+simulator.meituan and simulator.eleme the delivery platforms) is one module with a class that registers its routes on the router; the
 server owns everything they share. No Django here: this runs as a separate
 process (``python -m simulator``) or in-process for tests
 (``simulator.testing.running_simulator``).
@@ -49,6 +49,12 @@ class SimConfig:
     # Seconds from a refund request to its REFUND.SUCCESS notify.
     refund_delay: float = 1.0
     verbose: bool = False
+    # Shops registered at start and again after every reset: the bodies of
+    # POST /_sim/meituan/shops and POST /_sim/eleme/shops.
+    meituan_shops: tuple[dict, ...] = ()
+    eleme_shops: tuple[dict, ...] = ()
+    # Seconds between the order generator's checks (rate_per_minute per shop).
+    generator_tick: float = 0.1
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> SimConfig:
@@ -144,9 +150,11 @@ class Router:
 
 
 def _counterpart_classes() -> list[type]:
+    from simulator.eleme import ElemeSimulator
+    from simulator.meituan import MeituanSimulator
     from simulator.wxpay import WxPaySimulator
 
-    return [WxPaySimulator]
+    return [WxPaySimulator, MeituanSimulator, ElemeSimulator]
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -167,14 +175,34 @@ class SimulatorServer(ThreadingHTTPServer):
         ]
         for counterpart in self.counterparts:
             counterpart.register(self.router)
-        super().__init__(address, SimRequestHandler)
+        try:
+            super().__init__(address, SimRequestHandler)
+        except BaseException:  # e.g. the port is taken: stop what the counterparts started
+            for counterpart in self.counterparts:
+                getattr(counterpart, "close", lambda: None)()
+            self.dispatcher.close()
+            raise
 
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def route_of(self, request: SimRequest) -> str:
+        """The path faults and the call log match against: the request path, or a
+        counterpart's finer name for it (Ele.me: "/api/v1/" + the envelope's action)."""
+        for counterpart in self.counterparts:
+            route = getattr(counterpart, "route_of", lambda request: None)(request)
+            if route:
+                return route
+        return request.path
+
+    def counterpart(self, name: str) -> Any:
+        return next(c for c in self.counterparts if c.name == name)
+
     def reset(self) -> None:
+        for counterpart in self.counterparts:  # stop the order generators before the pushes
+            getattr(counterpart, "close", lambda: None)()
         self.dispatcher.reset()
         self.faults.clear()
         self.calls.clear()
@@ -183,6 +211,8 @@ class SimulatorServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         self.closing.set()
+        for counterpart in self.counterparts:
+            getattr(counterpart, "close", lambda: None)()
         self.dispatcher.close()
         super().server_close()
 
@@ -244,7 +274,8 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
         )
         is_control = request.path.startswith(CONTROL_PREFIX)
-        fault = None if is_control else self.server.faults.take(path=request.path, modes=INBOUND_MODES)
+        route = "" if is_control else self.server.route_of(request)
+        fault = None if is_control else self.server.faults.take(path=route, modes=INBOUND_MODES)
         if fault is not None and fault.mode == "error500":
             response = SimResponse(500, {"code": "SYSTEM_ERROR", "message": "simulated fault: error500"})
         else:
@@ -252,7 +283,8 @@ class SimRequestHandler(BaseHTTPRequestHandler):
                 self.server.closing.wait(fault.delay)
             response = self._dispatch(request)
         if not is_control:
-            self.server.calls.record_in(request=request, status=response.status, fault=fault.mode if fault else "")
+            self.server.calls.record_in(request=request, status=response.status, fault=fault.mode if fault else "",
+                                        route=route)
         self._send(response)
 
     def _dispatch(self, request: SimRequest) -> SimResponse:

@@ -198,3 +198,21 @@ def _aware(year: int, month: int, day: int):
     from datetime import datetime, timezone
 
     return datetime(year, month, day, tzinfo=timezone.utc)
+
+
+# --- channels ------------------------------------------------------------------------
+
+
+class StoreBindingFactory(factory.django.DjangoModelFactory):
+    """A Meituan binding pointing at a simulator that is not running (tests override base_url)."""
+
+    class Meta:
+        model = "channels.StoreBinding"
+
+    store = factory.SubFactory(StoreFactory)
+    platform = "meituan"
+    shop_code = factory.Sequence(lambda n: f"poi{n:04d}")
+    app_id = "6001"
+    secret = "mt-secret"
+    token = ""
+    base_url = "http://127.0.0.1:9"

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Customer, Store
 from catalog.models import StockDeductionMode, StoreSku
 from core.actors import Actor, ActorKind
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, TransitionNotAllowed
 from inventory.selectors import stock_levels
 from inventory.services import OutOfStock, stock_deduct
 from orders.locks import order_lock_by_no
@@ -296,15 +296,15 @@ def orders_expire_unpaid(*, now: datetime | None = None, batch_size: int = 500, 
             break
         progressed = 0
         for order_id in ids:
-            with transaction.atomic():
-                locked = (Order.objects.select_for_update(skip_locked=True)
-                          .filter(pk=order_id, status=OrderStatus.PENDING_PAYMENT).values_list("id", flat=True))
-                if not list(locked):
-                    continue
+            try:
+                # Rows another run (or a payment) holds are skipped, not waited for.
                 order_transition(order_id=order_id, action=OrderAction.CANCEL, actor=Actor.system("expiry"),
-                                 reason_code="payment_timeout", reason=str(_("Not paid in time.")), now=now)
-                cancelled += 1
-                progressed += 1
+                                 reason_code="payment_timeout", reason=str(_("Not paid in time.")), now=now,
+                                 skip_locked=True, only_from=OrderStatus.PENDING_PAYMENT)
+            except (NotFound, TransitionNotAllowed):
+                continue  # held elsewhere right now, or already paid / cancelled
+            cancelled += 1
+            progressed += 1
         if not progressed:
             break
     return cancelled

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, can_proceed
@@ -35,6 +34,7 @@ from orders.models import (
     OrderStatus,
     OrderType,
 )
+from orders.services.sync import order_sync_enqueue
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -45,17 +45,19 @@ def business_date_of(moment: datetime) -> date:
 
 
 def day_seq_next(*, store_id: int, business_date: date) -> int:
-    """The next day sequence number of a store. Call inside a transaction: the
-    counter row stays locked until commit, so numbers are never reused."""
-    try:
-        with transaction.atomic():
-            DaySequence.objects.get_or_create(store_id=store_id, business_date=business_date)
-    except IntegrityError:
-        pass  # created by a concurrent caller
-    DaySequence.objects.filter(store_id=store_id, business_date=business_date).update(
-        last_value=F("last_value") + 1
-    )
-    return DaySequence.objects.values_list("last_value", flat=True).get(store_id=store_id, business_date=business_date)
+    """The next day sequence number of a store: one INSERT ... ON CONFLICT DO
+    UPDATE ... RETURNING (PostgreSQL and SQLite alike). Call inside a
+    transaction: the counter row stays locked until commit, so numbers are
+    never reused; it is a per-store hot row, so callers take it late."""
+    table = DaySequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (store_id, business_date, last_value) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (store_id, business_date) DO UPDATE SET last_value = {table}.last_value + 1 "
+            f"RETURNING last_value",
+            [store_id, business_date],
+        )
+        return cursor.fetchone()[0]
 
 
 def order_number_for(*, store_id: int, business_date: date, day_seq: int) -> str:
@@ -196,7 +198,8 @@ def order_create(
 
 def order_transition(
     *, order_id: int, action: str, actor: Actor, reason_code: str = "", reason: str = "",
-    now: datetime | None = None, expected_store_id: int | None = None, **params,
+    now: datetime | None = None, expected_store_id: int | None = None, skip_locked: bool = False,
+    only_from: str | None = None, **params,
 ) -> Order:
     """Apply one transition of the order type's machine and record it.
 
@@ -206,7 +209,11 @@ def order_transition(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        order = order_lock(order_id=order_id, store_id=expected_store_id).as_machine()
+        order = order_lock(order_id=order_id, store_id=expected_store_id, skip_locked=skip_locked).as_machine()
+        if only_from is not None and order.status != only_from:
+            # The caller decided on an older view of the order (e.g. the expiry job
+            # picked it while unpaid): it must not act on the newer status.
+            raise _not_allowed(order, action, actor)
         method = getattr(order, action, None) if action in _TRANSITION_ACTIONS else None
         if method is None or not hasattr(method, "_django_fsm") or not can_proceed(method):
             raise _not_allowed(order, action, actor)
@@ -217,15 +224,18 @@ def order_transition(
         if action in ("cancel", "reject", "refund"):
             params.setdefault("reason_code", reason_code)
             params.setdefault("reason", reason)
+        before = {name: getattr(order, name) for name in _TRANSITION_FIELDS}
         method(now=now, **params)
+        changed = [name for name in _TRANSITION_FIELDS if getattr(order, name) != before[name]]
         try:
             with transaction.atomic():  # a savepoint, so a refused save leaves the transaction usable
-                order.save()
+                order.save(update_fields=["status", "updated_at", *changed])
         except ConcurrentTransition:  # someone changed it without the lock: never both
             raise _not_allowed(order, action, actor) from None
         event_write(order=order, action=action, from_status=from_status, actor=actor,
                      reason_code=reason_code, reason=reason,
                      data={k: str(v) for k, v in params.items() if k not in ("reason", "reason_code", "now")})
+        order_sync_enqueue(order=order, action=action, actor=actor, reason_code=reason_code, reason=reason)
         if order.status == OrderStatus.CANCELLED:
             _order_release_resources(order=order, actor=actor, was_paid=from_status != OrderStatus.PENDING_PAYMENT)
     return order
@@ -248,6 +258,13 @@ def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> N
         _refund_after_commit(order=order, amount=order.paid_amount, refund_ref=f"cancel-{order.order_no}",
                              reason=order.cancel_reason_code or "order_cancelled", actor=actor)
 
+
+# Fields a transition method may change (besides status); only those are written.
+_TRANSITION_FIELDS = (
+    "paid_at", "payment_provider", "payment_txn_no", "paid_amount", "expires_at", "accepted_at", "prep_minutes",
+    "expected_at", "ready_at", "pickup_code", "dispatched_at", "courier_name", "courier_phone", "confirmed_at",
+    "completed_at", "cancelled_at", "cancel_reason_code", "cancel_reason",
+)
 
 _TRANSITION_ACTIONS = frozenset({
     OrderAction.PAY, OrderAction.ACCEPT, OrderAction.REJECT, OrderAction.MARK_READY, OrderAction.DISPATCH,

@@ -379,3 +379,24 @@ def test_stock_is_conserved_through_create_pay_cancel_and_expire(shop, customer)
     assert Order.objects.get(pk=expired.pk).status == OrderStatus.CANCELLED
     assert (on_hand(store, rice), on_hand(store, tea)) == (9, 4)
     assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refund_that_could_not_start_is_retried_by_the_owed_refunds_job(wxpay, shop, customer):
+    from orders.tasks import retry_owed_refunds_task
+
+    order_no, started = _place_and_start_payment(shop, customer)
+    sim_pay(wxpay, started["out_trade_no"])
+    assert wait_for(lambda: Order.objects.get(order_no=order_no).status == OrderStatus.PAID)
+    # the client tries twice (retries=1): both refund calls of the cancel fail
+    requests.post(f"{wxpay.base_url}/_sim/faults", json={"path_prefix": "/v3/refund", "mode": "error500",
+                                                         "count": 2}, timeout=5)
+
+    cancelled = client_for(customer).post(f"/api/v1/orders/{order_no}/cancel", {"reason": "不要了"}, format="json")
+
+    assert cancelled.status_code == 200  # the cancel stands even though the provider failed
+    assert not PaymentRefund.objects.exclude(refund_id="").exists()
+    retry_owed_refunds_task.apply().get()
+    refund = PaymentRefund.objects.get(transaction__order_ref=order_no)
+    assert refund.refund_id != ""
+    assert (refund.amount, refund.reason) == (D("36.00"), "customer_cancelled")

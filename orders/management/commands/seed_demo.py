@@ -19,7 +19,9 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Brand, Customer, MemberTier, StaffMembership, StaffRole, Store
-from catalog.models import Category, PlatformSkuMapping, Product, Sku, StoreSku
+from catalog.models import Category, PlatformSkuMapping, Product, Sku, StockDeductionMode, StoreSku
+from inventory.models import Stock
+from inventory.services import stock_set
 from core.actors import Actor, ActorKind
 from orders.management import demo_data as data
 from orders.management.demo_orders import (
@@ -119,6 +121,7 @@ class Command(BaseCommand):
                     "price": data.STORE_PRICES.get((store_code, code)),
                     "is_available": (store_code, code) not in data.SOLD_OUT,
                 })
+        self._seed_stock(stores, skus)
         for platform, code, food_code, platform_sku_id in data.PLATFORM_MAPPINGS:
             self._upsert(
                 PlatformSkuMapping,
@@ -126,6 +129,19 @@ class Command(BaseCommand):
                 {"sku_id": skus[code].pk, "platform_food_code": food_code},
             )
         return skus
+
+    def _seed_stock(self, stores: dict[str, Store], skus: dict[str, Sku]) -> None:
+        """Count stock for the SKUs made ahead (on-order ones: limited, e.g. for flash
+        sales) and the bottled/packaged on-payment ones; the rest is made to order
+        (untracked). Counted once: a second run leaves the ledger alone."""
+        tracked = Stock.objects.filter(store__in=stores.values()).values_list("store_id", "sku_id")
+        already = set(tracked)
+        for index, (code, sku) in enumerate(sorted(skus.items())):
+            if sku.stock_mode != StockDeductionMode.ON_ORDER and index % 3:
+                continue
+            for store in stores.values():
+                if (store.pk, sku.pk) not in already:
+                    stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=30 + (index * 7) % 50, note="demo seed")
 
     def _seed_staff(self, brand: Brand, stores: dict[str, Store]) -> list[dict]:
         """Users with the demo password (set when created); returns the login table."""

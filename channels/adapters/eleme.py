@@ -1,0 +1,275 @@
+"""Ele.me open platform, per PLATFORMS.md.
+
+Every call is ``POST {base}/api/v1/`` with a JSON envelope whose ``signature`` is
+the UPPERCASE md5 of action + token + (params plus app_key and timestamp, sorted
+by key, each ``key=`` + compact JSON of the value, no separator) + the secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from channels.adapters.base import (
+    ParsedDiscount,
+    ParsedLine,
+    ParsedOrder,
+    PlatformAdapter,
+    PlatformPayloadError,
+    PlatformRejected,
+    PlatformUnavailable,
+    PushEvent,
+    PushKind,
+    PushRejected,
+    RefundState,
+    from_local_iso,
+    http_timeout,
+    md5_hex,
+    money,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SKEW_SECONDS = 600
+CANCELLED_STATUS = "invalid"
+# Our reject / cancel reason codes (CONTRACTS.md) -> Ele.me cancel types.
+CANCEL_TYPES = {"sold_out": "foodSoldOut", "store_closed": "restaurantClosed", "store_busy": "restaurantTooBusy",
+                "other": "others"}
+REFUND_STATES = {"noRefund": RefundState.NONE, "applied": RefundState.APPLIED, "rejected": RefundState.REJECTED,
+                 "successful": RefundState.AGREED}
+PUSH_KINDS = {10: PushKind.ORDER_CREATED, 14: PushKind.ORDER_CANCELLED, 15: PushKind.ORDER_CANCELLED,
+              20: PushKind.REFUND_APPLIED, 30: PushKind.REFUND_APPLIED, 18: PushKind.ORDER_COMPLETED}
+PUSH_SIGNED_FIELDS = ("appId", "message", "requestId", "shopId", "timestamp", "type", "userId")
+NOT_ITEM_GROUPS = {"extra", "discount"}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def sign(*, action: str, token: str, params: dict[str, Any], app_key: str, timestamp: int, secret: str) -> str:
+    """The UPPERCASE md5 envelope signature."""
+    pairs = {**params, "app_key": app_key, "timestamp": timestamp}
+    text = "".join(f"{key}={_json(pairs[key])}" for key in sorted(pairs))
+    return md5_hex(f"{action}{token}{text}{secret}").upper()
+
+
+def push_sign(fields: dict[str, Any], secret: str) -> str:
+    """The UPPERCASE md5 of a push's seven fields (all but ``signature``) sorted by name as k=v."""
+    text = "".join(f"{key}={'' if fields.get(key) is None else fields.get(key)}" for key in sorted(PUSH_SIGNED_FIELDS))
+    return md5_hex(f"{text}{secret}").upper()
+
+
+class ElemeAdapter(PlatformAdapter):
+    platform = "eleme"
+
+    # --- transport -------------------------------------------------------------------
+
+    def envelope(self, binding, action: str, params: dict[str, Any], *, timestamp: int | None = None,
+                 request_id: str | None = None) -> dict:
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        return {
+            "nop": "1.0.0", "id": request_id or str(uuid.uuid4()), "action": action, "token": binding.token,
+            "metas": {"app_key": binding.app_id, "timestamp": timestamp}, "params": params,
+            "signature": sign(action=action, token=binding.token, params=params, app_key=binding.app_id,
+                              timestamp=timestamp, secret=binding.secret),
+        }
+
+    def call(self, binding, action: str, params: dict[str, Any]) -> Any:
+        url = f"{binding.base_url.rstrip('/')}/api/v1/"
+        body = self.envelope(binding, action, params)
+        try:
+            response = requests.post(url, data=_json(body).encode("utf-8"), timeout=http_timeout(),
+                                     headers={"Content-Type": "application/json; charset=utf-8"})
+        except requests.Timeout as exc:
+            raise PlatformUnavailable(f"eleme {action}: timeout") from exc
+        except requests.RequestException as exc:
+            raise PlatformUnavailable(f"eleme {action}: {exc}") from exc
+        if response.status_code >= 500:
+            raise PlatformUnavailable(f"eleme {action}: HTTP {response.status_code}", status=response.status_code)
+        try:
+            answer = response.json()
+        except ValueError:
+            raise PlatformUnavailable(f"eleme {action}: HTTP {response.status_code}, not JSON",
+                                      status=response.status_code) from None
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if error or response.status_code >= 400:
+            error = error or {}
+            raise PlatformRejected(f"eleme {action}: {error.get('message') or response.status_code}",
+                                   code=str(error.get("code", "")), status=response.status_code)
+        return answer.get("result")
+
+    # --- pulling -----------------------------------------------------------------------
+
+    def pull_new_orders(self, binding) -> list[dict]:
+        ids = self.call(binding, "eleme.order.getUnprocessOrders", {"shopId": _shop_id(binding)}) or []
+        limit = int(getattr(settings, "CHANNELS_PULL_MAX_ORDERS", 50))
+        ids = [str(order_id) for order_id in ids][:limit]
+        if not ids:
+            return []
+        found = self.call(binding, "eleme.order.mgetOrders", {"orderIds": ids}) or {}
+        orders = [found[order_id] for order_id in ids if isinstance(found.get(order_id), dict)]
+        return sorted(orders, key=lambda o: (str(o.get("createdAt") or ""), str(o.get("id"))))
+
+    def reconcile_orders(self, binding) -> list[dict]:
+        """Today's orders, page by page, to catch cancellations and refunds a push missed."""
+        page_size = int(getattr(settings, "CHANNELS_ELEME_PAGE_SIZE", 50))
+        max_pages = int(getattr(settings, "CHANNELS_ELEME_MAX_PAGES", 10))
+        date = timezone.localdate().isoformat()
+        orders: list[dict] = []
+        for page in range(1, max_pages + 1):
+            result = self.call(binding, "eleme.order.getAllOrders",
+                               {"shopId": _shop_id(binding), "pageNo": page, "pageSize": page_size, "date": date})
+            batch = result.get("list", []) if isinstance(result, dict) else (result or [])
+            orders.extend(order for order in batch if isinstance(order, dict))
+            if len(batch) < page_size:
+                break
+        return orders
+
+    def fetch_order(self, binding, order_id: str) -> dict:
+        order = self.call(binding, "eleme.order.getOrder", {"orderId": str(order_id)})
+        if not isinstance(order, dict):
+            raise PlatformPayloadError("getOrder: no order in the answer")
+        return order
+
+    # --- parsing -----------------------------------------------------------------------------
+
+    def parse_order(self, binding, payload: dict) -> ParsedOrder:
+        if not payload.get("id"):
+            raise PlatformPayloadError("id is missing")
+        lines = []
+        groups = payload.get("groups") or []
+        if not isinstance(groups, list):
+            raise PlatformPayloadError("groups is not a list")
+        for group in groups:
+            if str(group.get("type") or "normal") in NOT_ITEM_GROUPS:
+                continue
+            for item in group.get("items") or []:
+                lines.append(ParsedLine(
+                    name=str(item.get("name") or "")[:120], unit_price=money(item.get("price")),
+                    quantity=int(item.get("quantity") or 0), merchant_code=str(item.get("extendCode") or ""),
+                    platform_sku_id=str(item.get("skuId") or ""), platform_food_code=str(item.get("id") or ""),
+                ))
+        discounts = []
+        for activity in payload.get("orderActivities") or []:
+            amount = abs(money(activity.get("amount")))
+            if amount == 0:
+                continue
+            platform_part = min(abs(money(activity.get("elemePart"))), amount)
+            discounts.append(ParsedDiscount(
+                reference=str(activity.get("id") or ""), name=str(activity.get("name") or "")[:120],
+                amount=amount, merchant_part=amount - platform_part, platform_part=platform_part,
+            ))
+        phones = payload.get("phoneList") or []
+        lng, _sep, lat = str(payload.get("deliveryGeo") or "").partition(",")
+        status = str(payload.get("status") or "")
+        return ParsedOrder(
+            platform=self.platform, order_id=str(payload["id"]), view_no=str(payload["id"]),
+            shop_code=str(payload.get("shopId") or ""),
+            day_seq=int(payload["daySn"]) if payload.get("daySn") not in (None, "") else None,
+            status_code=status, placed_at=from_local_iso(payload.get("createdAt")),
+            expected_at=from_local_iso(payload.get("deliverTime")),
+            contact_name=str(payload.get("consignee") or "")[:50],
+            contact_phone=str(phones[0] if phones else "")[:30],
+            address={"text": str(payload.get("address") or ""), "latitude": lat.strip(), "longitude": lng.strip()},
+            note=str(payload.get("description") or "")[:500], lines=lines, discounts=discounts,
+            delivery_fee=money(payload.get("deliverFee")), packaging_fee=money(payload.get("packageFee")),
+            total=money(payload.get("totalPrice")),
+            refund_state=REFUND_STATES.get(str(payload.get("refundStatus") or "noRefund"), RefundState.NONE),
+            refund_reason="", cancelled=status == CANCELLED_STATUS,
+        )
+
+    # --- status back ----------------------------------------------------------------------------
+
+    def accept(self, binding, order_id: str) -> None:
+        self.call(binding, "eleme.order.confirmOrderLite", {"orderId": order_id})
+
+    def reject(self, binding, order_id: str, *, reason_code: str, reason: str) -> None:
+        self.call(binding, "eleme.order.cancelOrderLite", {
+            "orderId": order_id, "type": CANCEL_TYPES.get(reason_code, "others"),
+            "remark": reason or reason_code or "others",
+        })
+
+    def meal_ready(self, binding, order_id: str) -> None:
+        self.call(binding, "eleme.order.setOrderPrepared", {"orderId": order_id})
+
+    def dispatch(self, binding, order_id: str, *, courier_name: str = "", courier_phone: str = "") -> None:
+        self.call(binding, "eleme.order.deliveryBySelfLite", {"orderId": order_id})
+
+    def delivered(self, binding, order_id: str) -> None:
+        self.call(binding, "eleme.order.receivedOrderLite", {"orderId": order_id})
+
+    def refund_agree(self, binding, order_id: str, *, reason: str = "") -> None:
+        self.call(binding, "eleme.order.agreeRefundLite", {"orderId": order_id})
+
+    def refund_reject(self, binding, order_id: str, *, reason: str) -> None:
+        self.call(binding, "eleme.order.disagreeRefundLite", {"orderId": order_id, "reason": reason})
+
+    def set_item_availability(self, binding, items: list[dict], *, available: bool) -> None:
+        spec_ids = []
+        for item in items:
+            if item.get("platform_sku_id"):
+                spec_ids.append(_spec_id(item["platform_sku_id"]))
+            else:
+                logger.warning("no Ele.me spec id for a SKU; not synced", extra={"item": item})
+        if not spec_ids:
+            return
+        action = "eleme.product.item.batchFillStock" if available else "eleme.product.item.batchClearStock"
+        self.call(binding, action, {"specIds": spec_ids})
+
+    # --- pushes ----------------------------------------------------------------------------------
+
+    def verify_push(self, request, *, bindings_by_app_id) -> tuple[Any, PushEvent]:
+        try:
+            body = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise PushRejected("body is not valid JSON", status=400) from None
+        if not isinstance(body, dict) or not body.get("signature") or body.get("type") in (None, ""):
+            raise PushRejected("signature and type are required", status=400)
+        timestamp = body.get("timestamp")
+        try:
+            seconds = int(timestamp) / (1000 if int(timestamp) > 10**11 else 1)
+        except (TypeError, ValueError):
+            raise PushRejected("bad timestamp", status=400) from None
+        if abs(time.time() - seconds) > MAX_SKEW_SECONDS:
+            raise PushRejected("stale timestamp", status=400)
+        binding = bindings_by_app_id(str(body.get("appId", "")), str(body.get("shopId", "")))
+        if binding is None or push_sign(body, binding.secret) != str(body["signature"]).upper():
+            raise PushRejected("bad signature", status=401)
+        try:
+            message = json.loads(body.get("message") or "{}") if isinstance(body.get("message"), str) \
+                else (body.get("message") or {})
+            push_type = int(body["type"])
+        except (json.JSONDecodeError, TypeError, ValueError):
+            raise PushRejected("message is not valid JSON", status=400) from None
+        kind = PUSH_KINDS.get(push_type, PushKind.IGNORED)
+        order_id = str(message.get("id") or message.get("orderId") or "")
+        if kind != PushKind.IGNORED and not order_id:
+            raise PushRejected("the message carries no order id", status=400)
+        event = PushEvent(
+            kind=kind, order_id=order_id, shop_code=str(body.get("shopId", "")),
+            order_payload=message if kind == PushKind.ORDER_CREATED else None,
+            reason_code=str(message.get("reasonCode") or push_type),
+            reason=str(message.get("reason") or message.get("remark") or ""),
+            refund_id=str(message.get("refundId") or ""), raw=body,
+        )
+        return binding, event
+
+    def push_answer(self, *, ok: bool, message: str = "", status: int = 200) -> tuple[int, dict]:
+        return (200, {"message": "ok"}) if ok else (status, {"message": message or "error"})
+
+
+def _shop_id(binding) -> Any:
+    """Ele.me shop ids are numbers; keep a numeric code a number so it signs as one."""
+    return int(binding.shop_code) if str(binding.shop_code).isdigit() else binding.shop_code
+
+
+def _spec_id(value: str) -> Any:
+    return int(value) if str(value).isdigit() else value

@@ -1,0 +1,307 @@
+"""Meituan Waimai (classic open platform), per PLATFORMS.md.
+
+Calls go to ``{base}/api/v1/{path}`` with ``app_id``, ``timestamp`` and ``sig`` in
+the query string; writes are POST with a form body. ``sig`` is the lowercase
+md5 of the URL without query + "?" + every non-empty parameter except ``sig``
+(query and body alike) sorted by name as raw ``k=v`` joined by "&" + the secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from channels.adapters.base import (
+    CENT,
+    ZERO,
+    ParsedDiscount,
+    ParsedLine,
+    ParsedOrder,
+    PlatformAdapter,
+    PlatformPayloadError,
+    PlatformRejected,
+    PlatformUnavailable,
+    PushEvent,
+    PushKind,
+    PushRejected,
+    RefundState,
+    from_unix,
+    http_timeout,
+    md5_hex,
+    money,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SKEW_SECONDS = 600
+CANCELLED_STATUS = 9
+# Our reject / cancel reason codes (CONTRACTS.md) -> Meituan merchant reason codes 2001-2004.
+REASON_CODES = {"sold_out": 2001, "store_closed": 2002, "store_busy": 2003, "other": 2004}
+REFUND_STATES = {0: RefundState.NONE, 1: RefundState.APPLIED, 2: RefundState.AGREED, 3: RefundState.REJECTED}
+REFUND_NOTIFY_KINDS = {"apply": PushKind.REFUND_APPLIED, "agree": PushKind.REFUND_AGREED,
+                       "reject": PushKind.REFUND_REJECTED, "cancelRefund": PushKind.REFUND_CANCELLED}
+PUSH_PATHS = {"create_order", "cancel_order", "refund_order"}
+
+
+def sign(url: str, params: dict[str, Any], secret: str) -> str:
+    """Meituan ``sig`` over ``url`` (no query) and ``params`` (``sig`` itself ignored)."""
+    pairs = sorted((str(k), str(v)) for k, v in params.items() if k != "sig" and v is not None and str(v) != "")
+    return md5_hex(f"{url}?{'&'.join(f'{k}={v}' for k, v in pairs)}{secret}")
+
+
+def _json_list(value: Any, *, name: str) -> list:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise PlatformPayloadError(f"{name} is not valid JSON") from None
+    if not isinstance(value, list):
+        raise PlatformPayloadError(f"{name} is not a list")
+    return value
+
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    if value in (None, ""):
+        return default
+    try:
+        return int(Decimal(str(value)))
+    except Exception:
+        raise PlatformPayloadError(f"not an integer: {value!r}") from None
+
+
+class MeituanAdapter(PlatformAdapter):
+    platform = "meituan"
+
+    # --- transport -------------------------------------------------------------------
+
+    def url(self, binding, path: str) -> str:
+        return f"{binding.base_url.rstrip('/')}/api/v1/{path.lstrip('/')}"
+
+    def call(self, binding, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        """Send one signed call; returns ``data`` of the answer or raises PlatformError."""
+        url = self.url(binding, path)
+        business = {k: v for k, v in (params or {}).items() if v is not None}
+        system = {"app_id": binding.app_id, "timestamp": int(time.time())}
+        sig = sign(url, {**system, **business}, binding.secret)
+        try:
+            if method == "GET":
+                response = requests.get(url, params={**system, **business, "sig": sig}, timeout=http_timeout())
+            else:
+                response = requests.post(url, params={**system, "sig": sig}, data=business, timeout=http_timeout())
+        except requests.Timeout as exc:
+            raise PlatformUnavailable(f"meituan {path}: timeout") from exc
+        except requests.RequestException as exc:
+            raise PlatformUnavailable(f"meituan {path}: {exc}") from exc
+        if response.status_code >= 500:
+            raise PlatformUnavailable(f"meituan {path}: HTTP {response.status_code}", status=response.status_code)
+        try:
+            body = response.json()
+        except ValueError:
+            raise PlatformUnavailable(f"meituan {path}: HTTP {response.status_code}, not JSON",
+                                      status=response.status_code) from None
+        error = body.get("error") if isinstance(body, dict) else None
+        if response.status_code >= 400 or error or body.get("data") == "ng":
+            error = error or {}
+            raise PlatformRejected(f"meituan {path}: {error.get('msg') or response.status_code}",
+                                   code=str(error.get("code", "")), status=response.status_code)
+        return body.get("data")
+
+    # --- pulling -----------------------------------------------------------------------
+
+    def pull_new_orders(self, binding) -> list[dict]:
+        """Every day sequence above the last one ingested today, as order details."""
+        date = timezone.localdate().strftime("%Y%m%d")
+        last = int((binding.pull_state or {}).get(date, 0))
+        data = self.call(binding, "GET", "order/getOrderDaySeq", {"app_poi_code": binding.shop_code}) or {}
+        newest = _int(data.get("day_seq"), 0)
+        limit = int(getattr(settings, "CHANNELS_PULL_MAX_ORDERS", 50))
+        payloads = []
+        for day_seq in range(last + 1, min(newest, last + limit) + 1):
+            try:
+                found = self.call(binding, "GET", "order/getOrderIdByDaySeq",
+                                  {"app_poi_code": binding.shop_code, "date_time": date, "day_seq": day_seq})
+            except PlatformRejected:
+                logger.warning("meituan day_seq has no order", extra={"binding": binding.pk, "day_seq": day_seq})
+                continue
+            payloads.append(self.fetch_order(binding, str(found["order_id"])))
+        return payloads
+
+    def pull_state_after(self, binding, *, state: dict, payload: dict) -> dict:
+        placed = from_unix(payload.get("ctime")) or timezone.now()
+        date = timezone.localtime(placed).strftime("%Y%m%d")
+        day_seq = _int(payload.get("day_seq"), 0)
+        state = dict(state)
+        state[date] = max(int(state.get(date, 0)), day_seq)
+        # Keep a week of dates: the state must not grow forever.
+        for old in sorted(state)[:-7]:
+            state.pop(old)
+        return state
+
+    def fetch_order(self, binding, order_id: str) -> dict:
+        data = self.call(binding, "GET", "order/getOrderDetail", {"order_id": order_id})
+        if not isinstance(data, dict):
+            raise PlatformPayloadError("getOrderDetail: no order in the answer")
+        return data
+
+    def order_status(self, binding, order_id: str) -> int:
+        return _int((self.call(binding, "GET", "order/viewstatus", {"order_id": order_id}) or {}).get("status"))
+
+    # --- parsing -----------------------------------------------------------------------------
+
+    def parse_order(self, binding, payload: dict) -> ParsedOrder:
+        try:
+            order_id = str(payload["order_id"]).strip()
+        except KeyError:
+            raise PlatformPayloadError("order_id is missing") from None
+        items = _json_list(payload.get("detail"), name="detail")
+        discounts = []
+        for extra in _json_list(payload.get("extras"), name="extras"):
+            amount = money(extra.get("reduce_fee"))
+            if amount <= 0:
+                continue
+            platform_part = min(money(extra.get("mt_charge")), amount)
+            discounts.append(ParsedDiscount(
+                reference=str(extra.get("act_detail_id") or ""), name=str(extra.get("remark") or "")[:120],
+                amount=amount, merchant_part=amount - platform_part, platform_part=platform_part,
+            ))
+        # package_bag_money is the whole packaging charge (boxes of every line plus
+        # any bag); each line carries its boxes (box_num * box_price) and the rest
+        # stays at order level. Should the lines claim more than the charge, the
+        # charge wins and stays at order level.
+        boxes = [(Decimal(str(item.get("box_num") or 0)) * money(item.get("box_price"))).quantize(CENT)
+                 for item in items]
+        bag_fee = money(payload.get("package_bag_money"))
+        if sum(boxes, ZERO) > bag_fee:
+            boxes = [ZERO for _b in boxes]
+        order_packaging = bag_fee - sum(boxes, ZERO)
+        lines = []
+        for item, box_fee in zip(items, boxes, strict=True):
+            food_code = str(item.get("app_food_code") or "")
+            lines.append(ParsedLine(
+                name=str(item.get("food_name") or food_code)[:120], unit_price=money(item.get("price")),
+                quantity=_int(item.get("quantity"), 0), merchant_code=food_code, platform_food_code=food_code,
+                platform_sku_id=str(item.get("sku_id") or ""), spec=str(item.get("spec") or "")[:100],
+                packaging_fee=box_fee,
+            ))
+        delivery_fee = money(payload.get("shipping_fee"))
+        total = money(payload.get("total"))
+        status = _int(payload.get("status"))
+        latitude, longitude = payload.get("latitude"), payload.get("longitude")
+        return ParsedOrder(
+            platform=self.platform, order_id=order_id, view_no=str(payload.get("wm_order_id_view") or ""),
+            shop_code=str(payload.get("app_poi_code") or ""), day_seq=_int(payload.get("day_seq")),
+            status_code=status, placed_at=from_unix(payload.get("ctime")),
+            expected_at=from_unix(payload.get("delivery_time")),
+            contact_name=str(payload.get("recipient_name") or "")[:50],
+            contact_phone=str(payload.get("recipient_phone") or "")[:30],
+            address={"text": str(payload.get("recipient_address") or ""),
+                     "latitude": "" if latitude in (None, "") else str(latitude),
+                     "longitude": "" if longitude in (None, "") else str(longitude)},
+            note=str(payload.get("caution") or "")[:500], lines=lines, discounts=discounts,
+            delivery_fee=delivery_fee, packaging_fee=order_packaging, total=total,
+            refund_state=REFUND_STATES.get(_int(payload.get("refund_status"), 0), RefundState.NONE),
+            refund_reason=str(payload.get("refund_reason") or ""),
+            cancelled=status == CANCELLED_STATUS,
+        )
+
+    # --- status back ----------------------------------------------------------------------------
+
+    def accept(self, binding, order_id: str) -> None:
+        self.call(binding, "POST", "order/confirm", {"order_id": order_id})
+
+    def reject(self, binding, order_id: str, *, reason_code: str, reason: str) -> None:
+        self.call(binding, "POST", "order/cancel", {
+            "order_id": order_id, "reason_code": REASON_CODES.get(reason_code, REASON_CODES["other"]),
+            "reason": reason or reason_code or "other",
+        })
+
+    def meal_ready(self, binding, order_id: str) -> None:
+        self.call(binding, "POST", "order/preparationMealComplete", {"order_id": order_id})
+
+    def dispatch(self, binding, order_id: str, *, courier_name: str = "", courier_phone: str = "") -> None:
+        self.call(binding, "POST", "order/delivering",
+                  {"order_id": order_id, "courier_name": courier_name, "courier_phone": courier_phone})
+
+    def delivered(self, binding, order_id: str) -> None:
+        self.call(binding, "POST", "order/arrived", {"order_id": order_id})
+
+    def refund_agree(self, binding, order_id: str, *, reason: str = "") -> None:
+        self.call(binding, "POST", "order/refund/agree", {"order_id": order_id, "reason": reason or "agree"})
+
+    def refund_reject(self, binding, order_id: str, *, reason: str) -> None:
+        self.call(binding, "POST", "order/refund/reject", {"order_id": order_id, "reason": reason})
+
+    def set_item_availability(self, binding, items: list[dict], *, available: bool) -> None:
+        food_data = []
+        for item in items:
+            food_code = item.get("platform_food_code") or item.get("merchant_code")
+            sku_id = item.get("platform_sku_id") or item.get("merchant_code")
+            food_data.append({"app_food_code": food_code, "skus": [{"sku_id": sku_id}]})
+        if not food_data:
+            return
+        self.call(binding, "POST", "food/sku/sellStatus", {
+            "app_poi_code": binding.shop_code,
+            "food_data": json.dumps(food_data, ensure_ascii=False, separators=(",", ":")),
+            "sell_status": 0 if available else 1,
+        })
+
+    # --- pushes ----------------------------------------------------------------------------------
+
+    def verify_push(self, request, *, bindings_by_app_id) -> tuple[Any, PushEvent]:
+        """Meituan pushes a form body signed over the receiving URL (values decoded)."""
+        path = request.resolver_match.kwargs.get("path", "") if request.resolver_match else ""
+        if path not in PUSH_PATHS:
+            raise PushRejected(f"unknown push {path!r}", status=404)
+        # Query and form alike, values decoded (Django parses urlencoded and multipart bodies).
+        params = {**request.GET.dict(), **(request.POST.dict() if request.method == "POST" else {})}
+        app_id, sig = params.get("app_id", ""), params.get("sig", "")
+        if not app_id or not sig or not params.get("timestamp"):
+            raise PushRejected("app_id, timestamp and sig are required", status=400)
+        try:
+            skew = abs(time.time() - int(params["timestamp"]))
+        except ValueError:
+            raise PushRejected("bad timestamp", status=400) from None
+        if skew > MAX_SKEW_SECONDS:
+            raise PushRejected("stale timestamp", status=400)
+        binding = bindings_by_app_id(app_id, params.get("app_poi_code", ""))
+        url = push_receiving_url(request)
+        if binding is None or sign(url, params, binding.secret) != sig.lower():
+            raise PushRejected("bad signature", status=401)
+        order_id = str(params.get("order_id", ""))
+        if not order_id:
+            raise PushRejected("order_id is required", status=400)
+        business = {k: v for k, v in params.items() if k not in ("app_id", "timestamp", "sig")}
+        if path == "create_order":
+            event = PushEvent(kind=PushKind.ORDER_CREATED, order_id=order_id, shop_code=params.get("app_poi_code", ""),
+                              order_payload=business, raw=business)
+        elif path == "cancel_order":
+            event = PushEvent(kind=PushKind.ORDER_CANCELLED, order_id=order_id,
+                              reason_code=str(params.get("reason_code", "")), reason=params.get("reason", ""),
+                              raw=business)
+        else:
+            kind = REFUND_NOTIFY_KINDS.get(params.get("notify_type", ""), PushKind.IGNORED)
+            event = PushEvent(kind=kind, order_id=order_id, reason=params.get("reason", ""),
+                              refund_id=str(params.get("refund_id", "")), raw=business)
+        return binding, event
+
+    def push_answer(self, *, ok: bool, message: str = "", status: int = 200) -> tuple[int, dict]:
+        if ok:
+            return 200, {"data": "ok"}
+        return status, {"data": "ng", "error": {"code": 703 if status == 401 else 700, "msg": message}}
+
+
+def push_receiving_url(request) -> str:
+    """The URL the platform signed: our public push base (when behind a proxy) + path."""
+    base = getattr(settings, "CHANNELS_PUSH_BASE_URL", "")
+    if base:
+        return f"{base.rstrip('/')}{request.path}"
+    return request.build_absolute_uri(request.path)

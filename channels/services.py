@@ -1,0 +1,516 @@
+"""Platform orders in (pull, push, ingest) and status changes out (outbox handlers).
+
+Ingestion is idempotent on (channel, channel order id): the first payload of an
+order creates it; every later one (pulled again, pushed, pushed twice, pulled and
+pushed at once) finds it and may only move it FORWARD: a platform status the
+order has passed, or one it is already in, changes nothing. A line whose SKU we
+cannot map is kept (sku empty) and the order flagged for a person; it is never
+dropped. Stock is taken with ``allow_shortfall`` (a platform order is already
+paid): what is missing is recorded and the order flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from catalog.selectors import sku_resolve_platform_code
+from channels.adapters import adapter_for
+from channels.adapters.base import (
+    ZERO,
+    ParsedOrder,
+    PlatformAdapter,
+    PlatformError,
+    PlatformPayloadError,
+    PlatformRejected,
+    PushEvent,
+    PushKind,
+    RefundState,
+)
+from channels.models import StoreBinding
+from channels.selectors import binding_for_shop, binding_for_store, order_by_channel_id, platform_items_for_skus
+from core.actors import Actor, ActorKind
+from core.errors import InvalidInput, TransitionNotAllowed
+from core.models import OutboxMessage
+from core.outbox import OutboxPermanentError
+from inventory.services import stock_deduct
+from orders.models import Order, OrderAction, OrderStatus
+from orders.models.machines import machine_graph
+from orders.services import DiscountInput, LineInput, order_create, order_transition
+from orders.services.sync import REFUND_REJECT, order_flag, order_last_flag
+from orders.status_map import platform_status_to_system
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+PLATFORM_CANCEL_REASON_CODE = "platform_cancelled"
+REVERSE_ACTIONS = frozenset({OrderAction.CANCEL, OrderAction.REJECT, OrderAction.REFUND, OrderAction.PAY})
+CLOSED_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.REFUNDED})
+CONFIRMED_STATUSES = {OrderStatus.DELIVERED, OrderStatus.PICKED_UP}
+
+# Flag kinds (OrderEvent.reason_code of "flag" events).
+UNKNOWN_SKU = "unknown_sku"
+STOCK_SHORTFALL = "stock_shortfall"
+AMOUNT_MISMATCH = "amount_mismatch"
+REFUND_REQUESTED = "refund_requested"
+REFUND_REJECTED = "refund_rejected"
+REFUND_WITHDRAWN = "refund_withdrawn"
+PLATFORM_STATUS_CONFLICT = "platform_conflict"
+REFUND_KINDS = [REFUND_REQUESTED, REFUND_REJECTED, REFUND_WITHDRAWN]
+
+
+@dataclass
+class IngestResult:
+    order: Order
+    created: bool
+    applied: list[str] = field(default_factory=list)  # actions applied to the order by this payload
+
+
+@dataclass
+class PullResult:
+    binding_id: int
+    pulled: int = 0
+    created: int = 0
+    errors: list[str] = field(default_factory=list)
+    skipped: bool = False  # another pull of this binding was running
+
+
+def _reread(order: Order) -> Order:
+    """A fresh copy of ``order``. (django-fsm's refresh_from_db lifts the field's
+    protection for every thread while it runs, so it is not used here.)"""
+    return Order.objects.get(pk=order.pk)
+
+
+def _platform_actor(platform: str) -> Actor:
+    return Actor.platform(platform)
+
+
+# --- Ingest ---------------------------------------------------------------------------------
+
+
+def platform_order_ingest(*, binding: StoreBinding, payload: dict) -> IngestResult:
+    """Create the order of ``payload`` once; apply its platform state forward only.
+
+    Safe against concurrent duplicates: the unique (channel, channel_order_id)
+    index decides, and the loser returns the winner's order.
+    """
+    adapter = adapter_for(binding.platform)
+    parsed = adapter.parse_order(binding, payload)
+    if parsed.shop_code and parsed.shop_code != binding.shop_code:
+        # One app id may serve many shops: the order belongs to its shop's binding.
+        binding = binding_for_shop(platform=binding.platform, shop_code=parsed.shop_code)
+        if binding is None:
+            raise PlatformPayloadError(f"no binding for {parsed.platform} shop {parsed.shop_code}")
+    existing = order_by_channel_id(platform=binding.platform, channel_order_id=parsed.order_id)
+    if existing is not None:
+        return _ingest_known(order=existing, parsed=parsed)
+    try:
+        with transaction.atomic():
+            order = _order_create_from_platform(binding=binding, parsed=parsed, payload=payload)
+    except IntegrityError:
+        existing = order_by_channel_id(platform=binding.platform, channel_order_id=parsed.order_id)
+        if existing is None:
+            raise
+        return _ingest_known(order=existing, parsed=parsed)
+    applied = _apply_platform_state(order=order, parsed=parsed)
+    order = _reread(order)
+    return IngestResult(order=order, created=True, applied=applied)
+
+
+def _ingest_known(*, order: Order, parsed: ParsedOrder) -> IngestResult:
+    applied = _apply_platform_state(order=order, parsed=parsed)
+    order = _reread(order)
+    return IngestResult(order=order, created=False, applied=applied)
+
+
+def apportion(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """Split ``amount`` over ``weights`` to the cent (largest remainder); parts sum to ``amount``
+    and no part exceeds its weight when ``amount`` <= sum(weights)."""
+    total = sum(weights, ZERO)
+    if amount <= 0 or total <= 0:
+        return [ZERO for _w in weights]
+    exact = [amount * w / total for w in weights]
+    parts = [e.quantize(CENT, rounding=ROUND_DOWN) for e in exact]
+    left = int(((amount - sum(parts, ZERO)) / CENT).to_integral_value())
+    by_remainder = sorted(range(len(weights)), key=lambda i: (exact[i] - parts[i], weights[i]), reverse=True)
+    for index in by_remainder:
+        if left <= 0:
+            break
+        if parts[index] + CENT <= weights[index]:
+            parts[index] += CENT
+            left -= 1
+    return parts
+
+
+def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, payload: dict) -> Order:
+    """Create, take stock, flag. Runs inside the caller's transaction."""
+    store = binding.store
+    actor = _platform_actor(binding.platform)
+    issues: list[tuple[str, str, dict]] = []
+    resolved = []
+    unknown = []
+    for line in parsed.lines:
+        if line.quantity <= 0:
+            raise PlatformPayloadError(f"order {parsed.order_id}: a line has quantity {line.quantity}")
+        sku = sku_resolve_platform_code(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform,
+                                        merchant_code=line.merchant_code, platform_sku_id=line.platform_sku_id)
+        if sku is None:
+            unknown.append(line.merchant_code or line.platform_sku_id or line.name)
+        resolved.append((line, sku))
+    if not resolved:
+        raise PlatformPayloadError(f"order {parsed.order_id} has no lines")
+
+    grosses = [line.unit_price * line.quantity for line, _sku in resolved]
+    subtotal = sum(grosses, ZERO)
+    discount_total = parsed.discount_total
+    discounts = [DiscountInput(kind="platform", name=d.name or d.reference, amount=d.amount,
+                               merchant_part=d.merchant_part, platform_part=d.platform_part, reference=d.reference)
+                 for d in parsed.discounts]
+    if discount_total > subtotal:
+        issues.append((AMOUNT_MISMATCH, _("platform discounts exceed the items; not applied"),
+                       {"discount": str(discount_total), "subtotal": str(subtotal)}))
+        discounts, discount_total = [], ZERO
+    line_discounts = apportion(discount_total, grosses)
+    lines = []
+    for index, ((line, sku), discount) in enumerate(zip(resolved, line_discounts, strict=True)):
+        packaging = line.packaging_fee + (parsed.packaging_fee if index == 0 else ZERO)
+        lines.append(LineInput(
+            name=line.name or (sku.display_name if sku else "?"), unit_price=line.unit_price, quantity=line.quantity,
+            sku_id=sku.pk if sku else None, sku_code=sku.code if sku else (line.merchant_code or line.platform_sku_id),
+            spec=line.spec, discount=discount, packaging_fee=packaging,
+            platform_food_code=line.platform_food_code, platform_sku_id=line.platform_sku_id,
+        ))
+    computed = subtotal - discount_total + parsed.delivery_fee + sum((ln.packaging_fee for ln in lines), ZERO)
+    if parsed.total and computed != parsed.total:
+        issues.append((AMOUNT_MISMATCH, _("platform total %(platform)s differs from %(computed)s")
+                       % {"platform": parsed.total, "computed": computed},
+                       {"platform_total": str(parsed.total), "computed_total": str(computed)}))
+    if unknown:
+        issues.insert(0, (UNKNOWN_SKU, _("unknown SKU: %(codes)s") % {"codes": ", ".join(unknown)},
+                          {"codes": unknown}))
+
+    order = order_create(
+        store=store, channel=binding.platform, order_type=parsed.order_type, lines=lines, actor=actor,
+        channel_order_id=parsed.order_id, channel_order_no=parsed.view_no, channel_day_seq=parsed.day_seq,
+        contact_name=parsed.contact_name, contact_phone=parsed.contact_phone, address=parsed.address,
+        customer_note=parsed.note, discounts=discounts, delivery_fee=parsed.delivery_fee, paid=True,
+        payment_provider=binding.platform, placed_at=parsed.placed_at, raw_payload=payload,
+    )
+    quantities: dict[int, int] = defaultdict(int)
+    for line, sku in resolved:
+        if sku is not None:
+            quantities[sku.pk] += line.quantity
+    if quantities:
+        shortfall = stock_deduct(store_id=store.pk, quantities=dict(quantities), reference=order.order_no,
+                                 allow_shortfall=True)
+        if shortfall:
+            issues.append((STOCK_SHORTFALL, _("stock shortfall"),
+                           {"skus": {str(k): v for k, v in sorted(shortfall.items())}}))
+    for kind, reason, data in issues:
+        order = order_flag(order_id=order.pk, actor=actor, reason=reason, kind=kind, data=data)
+    return order
+
+
+# --- Applying the platform's state to a known order (forward only) ------------------------
+
+
+def _forward_path(order: Order, targets: set[str]) -> list[str]:
+    """The shortest chain of forward actions from the order's status to one of ``targets``
+    (empty when it is there already, or when the targets lie behind it)."""
+    if not targets or order.status in targets:
+        return []
+    if targets == {OrderStatus.COMPLETED}:
+        # The platform settled the order; completing it is our after-sales job's
+        # call, so being confirmed is as far as a platform moves it.
+        targets = CONFIRMED_STATUSES
+        if order.status in targets or order.status == OrderStatus.COMPLETED:
+            return []
+    edges = defaultdict(list)
+    for source, action, target in machine_graph(order.order_type):
+        if action not in REVERSE_ACTIONS and action != OrderAction.COMPLETE:
+            edges[source].append((action, target))
+    queue = deque([(order.status, [])])
+    seen = {order.status}
+    while queue:
+        status, path = queue.popleft()
+        for action, target in edges[status]:
+            if target in seen:
+                continue
+            if target in targets:
+                return [*path, action]
+            seen.add(target)
+            queue.append((target, [*path, action]))
+    return []
+
+
+def _transition_quietly(*, order: Order, action: str, actor: Actor, **kwargs) -> bool:
+    try:
+        order_transition(order_id=order.pk, action=action, actor=actor, **kwargs)
+    except TransitionNotAllowed:
+        return False  # a concurrent change got there first; the next payload re-evaluates
+    return True
+
+
+def _apply_platform_state(*, order: Order, parsed: ParsedOrder) -> list[str]:
+    order = _reread(order)
+    if parsed.cancelled:
+        return _platform_cancel(order=order, reason=parsed.refund_reason or _("cancelled on the platform"))
+    if parsed.refund_state == RefundState.AGREED:
+        return _platform_refund_agreed(order=order, reason=parsed.refund_reason)
+    applied = []
+    if order.status not in CLOSED_STATUSES:
+        targets = set(platform_status_to_system(platform=parsed.platform, order_type=order.order_type,
+                                                code=parsed.status_code))
+        actor = _platform_actor(parsed.platform)
+        for action in _forward_path(order, targets):
+            if not _transition_quietly(order=order, action=action, actor=actor):
+                break
+            applied.append(action)
+            order = _reread(order)
+    applied += _refund_state_note(order=order, state=parsed.refund_state, reason=parsed.refund_reason,
+                                  platform=parsed.platform)
+    return applied
+
+
+def _platform_cancel(*, order: Order, reason: str, reason_code: str = PLATFORM_CANCEL_REASON_CODE) -> list[str]:
+    """The platform cancelled: cancel (stock comes back through orders) or, once
+    dispatched, refund. Already closed: nothing."""
+    actor = _platform_actor(order.channel)
+    for _attempt in range(3):
+        order = _reread(order)
+        if order.status in CLOSED_STATUSES:
+            return []
+        allowed = order.available_actions(actor_kind=ActorKind.PLATFORM)
+        action = next((a for a in (OrderAction.CANCEL, OrderAction.REFUND) if a in allowed), None)
+        if action is None:
+            order_flag(order_id=order.pk, actor=actor, kind=PLATFORM_STATUS_CONFLICT,
+                       reason=_("cancelled on the platform in status %(status)s") % {"status": order.status})
+            return [OrderAction.FLAG.value]
+        if _transition_quietly(order=order, action=action, actor=actor, reason_code=reason_code,
+                               reason=str(reason)[:255]):
+            return [action.value]
+    return []
+
+
+def _platform_refund_agreed(*, order: Order, reason: str) -> list[str]:
+    return _platform_cancel(order=order, reason=reason or _("refund agreed on the platform"),
+                            reason_code="platform_refund")
+
+
+def _refund_state_note(*, order: Order, state: str, reason: str, platform: str, refund_id: str = "") -> list[str]:
+    """Record a refund application (needs a person) or its end; never twice in a row."""
+    kind = {RefundState.APPLIED: REFUND_REQUESTED, RefundState.REJECTED: REFUND_REJECTED,
+            RefundState.CANCELLED: REFUND_WITHDRAWN}.get(state)
+    if kind is None or (order.status in CLOSED_STATUSES and kind == REFUND_REQUESTED):
+        return []
+    last = order_last_flag(order_id=order.pk, kinds=REFUND_KINDS)
+    if last is not None and last.reason_code == kind and last.data.get("refund_id", "") == refund_id:
+        return []
+    if last is None and kind != REFUND_REQUESTED:
+        return []  # nothing was requested as far as we know
+    actor = _platform_actor(platform)
+    data = {"refund_id": refund_id, "platform_reason": reason}
+    if kind == REFUND_REQUESTED:
+        order_flag(order_id=order.pk, actor=actor, kind=kind, reason=_("refund requested"), data=data)
+    else:
+        label = _("refund rejected") if kind == REFUND_REJECTED else _("refund withdrawn")
+        order_flag(order_id=order.pk, actor=actor, kind=kind, reason=label, data=data,
+                   attention=False, resolves=_("refund requested"))
+    return [OrderAction.FLAG.value]
+
+
+# --- Pushes -------------------------------------------------------------------------------------
+
+
+def platform_push_handle(*, binding: StoreBinding, event: PushEvent) -> IngestResult | None:
+    """Apply one verified push. An event about an order we do not know yet (a
+    cancellation overtaking its creation) fetches the order first."""
+    if event.kind == PushKind.IGNORED:
+        return None
+    if event.kind == PushKind.ORDER_CREATED:
+        return platform_order_ingest(binding=binding, payload=event.order_payload or {})
+    order = order_by_channel_id(platform=binding.platform, channel_order_id=event.order_id)
+    result = None
+    if order is None or event.kind == PushKind.ORDER_COMPLETED:
+        payload = adapter_for(binding.platform).fetch_order(binding, event.order_id)
+        result = platform_order_ingest(binding=binding, payload=payload)
+        order = result.order
+    result = result or IngestResult(order=order, created=False)
+    if event.kind == PushKind.ORDER_CANCELLED:
+        result.applied += _platform_cancel(order=order, reason=event.reason or _("cancelled on the platform"))
+    elif event.kind == PushKind.REFUND_AGREED:
+        result.applied += _platform_refund_agreed(order=order, reason=event.reason)
+    elif event.kind in (PushKind.REFUND_APPLIED, PushKind.REFUND_REJECTED, PushKind.REFUND_CANCELLED):
+        state = {PushKind.REFUND_APPLIED: RefundState.APPLIED, PushKind.REFUND_REJECTED: RefundState.REJECTED,
+                 PushKind.REFUND_CANCELLED: RefundState.CANCELLED}[event.kind]
+        order = _reread(order)
+        result.applied += _refund_state_note(order=order, state=state, reason=event.reason,
+                                             platform=binding.platform, refund_id=event.refund_id)
+    result.order = _reread(result.order)
+    return result
+
+
+# --- Pulling ------------------------------------------------------------------------------------
+
+
+def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
+    """Pull one binding's new orders and ingest them.
+
+    The binding row is taken with ``SELECT ... FOR UPDATE SKIP LOCKED`` for the
+    whole pull, so an overlapping pull of the same binding returns at once
+    (``skipped``). Orders and the advanced pull state commit together; each
+    order is ingested in its own savepoint, and a Meituan pull stops advancing
+    at the first order it could not ingest, so none is skipped.
+    """
+    now = now or timezone.now()
+    result = PullResult(binding_id=binding_id)
+    with transaction.atomic():
+        binding = (StoreBinding.objects.select_for_update(skip_locked=True, of=("self",))
+                   .select_related("store").filter(pk=binding_id, enabled=True).first())
+        if binding is None:
+            result.skipped = True
+            return result
+        adapter = adapter_for(binding.platform)
+        state = dict(binding.pull_state or {})
+        payloads: list[dict] = []
+        try:
+            payloads = adapter.pull_new_orders(binding)
+            reconciles = type(adapter).reconcile_orders is not PlatformAdapter.reconcile_orders
+            if reconciles and _reconcile_due(binding, state=state, now=now):
+                payloads += adapter.reconcile_orders(binding)
+                state["reconciled_at"] = now.isoformat()
+        except (PlatformError, PlatformPayloadError) as exc:
+            result.errors.append(str(exc))
+        for payload in payloads:
+            try:
+                with transaction.atomic():
+                    ingested = platform_order_ingest(binding=binding, payload=payload)
+            except (PlatformError, PlatformPayloadError, InvalidInput, IntegrityError) as exc:
+                logger.exception("platform order could not be ingested", extra={"binding": binding.pk})
+                result.errors.append(f"{type(exc).__name__}: {exc}")
+                if binding.platform == "meituan":
+                    break  # the day_seq cursor must not pass an order we do not have
+                continue
+            result.pulled += 1
+            result.created += int(ingested.created)
+            state = adapter.pull_state_after(binding, state=state, payload=payload)
+        StoreBinding.objects.filter(pk=binding.pk).update(
+            pull_state=state, last_pull_at=now, last_error="; ".join(result.errors)[:2000],
+        )
+    return result
+
+
+def _reconcile_due(binding: StoreBinding, *, state: dict, now: datetime) -> bool:
+    every = int(getattr(settings, "CHANNELS_RECONCILE_SECONDS", 300))
+    last = state.get("reconciled_at")
+    if not last:
+        return True
+    try:
+        return now - datetime.fromisoformat(last) >= timedelta(seconds=every)
+    except ValueError:
+        return True
+
+
+def bindings_schedule_due(*, now: datetime | None = None, enqueue=None) -> list[int]:
+    """Start a pull for every enabled binding whose time has come.
+
+    Each binding is claimed by a conditional UPDATE of ``next_pull_at`` (only if
+    it still holds the value we read), so two beats or an overlapping run never
+    schedule the same binding twice. Returns the ids scheduled.
+    """
+    now = now or timezone.now()
+    if enqueue is None:
+        from channels.tasks import pull_binding_task
+
+        def enqueue(binding_id: int) -> None:
+            pull_binding_task.delay(binding_id=binding_id)
+
+    scheduled = []
+    due = StoreBinding.objects.filter(enabled=True, next_pull_at__lte=now).values_list(
+        "pk", "next_pull_at", "pull_interval_seconds")
+    for binding_id, seen, interval in due:
+        claimed = StoreBinding.objects.filter(pk=binding_id, next_pull_at=seen).update(
+            next_pull_at=now + timedelta(seconds=interval))
+        if claimed:
+            scheduled.append(binding_id)
+    for binding_id in scheduled:
+        try:
+            enqueue(binding_id)
+        except Exception:  # the broker is down: this round is lost, the next one pulls
+            logger.warning("pull could not be scheduled", exc_info=True, extra={"binding": binding_id})
+    return scheduled
+
+
+# --- Outbox handlers: telling the platforms --------------------------------------------------------
+
+
+def _binding_for_message(*, store_id: int, platform: str) -> StoreBinding | None:
+    binding = binding_for_store(store_id=store_id, platform=platform)
+    if binding is not None and not binding.enabled:
+        raise RuntimeError(f"the {platform} binding of store {store_id} is disabled")  # retried with backoff
+    return binding
+
+
+def order_action_deliver(message: OutboxMessage) -> None:
+    """Outbox handler of ``platform.order_action``: one call of the platform's adapter."""
+    payload = message.payload
+    binding = _binding_for_message(store_id=payload["store_id"], platform=payload["platform"])
+    if binding is None:
+        # Demo and test orders of stores never bound to the platform: nobody to tell.
+        logger.info("no binding for a platform order action; nothing sent", extra={"outbox_id": message.pk})
+        return
+    adapter = adapter_for(binding.platform)
+    order_id = str(payload["channel_order_id"])
+    action = payload["action"]
+    try:
+        if action == OrderAction.ACCEPT:
+            adapter.accept(binding, order_id)
+        elif action in (OrderAction.REJECT, OrderAction.CANCEL):
+            adapter.reject(binding, order_id, reason_code=payload.get("reason_code", ""),
+                           reason=payload.get("reason", ""))
+        elif action == OrderAction.MARK_READY:
+            adapter.meal_ready(binding, order_id)
+        elif action == OrderAction.DISPATCH:
+            # Own riders; a platform wants a name and a phone, the store's when none was given.
+            adapter.dispatch(binding, order_id, courier_name=payload.get("courier_name") or binding.store.name,
+                             courier_phone=payload.get("courier_phone") or binding.store.phone or "-")
+        elif action in (OrderAction.DELIVER, OrderAction.PICK_UP):
+            adapter.delivered(binding, order_id)
+        elif action == OrderAction.REFUND:
+            adapter.refund_agree(binding, order_id, reason=payload.get("reason", ""))
+        elif action == REFUND_REJECT:
+            adapter.refund_reject(binding, order_id, reason=payload.get("reason", "") or "rejected")
+        else:
+            raise OutboxPermanentError(f"unknown platform action {action!r}")
+    except PlatformRejected as exc:
+        raise OutboxPermanentError(str(exc)) from exc
+
+
+def item_availability_deliver(message: OutboxMessage) -> None:
+    """Outbox handler of ``platform.item_availability``: every enabled binding of the store."""
+    payload = message.payload
+    for binding in StoreBinding.objects.select_related("store").filter(store_id=payload["store_id"], enabled=True):
+        items = platform_items_for_skus(binding=binding, sku_ids=list(payload["sku_ids"]))
+        if not items:
+            continue
+        try:
+            adapter_for(binding.platform).set_item_availability(binding, items, available=bool(payload["available"]))
+        except PlatformRejected as exc:
+            raise OutboxPermanentError(str(exc)) from exc
+
+
+def binding_create(*, store, platform: str, shop_code: str, app_id: str, secret: str, base_url: str,
+                   token: str = "", pull_interval_seconds: int = 30, enabled: bool = True) -> StoreBinding:
+    """Bind a store to a platform (the admin form does the same with validation)."""
+    return StoreBinding.objects.create(
+        store=store, platform=platform, shop_code=shop_code, app_id=app_id, secret=secret, token=token,
+        base_url=base_url, pull_interval_seconds=pull_interval_seconds, enabled=enabled,
+    )

@@ -1,0 +1,17 @@
+"""Thin Celery wrappers around channels.services."""
+
+from celery import shared_task
+
+from channels.services import binding_pull, bindings_schedule_due
+
+
+@shared_task(name="channels.schedule_due_pulls")
+def schedule_due_pulls_task() -> int:
+    """Periodic: start a pull for every binding whose time has come."""
+    return len(bindings_schedule_due())
+
+
+@shared_task(name="channels.pull_binding")
+def pull_binding_task(binding_id: int) -> dict:
+    result = binding_pull(binding_id=binding_id)
+    return {"pulled": result.pulled, "created": result.created, "errors": result.errors, "skipped": result.skipped}

@@ -1,0 +1,52 @@
+"""The benchmarks still run and their invariants hold, at tiny sizes.
+
+Timings are not asserted: the figures live in docs/benchmarks.md. Each bench
+wipes the (test) database, starts threads, and the HTTP ones a gunicorn server
+on the test database, hence a transactional test on PostgreSQL.
+"""
+
+import pytest
+
+from bench import expiry, hot_sku, order_create
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+
+
+def test_hot_sku_sells_exactly_the_stock_through_service_and_http():
+    result = hot_sku.main(["--stock", "5", "--threads", "2", "--baseline-stock", "10", "--single-stock", "3",
+                           "--http-workers", "1", "--http-threads", "2"])
+
+    assert result["baseline"]["tx"] == 10
+    for phase, units in (("service", 5), ("service_1_buyer", 3), ("http", 5)):
+        outcome = result[phase]
+        assert outcome["succeeded"] == units, phase
+        assert outcome["orders_in_db"] == units, phase
+        assert outcome["deductions"] == units, phase
+        assert outcome["stock_after"] == 0, phase
+        assert outcome["oversold"] == 0, phase
+        assert outcome["ledger_mismatches"] == [], phase
+        assert outcome["errors"] == [], phase
+    assert result["ok"] is True
+
+
+def test_order_create_answers_every_request_and_counts_queries():
+    result = order_create.main(["--seconds", "1", "--warmup", "0", "--clients", "2",
+                                "--http-workers", "1", "--http-threads", "2"])
+
+    assert result["orders"]["error_count"] == 0
+    assert result["baseline"]["error_count"] == 0
+    assert result["orders"]["requests"] > 0
+    assert result["orders_made"] == result["idempotency_records"] == result["orders"]["requests"]
+    assert result["query_counts"][1] == result["query_counts"][20]
+    assert result["ok"] is True
+
+
+def test_expiry_cancels_every_expired_order_and_gives_the_stock_back():
+    result = expiry.main(["--orders", "50", "--baseline-orders", "20", "--batch-size", "7"])
+
+    assert result["service"]["cancelled"] == 50
+    assert result["service_state"] == {"cancelled": 50, "pending": 0, "releases": 50, "restored": True}
+    assert result["baseline"]["cancelled"] == 20
+    assert result["baseline_state"] == {"cancelled": 20, "pending": 0, "releases": 20, "restored": True}
+    assert result["ledger_mismatches"] == []
+    assert result["ok"] is True
