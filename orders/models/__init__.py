@@ -1,3 +1,4 @@
+from orders.models.feed import StoreFeedEvent, StoreFeedEventType
 from orders.models.machines import (
     ORDER_MACHINES,
     DeliveryOrder,
@@ -34,6 +35,8 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "PickupOrder",
+    "StoreFeedEvent",
+    "StoreFeedEventType",
     "VoucherOrder",
     "machine_class_for",
 ]

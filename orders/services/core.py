@@ -34,6 +34,7 @@ from orders.models import (
     OrderStatus,
     OrderType,
 )
+from orders.services.feed import feed_record
 from orders.services.sync import order_sync_enqueue
 
 ZERO = Decimal("0.00")
@@ -193,6 +194,7 @@ def order_create(
             ])
         event_write(order=order, action=OrderAction.CREATE, from_status="", actor=actor,
                      data={"channel": channel, "total": str(total)})
+        feed_record(order=order, action=OrderAction.CREATE, from_status="")
     return order
 
 
@@ -231,11 +233,12 @@ def order_transition(
             with transaction.atomic():  # a savepoint, so a refused save leaves the transaction usable
                 order.save(update_fields=["status", "updated_at", *changed])
         except ConcurrentTransition:  # someone changed it without the lock: never both
-            raise _not_allowed(order, action, actor) from None
+            raise _not_allowed(order, action, actor, reread=True) from None
         event_write(order=order, action=action, from_status=from_status, actor=actor,
                      reason_code=reason_code, reason=reason,
                      data={k: str(v) for k, v in params.items() if k not in ("reason", "reason_code", "now")})
         order_sync_enqueue(order=order, action=action, actor=actor, reason_code=reason_code, reason=reason)
+        feed_record(order=order, action=action, from_status=from_status)
         if order.status == OrderStatus.CANCELLED:
             _order_release_resources(order=order, actor=actor, was_paid=from_status != OrderStatus.PENDING_PAYMENT)
     return order
@@ -278,8 +281,12 @@ def _transition_actors(order: Order, action: str) -> list[str] | None:
     return None if transition is None else transition.custom.get("actors")
 
 
-def _not_allowed(order: Order, action: str, actor: Actor) -> TransitionNotAllowed:
-    order.refresh_from_db(fields=["status"])
+def _not_allowed(order: Order, action: str, actor: Actor, *, reread: bool = False) -> TransitionNotAllowed:
+    """The 409 with the current status. ``reread`` loads a fresh copy (never
+    ``refresh_from_db``: django-fsm lifts the field protection for every thread
+    while it runs, which breaks concurrent transitions in threaded workers)."""
+    if reread:
+        order = Order.objects.get(pk=order.pk).as_machine()
     return TransitionNotAllowed(
         _("The order cannot do “%(action)s” in status “%(status)s”.") % {"action": action, "status": order.status},
         detail={"order_no": order.order_no, "status": order.status, "action": action,
@@ -372,4 +379,5 @@ def order_contact_update(*, order_id: int, actor: Actor, contact_name: str | Non
                                       "updated_at"])
             event_write(order=order, action=OrderAction.MODIFY, from_status=order.status, actor=actor,
                         data={"changed": sorted(changed)})
+            feed_record(order=order, action=OrderAction.MODIFY, from_status=order.status)
     return order

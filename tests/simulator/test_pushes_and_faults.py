@@ -101,7 +101,13 @@ def test_bad_signature_fault_is_refused_then_retried_correctly(sim, receiver):
 
     assert (mt_push_is_signed(receiver, first), mt_push_is_signed(receiver, second)) == (False, True)
     assert first.form["order_id"] == second.form["order_id"]
-    out = control(sim, "GET", "calls?path_prefix=/hooks/meituan&direction=out")["calls"]
+    # The simulator logs an outgoing call once the answer is back: wait for the second entry.
+    deadline = time.monotonic() + 5
+    while True:
+        out = control(sim, "GET", "calls?path_prefix=/hooks/meituan&direction=out")["calls"]
+        if len(out) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [(c["attempt"], c["status"], c["fault"]) for c in out] == [(1, 403, "bad_signature"), (2, 200, "")]
     assert out[0]["body"]["order_id"] == first.form["order_id"]  # form bodies are logged decoded
     receiver.assert_no_more()
