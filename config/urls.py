@@ -16,6 +16,7 @@ urlpatterns = [
     path("backoffice/", include("orders.urls")),
     path("api/backoffice/v1/", include("orders.api_urls")),
     path("api/v1/", include("orders.customer_urls")),
+    path("api/pos/v1/", include("pos.urls")),
     path("channels/", include("channels.urls")),
     path("admin/", admin.site.urls),
 ]

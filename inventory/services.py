@@ -94,34 +94,62 @@ def stock_deduct(
 def stock_release(*, store_id: int, reference: str) -> dict[int, int]:
     """Give back everything ``reference`` took with reason ``order`` (cancel,
     expiry, reject). Idempotent: a second call finds it already released.
+    Returns sku_id -> quantity given back."""
+    released = stock_release_many(references=[reference], store_id=store_id)
+    return {sku_id: qty for (_store, sku_id), qty in released.items()}
+
+
+def stock_release_many(*, references: list[str], store_id: int | None = None) -> dict[tuple[int, int], int]:
+    """``stock_release`` for many references at once (the expiry sweep): a
+    fixed number of queries whatever their number. Returns
+    (store_id, sku_id) -> quantity given back.
 
     Joins the caller's transaction without a savepoint (it never catches and
-    continues); the "already released" check is repeated under the stock row
-    locks, so two concurrent releases give back once."""
-    moved = (
-        StockMovement.objects.filter(stock__store_id=store_id, reference=reference,
-                                     reason__in=[MovementReason.ORDER, MovementReason.ORDER_RELEASE])
-        .values_list("stock__sku_id", "reason").annotate(total=Sum("delta"))
-    )
-    taken, released = {}, False
-    for sku_id, reason, total in moved:
+    continues). Stock rows are locked in (store, sku) order; the "already
+    released" check is repeated under those locks, so two concurrent releases
+    of one reference give back once."""
+    movements = StockMovement.objects.filter(
+        reference__in=references, reason__in=[MovementReason.ORDER, MovementReason.ORDER_RELEASE])
+    if store_id is not None:
+        movements = movements.filter(stock__store_id=store_id)
+    taken: dict[str, dict[tuple[int, int], int]] = defaultdict(dict)
+    released_refs = set()
+    for reference, store, sku_id, reason, total in (
+        movements.values_list("reference", "stock__store_id", "stock__sku_id", "reason")
+        .annotate(total=Sum("delta")).values_list("reference", "stock__store_id", "stock__sku_id", "reason", "total")
+    ):
         if reason == MovementReason.ORDER_RELEASE:
-            released = True
+            released_refs.add(reference)
         elif total < 0:
-            taken[sku_id] = -total
-    if not taken or released:
+            taken[reference][(store, sku_id)] = -total
+    pending = {ref: items for ref, items in taken.items() if ref not in released_refs}
+    if not pending:
         return {}
     with transaction.atomic(savepoint=False):
-        stocks = _locked_stocks(store_id=store_id, sku_ids=list(taken))
-        if StockMovement.objects.filter(stock__store_id=store_id, reference=reference,
-                                        reason=MovementReason.ORDER_RELEASE).exists():
-            return {}  # a concurrent release committed while we waited for the locks
-        StockMovement.objects.bulk_create([
-            StockMovement(stock=stocks[sku_id], delta=qty, reason=MovementReason.ORDER_RELEASE, reference=reference)
-            for sku_id, qty in sorted(taken.items())
-        ])
-        _apply_deltas(store_id=store_id, deltas=taken, guard=False)
-    return taken
+        keys = sorted({key for items in pending.values() for key in items})
+        condition = Q()
+        for store, sku_id in keys:
+            condition |= Q(store_id=store, sku_id=sku_id)
+        stocks = {(row.store_id, row.sku_id): row for row in
+                  Stock.objects.select_for_update().filter(condition).order_by("store_id", "sku_id")}
+        already = set(StockMovement.objects.filter(reference__in=list(pending), reason=MovementReason.ORDER_RELEASE)
+                      .values_list("reference", flat=True))
+        give_back: dict[tuple[int, int], int] = defaultdict(int)
+        rows = []
+        for reference, items in sorted(pending.items()):
+            if reference in already:
+                continue  # a concurrent release committed while we waited for the locks
+            for key, qty in sorted(items.items()):
+                rows.append(StockMovement(stock=stocks[key], delta=qty, reason=MovementReason.ORDER_RELEASE,
+                                          reference=reference))
+                give_back[key] += qty
+        StockMovement.objects.bulk_create(rows)
+        by_store: dict[int, dict[int, int]] = defaultdict(dict)
+        for (store, sku_id), qty in give_back.items():
+            by_store[store][sku_id] = qty
+        for store, deltas in sorted(by_store.items()):
+            _apply_deltas(store_id=store, deltas=deltas, guard=False)
+    return dict(give_back)
 
 
 def stock_restock(*, store_id: int, quantities: dict[int, int], reference: str,

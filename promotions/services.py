@@ -95,13 +95,22 @@ def coupon_release(*, order_ref: str) -> int:
     """
     if not order_ref:
         return 0
+    return coupons_release_for_orders(order_refs=[order_ref])
+
+
+def coupons_release_for_orders(*, order_refs: list[str]) -> int:
+    """``coupon_release`` for many orders at once (the expiry sweep): one lock
+    query and one UPDATE whatever the number of orders."""
+    refs = [ref for ref in order_refs if ref]
+    if not refs:
+        return 0
     now = timezone.now()
     with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
-        ids = _reserved_coupon_ids(order_ref=order_ref)
+        ids = _coupons_lock(coupon_ids=Coupon.objects.filter(order_ref__in=refs, status=CouponStatus.RESERVED)
+                            .values("pk"))
         if not ids:
             return 0
-        _coupons_lock(coupon_ids=ids)
-        return Coupon.objects.filter(pk__in=ids, order_ref=order_ref, status=CouponStatus.RESERVED).update(
+        return Coupon.objects.filter(pk__in=ids, order_ref__in=refs, status=CouponStatus.RESERVED).update(
             status=Case(When(valid_until__lte=now, then=Value(CouponStatus.EXPIRED)),
                         default=Value(CouponStatus.AVAILABLE)),
             order_ref="", reserved_at=None,
@@ -216,18 +225,29 @@ def flash_sale_limit_release(*, order_ref: str) -> int:
     """
     if not order_ref:
         return 0
+    return flash_sale_limits_release_for_orders(order_refs=[order_ref])
+
+
+def flash_sale_limits_release_for_orders(*, order_refs: list[str]) -> int:
+    """``flash_sale_limit_release`` for many orders at once (the expiry sweep)."""
+    refs = [ref for ref in order_refs if ref]
+    if not refs:
+        return 0
     now = timezone.now()
-    released = 0
     with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
         reservations = list(
-            FlashSaleReservation.objects.filter(order_ref=order_ref, released=False)
-            .order_by("promotion_id").values_list("pk", "promotion_id", "customer_id", "quantity")
+            FlashSaleReservation.objects.select_for_update().filter(order_ref__in=refs, released=False)
+            .order_by("pk").values_list("pk", "promotion_id", "customer_id", "quantity")
         )
-        for pk, promotion_id, customer_id, quantity in reservations:
-            if not FlashSaleReservation.objects.filter(pk=pk, released=False).update(released=True, released_at=now):
-                continue
+        if not reservations:
+            return 0
+        FlashSaleReservation.objects.filter(pk__in=[r[0] for r in reservations], released=False).update(
+            released=True, released_at=now)
+        give_back: dict[tuple[int, int], int] = {}
+        for _pk, promotion_id, customer_id, quantity in reservations:
+            give_back[(promotion_id, customer_id)] = give_back.get((promotion_id, customer_id), 0) + quantity
+        for (promotion_id, customer_id), quantity in sorted(give_back.items()):
             FlashSaleUsage.objects.filter(
                 promotion_id=promotion_id, customer_id=customer_id, used__gte=quantity,
             ).update(used=F("used") - quantity, updated_at=now)
-            released += 1
-    return released
+    return len(reservations)

@@ -216,3 +216,14 @@ class StoreBindingFactory(factory.django.DjangoModelFactory):
     secret = "mt-secret"
     token = ""
     base_url = "http://127.0.0.1:9"
+
+
+# --- pos ------------------------------------------------------------------------------
+
+
+def pos_terminal(*, store, role="cashier", name="Counter 1"):
+    """A terminal of ``store`` through the real service: (terminal, raw token)."""
+    from pos.services import pos_terminal_create
+
+    issued = pos_terminal_create(store=store, name=name, role=role)
+    return issued.terminal, issued.token

@@ -18,14 +18,20 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Customer, Store
 from catalog.models import StockDeductionMode, StoreSku
 from core.actors import Actor, ActorKind
-from core.errors import Conflict, InvalidInput, NotFound, TransitionNotAllowed
+from core.errors import Conflict, InvalidInput, NotFound
 from inventory.selectors import stock_levels
-from inventory.services import OutOfStock, stock_deduct
+from inventory.services import OutOfStock, stock_deduct, stock_release_many
 from orders.locks import order_lock_by_no
-from orders.models import Order, OrderAction, OrderStatus, OrderType
+from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
 from orders.services.core import DiscountInput, LineInput, event_write, order_create, order_transition
 from promotions.engine import CartLine, PricingContext, Quote, quote_compute
-from promotions.services import coupon_reserve, coupon_use, flash_sale_limit_reserve
+from promotions.services import (
+    coupon_reserve,
+    coupon_use,
+    coupons_release_for_orders,
+    flash_sale_limit_reserve,
+    flash_sale_limits_release_for_orders,
+)
 
 MAX_LINES = 50
 MAX_QTY_PER_LINE = 99
@@ -281,30 +287,47 @@ def _refund_after_commit(*, order: Order, amount: Decimal, refund_ref: str, reas
 
 
 def orders_expire_unpaid(*, now: datetime | None = None, batch_size: int = 500, max_batches: int = 1000) -> int:
-    """Cancel unpaid orders whose payment time ran out, in batches; their stock,
-    coupons and purchase limits go back (order_transition does that). Safe to
-    run twice at once: a row another run holds is skipped, one it already
-    cancelled is no longer pending."""
+    """Cancel unpaid orders whose payment time ran out, a batch per transaction;
+    their stock, coupons and purchase limits go back.
+
+    Each batch locks its orders with ``FOR UPDATE SKIP LOCKED`` (still unpaid,
+    still expired), so two sweeps at once take disjoint batches and a payment
+    holding an order's lock is never waited for: it wins, and the next sweep
+    finds the order paid. The cancel itself is the machine's ``cancel``
+    transition, run in memory on every order (so the graph is still what
+    decides), then written with one UPDATE, one event insert and one release
+    per resource kind: the same effects as ``order_transition(cancel)`` for
+    orders that no platform and no POS has heard of yet."""
     now = now or timezone.now()
+    actor = Actor.system("expiry")
+    reason = str(_("Not paid in time."))
     cancelled = 0
     for _batch in range(max_batches):
-        ids = list(
-            Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
-            .order_by("expires_at", "id").values_list("id", flat=True)[:batch_size]
-        )
-        if not ids:
-            break
-        progressed = 0
-        for order_id in ids:
-            try:
-                # Rows another run (or a payment) holds are skipped, not waited for.
-                order_transition(order_id=order_id, action=OrderAction.CANCEL, actor=Actor.system("expiry"),
-                                 reason_code="payment_timeout", reason=str(_("Not paid in time.")), now=now,
-                                 skip_locked=True, only_from=OrderStatus.PENDING_PAYMENT)
-            except (NotFound, TransitionNotAllowed):
-                continue  # held elsewhere right now, or already paid / cancelled
-            cancelled += 1
-            progressed += 1
-        if not progressed:
-            break
+        with transaction.atomic():
+            orders = [
+                order.as_machine() for order in
+                Order.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
+                .order_by("expires_at", "id")[:batch_size]
+            ]
+            if not orders:
+                break
+            for order in orders:
+                order.cancel(now=now, reason_code="payment_timeout", reason=reason)
+            ids = [order.pk for order in orders]
+            Order.objects.filter(pk__in=ids, status=OrderStatus.PENDING_PAYMENT).update(
+                status=OrderStatus.CANCELLED, cancelled_at=now, cancel_reason_code="payment_timeout",
+                cancel_reason=reason, updated_at=now,
+            )
+            OrderEvent.objects.bulk_create([
+                OrderEvent(order_id=order.pk, action=OrderAction.CANCEL, from_status=OrderStatus.PENDING_PAYMENT,
+                           to_status=OrderStatus.CANCELLED, actor_kind=actor.kind, actor_id=actor.id,
+                           actor_name=actor.name, reason_code="payment_timeout", reason=reason)
+                for order in orders
+            ])
+            refs = [order.order_no for order in orders]
+            stock_release_many(references=refs)
+            coupons_release_for_orders(order_refs=refs)
+            flash_sale_limits_release_for_orders(order_refs=refs)
+        cancelled += len(orders)
     return cancelled

@@ -33,6 +33,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from orders.models import Order, OrderAction, OrderStatus, OrderType, StoreFeedEvent
 from orders.models import StoreFeedEventType as T
@@ -199,3 +200,17 @@ class FeedWaiter:
                 return False  # the caller re-reads now; later waits use the local signal
             if message is not None and message.get("type") == "message":
                 return True
+
+
+# --- acknowledgements ---------------------------------------------------------------
+
+
+def feed_ack(*, store_id: int, event_ids: list[int], acked_by: str) -> int:
+    """Acknowledge events of one store; returns how many were newly acknowledged.
+    Ids of another store and events acknowledged before are ignored, so acking
+    twice is harmless. ``acked_by`` is the terminal's opaque id."""
+    if not event_ids:
+        return 0
+    return StoreFeedEvent.objects.filter(store_id=store_id, pk__in=event_ids, acked_at__isnull=True).update(
+        acked_at=timezone.now(), acked_by=str(acked_by)[:64]
+    )

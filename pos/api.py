@@ -1,0 +1,305 @@
+"""POS API v1 (/api/pos/v1/), CONTRACTS.md. See docs/pos-api.md.
+
+Auth: ``Authorization: Token <terminal token>``. Every view derives from
+``PosAPIView``: its querysets are the terminal's store's only, so an order
+number or event id of another store answers 404 (or is ignored, for ack).
+Views are thin: validate, call a pos service, serialize.
+"""
+
+import time
+
+import django_filters
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+
+from catalog.selectors import store_sku_list
+from core.api import BaseAPIView
+from core.errors import NotFound
+from inventory.selectors import stock_levels
+from orders.models import Order, OrderStatus
+from orders.services.feed import FeedWaiter
+from pos import services
+from pos.authentication import TerminalPrincipal, TerminalTokenAuthentication
+from pos.models import PosTerminal
+from pos.selectors import pos_events_unacked, pos_orders
+from pos.serializers import PosEventOutput, PosOrderOutput
+
+MAX_WAIT_SECONDS = 25
+MAX_EVENTS = 100
+
+
+class IsPosTerminal(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, TerminalPrincipal)
+
+
+class PosPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 50
+
+
+class PosAPIView(BaseAPIView):
+    """Base of every POS view: one terminal, one store, every read scoped to it."""
+
+    authentication_classes = [TerminalTokenAuthentication]
+    permission_classes = [IsPosTerminal]
+    throttle_classes = [UserRateThrottle]
+
+    @property
+    def terminal(self) -> PosTerminal:
+        return self.request.user.terminal
+
+    def store_orders(self):
+        """The one place POS order querysets come from: this store's only."""
+        return pos_orders(store_id=self.terminal.store_id)
+
+    def get_order(self, order_no: str) -> Order:
+        try:
+            return self.store_orders().get(order_no=order_no)
+        except Order.DoesNotExist:
+            raise NotFound(_("Order not found."), code="order_not_found") from None
+
+    def order_response(self, order_no: str) -> Response:
+        order = self.get_order(order_no)
+        return Response(PosOrderOutput(order, context={"terminal": self.terminal}).data)
+
+
+class _OrderVerbApi(PosAPIView):
+    """POST orders/{order_no}/<verb>: the order is looked up in this store first
+    (404 otherwise), the service moves it (409 with ``detail.status`` and
+    ``allowed_actions`` when it can't), the answer is the fresh PosOrder."""
+
+    class Input(serializers.Serializer):
+        pass
+
+    def act(self, order: Order, data: dict) -> None:
+        raise NotImplementedError
+
+    def post(self, request, order_no: str):
+        data = self.Input(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        order = self.get_order(order_no)
+        self.act(order, data.validated_data)
+        return self.order_response(order_no)
+
+
+# --- feed -------------------------------------------------------------------------
+class EventsApi(PosAPIView):
+    class Query(serializers.Serializer):
+        wait = serializers.IntegerField(min_value=0, required=False, default=0)
+        limit = serializers.IntegerField(min_value=1, required=False, default=MAX_EVENTS)
+
+    @extend_schema(
+        operation_id="pos_events",
+        parameters=[OpenApiParameter("wait", int, description="Long poll: seconds to wait for events (0-25)."),
+                    OpenApiParameter("limit", int, description="At most this many events (capped at 100).")],
+        responses=inline_serializer("PosEvents", {"events": PosEventOutput(many=True)}),
+    )
+    def get(self, request):
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        wait = min(query.validated_data["wait"], MAX_WAIT_SECONDS)
+        limit = min(query.validated_data["limit"], MAX_EVENTS)
+        store_id = self.terminal.store_id
+        deadline = time.monotonic() + wait
+        # Subscribe before the first read: a commit between the read and the wait wakes us.
+        with FeedWaiter(store_id=store_id) as waiter:
+            events = pos_events_unacked(store_id=store_id, limit=limit)
+            while not events and (remaining := deadline - time.monotonic()) > 0:
+                waiter.wait(min(remaining, waiter.recheck_seconds))
+                events = pos_events_unacked(store_id=store_id, limit=limit)
+        context = {"terminal": self.terminal}
+        return Response({"events": PosEventOutput(events, many=True, context=context).data})
+
+
+class EventsAckApi(PosAPIView):
+    class Input(serializers.Serializer):
+        ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=500)
+
+    @extend_schema(request=Input, operation_id="pos_events_ack",
+                   responses=inline_serializer("PosEventsAcked", {"acked": serializers.IntegerField()}))
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        acked = services.pos_events_ack(terminal=self.terminal, event_ids=data.validated_data["ids"])
+        return Response({"acked": acked})
+
+
+# --- orders -----------------------------------------------------------------------
+class PosOrderFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
+    date = django_filters.DateFilter(field_name="business_date")
+    channel = django_filters.CharFilter()
+
+    class Meta:
+        model = Order
+        fields = ["status", "date", "channel"]
+
+
+class OrderListApi(PosAPIView):
+    @extend_schema(responses=PosOrderOutput(many=True), operation_id="pos_order_list",
+                   parameters=[OpenApiParameter("status", str), OpenApiParameter("date", str, description="YYYY-MM-DD"),
+                               OpenApiParameter("channel", str), OpenApiParameter("page", int),
+                               OpenApiParameter("page_size", int, description="At most 50.")])
+    def get(self, request):
+        filters = PosOrderFilter(request.query_params, queryset=self.store_orders().order_by("-placed_at", "-id"))
+        if not filters.is_valid():  # an unknown status or a bad date must not widen the list
+            raise ValidationError(filters.errors)
+        paginator = PosPagination()
+        page = paginator.paginate_queryset(filters.qs, request, view=self)
+        return paginator.get_paginated_response(
+            PosOrderOutput(page, many=True, context={"terminal": self.terminal}).data
+        )
+
+
+class OrderDetailApi(PosAPIView):
+    @extend_schema(responses=PosOrderOutput, operation_id="pos_order_detail")
+    def get(self, request, order_no: str):
+        return self.order_response(order_no)
+
+
+class OrderAcceptApi(_OrderVerbApi):
+    class Input(serializers.Serializer):
+        prep_minutes = serializers.IntegerField(min_value=1, max_value=240, required=False)
+
+    def act(self, order, data):
+        services.pos_order_accept(terminal=self.terminal, order_id=order.pk, prep_minutes=data.get("prep_minutes"))
+
+    @extend_schema(request=Input, responses=PosOrderOutput, operation_id="pos_order_accept")
+    def post(self, request, order_no: str):
+        return super().post(request, order_no)
+
+
+class OrderRejectApi(_OrderVerbApi):
+    class Input(serializers.Serializer):
+        reason_code = serializers.ChoiceField(choices=["sold_out", "store_busy", "store_closed", "other"])
+        reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+    def act(self, order, data):
+        services.pos_order_reject(terminal=self.terminal, order_id=order.pk, reason_code=data["reason_code"],
+                                  reason=data["reason"])
+
+    @extend_schema(request=Input, responses=PosOrderOutput, operation_id="pos_order_reject")
+    def post(self, request, order_no: str):
+        return super().post(request, order_no)
+
+
+class OrderReadyApi(_OrderVerbApi):
+    class Input(serializers.Serializer):
+        pickup_code = serializers.RegexField(r"^[A-Za-z0-9]{1,12}$", required=False)
+
+    def act(self, order, data):
+        services.pos_order_ready(terminal=self.terminal, order_id=order.pk, pickup_code=data.get("pickup_code", ""))
+
+    @extend_schema(request=Input, responses=PosOrderOutput, operation_id="pos_order_ready")
+    def post(self, request, order_no: str):
+        return super().post(request, order_no)
+
+
+class OrderDispatchApi(_OrderVerbApi):
+    class Input(serializers.Serializer):
+        courier_name = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+        courier_phone = serializers.RegexField(r"^\+?[\d-]{3,30}$", required=False, default="")
+
+    def act(self, order, data):
+        services.pos_order_dispatch(terminal=self.terminal, order_id=order.pk, courier_name=data["courier_name"],
+                                    courier_phone=data["courier_phone"])
+
+    @extend_schema(request=Input, responses=PosOrderOutput, operation_id="pos_order_dispatch")
+    def post(self, request, order_no: str):
+        return super().post(request, order_no)
+
+
+class OrderCompleteApi(_OrderVerbApi):
+    def act(self, order, data):
+        services.pos_order_complete(terminal=self.terminal, order_id=order.pk)
+
+    @extend_schema(request=None, responses=PosOrderOutput, operation_id="pos_order_complete")
+    def post(self, request, order_no: str):
+        return super().post(request, order_no)
+
+
+# --- stock, vouchers, menu --------------------------------------------------------
+class StockSalesApi(PosAPIView):
+    class Input(serializers.Serializer):
+        class Line(serializers.Serializer):
+            sku = serializers.CharField(max_length=40)
+            qty = serializers.IntegerField(min_value=1, max_value=999)
+
+        receipt_no = serializers.RegexField(r"^[\w.:/-]{1,64}$")
+        lines = Line(many=True, allow_empty=False, max_length=100)
+
+    class Output(serializers.Serializer):
+        receipt_no = serializers.CharField()
+        lines = serializers.SerializerMethodField()
+        shortfall = serializers.SerializerMethodField()
+        created_at = serializers.DateTimeField()
+
+        def get_lines(self, sale) -> list[dict]:
+            # jsonb does not keep key order; the answer must be byte-for-byte stable.
+            return [{"sku": line["sku"], "qty": line["qty"]} for line in sale.lines]
+
+        def get_shortfall(self, sale) -> dict[str, int]:
+            return dict(sorted(sale.shortfall.items()))
+
+    @extend_schema(request=Input, responses={201: Output}, operation_id="pos_stock_sales")
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        sale, _created = services.pos_walk_in_sale_record(
+            terminal=self.terminal, receipt_no=data.validated_data["receipt_no"],
+            lines=data.validated_data["lines"],
+        )
+        # The same receipt again gets the same answer (and took stock once).
+        return Response(self.Output(sale).data, status=status.HTTP_201_CREATED)
+
+
+class StockAvailabilityApi(PosAPIView):
+    class Input(serializers.Serializer):
+        sku = serializers.CharField(max_length=40)
+        available = serializers.BooleanField()
+
+    @extend_schema(request=Input, operation_id="pos_stock_availability",
+                   responses=inline_serializer("PosAvailability", {"sku": serializers.CharField(),
+                                                                   "available": serializers.BooleanField()}))
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.pos_sku_set_availability(terminal=self.terminal, sku_code=data.validated_data["sku"],
+                                          available=data.validated_data["available"])
+        return Response({"sku": data.validated_data["sku"], "available": data.validated_data["available"]})
+
+
+class VoucherRedeemApi(PosAPIView):
+    class Input(serializers.Serializer):
+        code = serializers.CharField(max_length=12)
+
+    @extend_schema(request=Input, responses=PosOrderOutput, operation_id="pos_voucher_redeem")
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.pos_voucher_redeem(terminal=self.terminal, code=data.validated_data["code"])
+        return self.order_response(order.order_no)
+
+
+class MenuApi(PosAPIView):
+    @extend_schema(operation_id="pos_menu", responses=OpenApiResponse(
+        description='{"skus": [{"sku", "name", "spec", "category", "price", "available", "stock"}]}; '
+                    "stock is null for SKUs that are not stock-tracked."))
+    def get(self, request):
+        store_id = self.terminal.store_id
+        levels = stock_levels(store_id=store_id)
+        skus = [
+            {"sku": row.sku.code, "name": row.sku.product.name, "spec": row.sku.spec,
+             "category": row.sku.product.category.name, "price": f"{row.effective_price:.2f}",
+             "available": row.is_available, "stock": levels.get(row.sku_id)}
+            for row in store_sku_list(store_id=store_id)
+        ]
+        return Response({"skus": skus})

@@ -1,0 +1,67 @@
+"""POS terminal authentication: ``Authorization: Token <terminal token>``."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+from pos.models import PosTerminal
+from pos.services import terminal_token_hash
+
+LAST_SEEN_EVERY = timedelta(minutes=1)
+
+
+class TerminalPrincipal:
+    """request.user for a POS terminal: not a Django user, never staff."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, terminal: PosTerminal) -> None:
+        self.terminal = terminal
+        self.pk = f"pos:{terminal.pk}"  # throttling keys must not collide with user ids
+
+    def __str__(self) -> str:
+        return f"pos:{self.terminal.pk}"
+
+
+class TerminalAuth:
+    """request.auth: carries the idempotency scope of core.idempotency. The
+    scope is the terminal, so keys survive a token rotation."""
+
+    def __init__(self, terminal: PosTerminal) -> None:
+        self.terminal = terminal
+        self.idempotency_scope = f"pos:{terminal.pk}"
+
+
+class TerminalTokenAuthentication(BaseAuthentication):
+    keyword = b"token"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed(_("Invalid token header."))
+        try:
+            raw = parts[1].decode()
+        except UnicodeError:
+            raise AuthenticationFailed(_("Invalid token header.")) from None
+        terminal = (
+            PosTerminal.objects.select_related("store")
+            .filter(key_hash=terminal_token_hash(raw), revoked_at__isnull=True).first()
+        )
+        if terminal is None:
+            raise AuthenticationFailed(_("Invalid or revoked token."))
+        now = timezone.now()
+        if terminal.last_seen_at is None or now - terminal.last_seen_at > LAST_SEEN_EVERY:
+            PosTerminal.objects.filter(pk=terminal.pk).update(last_seen_at=now)
+            terminal.last_seen_at = now
+        return TerminalPrincipal(terminal), TerminalAuth(terminal)
+
+    def authenticate_header(self, request):
+        return "Token"

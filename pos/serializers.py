@@ -1,0 +1,68 @@
+"""Output and input shapes of the POS API v1 (CONTRACTS.md ``PosOrder``, ``Event``)."""
+
+from rest_framework import serializers
+
+from orders.models import Order, OrderLine, OrderType, StoreFeedEvent
+from orders.status_map import status_view
+from pos.services import pos_verbs_for
+
+MONEY = {"max_digits": 10, "decimal_places": 2}
+
+
+class PosLineOutput(serializers.ModelSerializer):
+    sku = serializers.CharField(source="sku_code")
+    qty = serializers.IntegerField(source="quantity")
+
+    class Meta:
+        model = OrderLine
+        fields = ["sku", "name", "spec", "qty", "unit_price", "discount", "line_total", "options"]
+
+
+class PosAmountsOutput(serializers.Serializer):
+    subtotal = serializers.DecimalField(**MONEY)
+    discount = serializers.DecimalField(**MONEY, source="discount_total")
+    delivery_fee = serializers.DecimalField(**MONEY)
+    packaging_fee = serializers.DecimalField(**MONEY)
+    total = serializers.DecimalField(**MONEY)
+    paid = serializers.DecimalField(**MONEY, source="paid_amount")
+
+
+class PosContactOutput(serializers.Serializer):
+    name = serializers.CharField(source="contact_name")
+    phone = serializers.CharField(source="masked_phone")
+
+
+class PosOrderOutput(serializers.ModelSerializer):
+    """An order as a POS sees it. ``context["terminal"]`` narrows
+    ``allowed_actions`` to what that terminal's role may do."""
+
+    pos_status = serializers.SerializerMethodField()
+    contact = PosContactOutput(source="*")
+    address = serializers.SerializerMethodField()
+    lines = PosLineOutput(many=True)
+    amounts = PosAmountsOutput(source="*")
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = ["order_no", "channel", "channel_order_no", "order_type", "status", "pos_status", "day_seq",
+                  "channel_day_seq", "pickup_code", "placed_at", "expected_at", "prep_minutes", "customer_note",
+                  "contact", "address", "lines", "amounts", "needs_attention", "allowed_actions"]
+
+    def get_pos_status(self, order: Order) -> str:
+        return status_view(order_type=order.order_type, status=order.status).pos
+
+    def get_address(self, order: Order) -> dict | None:
+        return order.address if order.order_type == OrderType.DELIVERY else None
+
+    def get_allowed_actions(self, order: Order) -> list[str]:
+        return pos_verbs_for(order, self.context.get("terminal"))
+
+
+class PosEventOutput(serializers.ModelSerializer):
+    id = serializers.CharField()
+    order = PosOrderOutput()
+
+    class Meta:
+        model = StoreFeedEvent
+        fields = ["id", "type", "created_at", "order"]
