@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import BrandTenantAdmin, SameBrandForm, roles_at_store
 from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS
 from catalog.models import Category, PlatformSkuMapping, Product, Sku, StoreSku
+from catalog.services import store_sku_set_availability
+from core.actors import Actor
 
 
 class SkuChoicesMixin:
@@ -81,6 +83,19 @@ class StoreSkuAdmin(SkuChoicesMixin, BrandTenantAdmin):
         if obj is None or roles_at_store(user=request.user, store=obj.store) & {"superuser", BRAND_ADMIN}:
             return ["updated_at"]
         return ["store", "sku", "price", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        """Availability goes through the catalog service, so a sold-out (沽清) set
+        here reaches every bound platform like one from the POS."""
+        if change and "is_available" in form.changed_data:
+            available = obj.is_available
+            obj.is_available = not available  # let the service see and record the change
+            super().save_model(request, obj, form, change)
+            store_sku_set_availability(store_id=obj.store_id, sku_id=obj.sku_id, available=available,
+                                       actor=Actor.staff(request.user))
+            obj.refresh_from_db()
+            return
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(PlatformSkuMapping)

@@ -1,10 +1,8 @@
 """Row locks on orders, taken only through these helpers.
 
-Several orders are always locked in primary-key order, so two callers that
-lock overlapping sets cannot deadlock.
+Batch jobs that lock many orders do it in one ``SELECT ... ORDER BY ... FOR
+UPDATE SKIP LOCKED`` (see orders.services.checkout.orders_expire_unpaid).
 """
-
-from django.db.models import QuerySet
 
 from core.errors import NotFound
 from orders.models import Order
@@ -36,6 +34,3 @@ def order_lock_by_no(*, order_no: str, store_id: int | None = None) -> Order:
     except Order.DoesNotExist:
         raise NotFound(code="order_not_found") from None
 
-
-def orders_lock_in_order(*, order_ids: list[int]) -> QuerySet[Order]:
-    return Order.objects.select_for_update(of=("self",)).filter(pk__in=order_ids).order_by("pk")

@@ -183,6 +183,15 @@ def payment_close(*, order_ref: str) -> bool:
     return updated == 1
 
 
+def payments_close_for_orders(*, order_refs: list[str]) -> int:
+    """``payment_close`` for many orders at once (the expiry sweep)."""
+    if not order_refs:
+        return 0
+    return PaymentTransaction.objects.filter(order_ref__in=order_refs, status=PaymentStatus.CREATED).update(
+        status=PaymentStatus.CLOSED, updated_at=timezone.now()
+    )
+
+
 def _payment_mark_succeeded(*, payment: PaymentTransaction, transaction_id: str, amount_fen: int | None,
                             paid_at: datetime | None, payload: dict, now: datetime) -> PaymentResult:
     if amount_fen is not None and amount_fen != payment.amount_fen:

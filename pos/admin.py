@@ -3,7 +3,8 @@
 Brand admins and store managers manage the terminals of the stores they see.
 A new terminal's token (and a rotated one) is shown ONCE, in a message after
 saving; only its SHA-256 is stored. Terminals are revoked, never deleted, so
-the audit trail keeps naming them.
+the audit trail keeps naming them. The store feed (orders.StoreFeedEvent) is
+listed here read-only: it is what the POS of each store has (not) acknowledged.
 """
 
 from django.contrib import admin, messages
@@ -11,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin_base import ALL_ROLES, MANAGERS, TenantAdmin
+from orders.admin.records import ReadOnlyAdmin
+from orders.models import StoreFeedEvent
 from pos.models import PosTerminal, WalkInSale
 from pos.services import pos_terminal_create, pos_terminal_revoke, pos_terminal_rotate
 
@@ -75,3 +78,11 @@ class WalkInSaleAdmin(TenantAdmin):
     search_fields = ["receipt_no"]
     list_select_related = ["store", "terminal"]
     readonly_fields = ["store", "terminal", "receipt_no", "lines", "shortfall", "created_at"]
+
+
+@admin.register(StoreFeedEvent)
+class StoreFeedEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "store", "type", "order", "created_at", "acked_at", "acked_by"]
+    list_filter = ["type", ("acked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["store", "order"]
+    search_fields = ["=order__order_no"]

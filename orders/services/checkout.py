@@ -25,6 +25,7 @@ from orders.locks import order_lock_by_no
 from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
 from orders.services.core import DiscountInput, LineInput, event_write, order_create, order_transition
 from promotions.engine import CartLine, PricingContext, Quote, quote_compute
+from payments.services import payments_close_for_orders
 from promotions.services import (
     coupon_reserve,
     coupon_use,
@@ -329,5 +330,8 @@ def orders_expire_unpaid(*, now: datetime | None = None, batch_size: int = 500, 
             stock_release_many(references=refs)
             coupons_release_for_orders(order_refs=refs)
             flash_sale_limits_release_for_orders(order_refs=refs)
+            # Stop expecting their payments, so the lost-notify reconciliation
+            # only asks about live ones (a late SUCCESS still arrives and is refunded).
+            payments_close_for_orders(order_refs=refs)
         cancelled += len(orders)
     return cancelled

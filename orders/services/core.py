@@ -36,6 +36,8 @@ from orders.models import (
 )
 from orders.services.feed import feed_record
 from orders.services.sync import order_sync_enqueue
+from payments.services import payment_close
+from promotions.services import coupon_release, flash_sale_limit_release
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -49,7 +51,8 @@ def day_seq_next(*, store_id: int, business_date: date) -> int:
     """The next day sequence number of a store: one INSERT ... ON CONFLICT DO
     UPDATE ... RETURNING (PostgreSQL and SQLite alike). Call inside a
     transaction: the counter row stays locked until commit, so numbers are
-    never reused; it is a per-store hot row, so callers take it late."""
+    never reused. It is a per-store hot row: order creation at one store is
+    serialised from this statement to COMMIT (see docs/benchmarks.md)."""
     table = DaySequence._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -200,8 +203,7 @@ def order_create(
 
 def order_transition(
     *, order_id: int, action: str, actor: Actor, reason_code: str = "", reason: str = "",
-    now: datetime | None = None, expected_store_id: int | None = None, skip_locked: bool = False,
-    only_from: str | None = None, **params,
+    now: datetime | None = None, expected_store_id: int | None = None, skip_locked: bool = False, **params,
 ) -> Order:
     """Apply one transition of the order type's machine and record it.
 
@@ -212,10 +214,6 @@ def order_transition(
     now = now or timezone.now()
     with transaction.atomic():
         order = order_lock(order_id=order_id, store_id=expected_store_id, skip_locked=skip_locked).as_machine()
-        if only_from is not None and order.status != only_from:
-            # The caller decided on an older view of the order (e.g. the expiry job
-            # picked it while unpaid): it must not act on the newer status.
-            raise _not_allowed(order, action, actor)
         method = getattr(order, action, None) if action in _TRANSITION_ACTIONS else None
         if method is None or not hasattr(method, "_django_fsm") or not can_proceed(method):
             raise _not_allowed(order, action, actor)
@@ -249,12 +247,10 @@ def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> N
     own-channel order that was paid is refunded after commit. Every release is
     idempotent. Runs inside the cancelling transaction."""
     stock_release(store_id=order.store_id, reference=order.order_no)
-    try:  # TRANSITIONAL: promotions.services is being written; becomes a top-level import
-        from promotions.services import coupon_release, flash_sale_limit_release
-    except ImportError:
-        return
     coupon_release(order_ref=order.order_no)
     flash_sale_limit_release(order_ref=order.order_no)
+    if not was_paid:
+        payment_close(order_ref=order.order_no)  # a late SUCCESS notify still arrives and is refunded
     if was_paid and not order.is_platform_order and order.paid_amount > 0:
         from orders.services.checkout import _refund_after_commit
 

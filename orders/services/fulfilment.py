@@ -31,8 +31,9 @@ def order_auto_accept_if_enabled(*, order: Order) -> Order:
     store = Store.objects.only("id", "auto_accept", "mode", "default_prep_minutes", "busy_extra_minutes").get(
         pk=order.store_id
     )
-    if not store.auto_accept or not store.accepts_new_orders or order.status != OrderStatus.PAID:
-        return order
+    if (not store.auto_accept or not store.accepts_new_orders or order.status != OrderStatus.PAID
+            or order.needs_attention):
+        return order  # an order flagged for a person (unknown SKU, wrong total) is a person's call
     from orders.services.core import order_transition  # core calls into feed, which calls us
 
     accepted = order_transition(order_id=order.pk, action=OrderAction.ACCEPT,

@@ -178,3 +178,24 @@ def test_nobody_adds_or_deletes_orders_in_the_admin(login, superuser, store_a):
     assert client.get("/admin/orders/order/add/").status_code == 403
     assert client.post(f"/admin/orders/order/{order.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.post(f"/admin/orders/order/{order.pk}/change/", {"total": "0"}).status_code == 403
+
+
+def test_sold_out_set_in_the_admin_reaches_the_platforms_through_the_outbox(login, manager_a, store_a):
+    from catalog.models import StoreSku
+    from core.models import OutboxMessage
+    from tests.factories import SkuFactory, StoreSkuFactory
+
+    store_sku = StoreSkuFactory(store=store_a, sku=SkuFactory(brand=store_a.brand, code="TOFU"))
+    client = login(manager_a)
+    url = f"/admin/catalog/storesku/{store_sku.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+
+    response = client.post(url, {"is_available": ""}, follow=True)
+
+    assert response.status_code == 200
+    assert StoreSku.objects.get(pk=store_sku.pk).is_available is False
+    message = OutboxMessage.objects.get(topic="platform.item_availability")
+    assert message.payload["sku_ids"] == [store_sku.sku_id]
+    assert message.payload["available"] is False
+    assert message.payload["actor_kind"] == "staff"

@@ -63,6 +63,17 @@ def test_an_unknown_sku_is_kept_and_the_order_flagged(shop):
     assert order.lines.count() == 2
 
 
+def test_a_flagged_order_is_not_auto_accepted(shop):
+    store = shop["meituan"].store
+    store.auto_accept = True
+    store.save(update_fields=["auto_accept"])
+
+    order = platform_order_ingest(binding=shop["meituan"], payload=meituan_order()).order
+
+    assert (order.needs_attention, order.status) == (True, "paid")
+    assert not OrderEvent.objects.filter(order=order, action="accept").exists()
+
+
 def test_eleme_lines_map_through_extend_code_and_stock_is_taken(shop):
     order = platform_order_ingest(binding=shop["eleme"], payload=eleme_order(
         groups=[{"name": "1号篮子", "type": "normal", "items": [

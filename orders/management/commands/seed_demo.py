@@ -284,6 +284,8 @@ class Command(BaseCommand):
         )
         times = step_times(placed_at=placed_at, plan=plan, now=now, after_sales_days=brand.after_sales_days)
         for step, moment in zip(plan.steps, times, strict=True):
+            if step.action == "accept" and order.status == "accepted":
+                continue  # the store's auto-accept already did it (orders.services.fulfilment)
             actor = self._actor(step.actor_kind, plan=plan, store=store, customer=customer, staff=staff,
                                 action=step.action)
             order = order_transition(order_id=order.pk, action=step.action, actor=actor, now=moment,
