@@ -125,13 +125,28 @@ PERIODIC_JOBS: dict[str, dict] = {
     "complete-after-sales": {"task": "orders.complete_after_sales", "every": 600},
     "expire-coupons": {"task": "promotions.expire_coupons", "every": 3600},
     "retry-owed-refunds": {"task": "orders.retry_owed_refunds", "every": 300},
+    "handle-unaccepted-orders": {"task": "orders.handle_unaccepted", "every": 60},
 }
+# Acceptance time limit per channel (seconds after payment). A paid order the store has
+# not accepted by then: own channels are rejected ("store_timeout", refunded); platform
+# orders are flagged for a person, the platform cancels them on its own timer
+# (orders.services.fulfilment.orders_handle_unaccepted). A channel not listed has no limit.
+ACCEPT_TIMEOUTS = {"meituan": 300, "eleme": 300, "miniapp": 600, "app": 600}
 CUSTOMER_OTP_DEV_ECHO = env.bool("CUSTOMER_OTP_DEV_ECHO", default=DEBUG)
 
-# Demo processes started by `manage.py run_stack` beside web and jobs.
-STACK_EXTRA_PROCESSES = {
-    "simulator": ["{python}", "-m", "simulator", "--port", env.str("SIMULATOR_PORT", default="8100")],
-} if env.bool("STACK_RUN_SIMULATOR", default=True) else {}
+# Demo processes started by `manage.py run_stack` beside web and jobs: the simulator with
+# the demo shops (simulator/demo_config.json: the shops seed_demo binds, each making
+# two orders a minute, pushed to our receivers) and the POS demo client (pos_demo_client).
+STACK_EXTRA_PROCESSES = {}
+if env.bool("STACK_RUN_SIMULATOR", default=True):
+    STACK_EXTRA_PROCESSES["simulator"] = [
+        "{python}", "-m", "simulator", "--port", env.str("SIMULATOR_PORT", default="8100"),
+        "--config", str(BASE_DIR / "simulator" / "demo_config.json"),
+    ]
+if env.bool("STACK_RUN_POS_CLIENT", default=True):
+    STACK_EXTRA_PROCESSES["pos-client"] = ["{python}", "manage.py", "pos_demo_client"]
+# Where `manage.py seed_demo` points the demo stores' platform bindings (the simulator).
+SIMULATOR_BASE_URL = env.str("SIMULATOR_BASE_URL", default="http://127.0.0.1:8100")
 CELERY_BEAT_SCHEDULE = {
     name: {"task": job["task"], "schedule": float(job["every"])} for name, job in PERIODIC_JOBS.items()
 }

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from orders.services import orders_complete_after_sales
 from orders.services.checkout import order_payment_confirm, orders_expire_unpaid
+from orders.services.fulfilment import orders_handle_unaccepted
 
 
 logger = logging.getLogger(__name__)
@@ -17,6 +18,13 @@ logger = logging.getLogger(__name__)
 @shared_task(name="orders.expire_unpaid")
 def expire_unpaid_orders_task() -> int:
     return orders_expire_unpaid()
+
+
+@shared_task(name="orders.handle_unaccepted")
+def handle_unaccepted_orders_task() -> dict:
+    """Paid orders past their channel's acceptance limit: own channels rejected, platform ones flagged."""
+    result = orders_handle_unaccepted()
+    return {"rejected": result.rejected, "flagged": result.flagged}
 
 
 @shared_task(name="orders.complete_after_sales")
