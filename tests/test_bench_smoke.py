@@ -7,7 +7,7 @@ on the test database, hence a transactional test on PostgreSQL.
 
 import pytest
 
-from bench import expiry, hot_sku, order_create
+from bench import expiry, hot_sku, ingest, order_create
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
@@ -48,5 +48,20 @@ def test_expiry_cancels_every_expired_order_and_gives_the_stock_back():
     assert result["service_state"] == {"cancelled": 50, "pending": 0, "releases": 50, "restored": True}
     assert result["baseline"]["cancelled"] == 20
     assert result["baseline_state"] == {"cancelled": 20, "pending": 0, "releases": 20, "restored": True}
+    assert result["ledger_mismatches"] == []
+    assert result["ok"] is True
+
+
+def test_ingest_pulls_every_simulator_order_once_and_keeps_the_ledger():
+    # relay is not run here: it needs Redis and real Celery workers (python -m bench relay).
+    result = ingest.main(["--orders", "30", "--repull", "10"])
+
+    assert result["baseline"]["fetched"] == 30
+    assert (result["ingest"]["pulled"], result["ingest"]["created"], result["ingest"]["error_count"]) == (30, 30, 0)
+    assert result["orders_in_db"] == 30
+    assert result["duplicates"] == []
+    assert result["ids_match"] is True
+    assert (result["reingested"], result["reingest_created"]) == (10, 0)
+    assert result["order_movements"] == result["order_sku_pairs"]
     assert result["ledger_mismatches"] == []
     assert result["ok"] is True
