@@ -35,8 +35,13 @@ def complete_after_sales_task() -> int:
 @shared_task(name="orders.payment_refund", bind=True, max_retries=8, retry_backoff=True, retry_backoff_max=600,
              autoretry_for=(ConnectionError, TimeoutError, OSError))
 def payment_refund_task(self, order_no: str, amount: str, refund_ref: str, reason: str) -> str:
+    from payments.selectors import payment_get_for_order
     from payments.services import refund_start
 
+    if payment_get_for_order(order_ref=order_no) is None:
+        # Paid outside the payment provider (imported or demo orders): nothing to send back.
+        logger.warning("refund skipped: no provider payment for order", extra={"order": order_no})
+        return ""
     refund = refund_start(order_ref=order_no, refund_ref=refund_ref, amount=Decimal(amount), reason=reason)
     return refund.out_refund_no
 
@@ -65,7 +70,7 @@ def retry_owed_refunds_task(days: int = 7) -> int:
     processing."""
     from orders.models import OrderAction, OrderEvent
     from payments.models import PaymentRefund
-    from payments.selectors import refunds_pending_for_reconcile
+    from payments.selectors import payment_get_for_order, refunds_pending_for_reconcile
     from payments.services import refund_reconcile, refund_start
 
     since = timezone.now() - timedelta(days=days)
@@ -73,6 +78,8 @@ def retry_owed_refunds_task(days: int = 7) -> int:
     events = OrderEvent.objects.filter(action=OrderAction.PAYMENT_REFUND, created_at__gte=since).select_related("order")
     for event in events.iterator():
         refund_ref = event.data.get("refund_ref")
+        if payment_get_for_order(order_ref=event.order.order_no) is None:
+            continue  # paid outside the provider: nothing to refund through it
         existing = PaymentRefund.objects.filter(transaction__order_ref=event.order.order_no,
                                                 refund_ref=refund_ref).first() if refund_ref else None
         if not refund_ref or (existing is not None and (existing.refund_id or existing.status != "processing")):

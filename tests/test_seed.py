@@ -1,21 +1,32 @@
 """manage.py seed_demo: the demo brand, every reachable status, idempotent."""
 
+import json
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.urls import resolve
+from rest_framework.test import APIClient
 
 from accounts.models import Brand, Customer, MemberTier, StaffMembership, Store
 from catalog.models import Category, PlatformSkuMapping, Product, Sku, StoreSku
+from catalog.selectors import sku_resolve_platform_code
+from channels.models import StoreBinding
+from core.models import OutboxMessage
 from orders.models import Order, OrderEvent, OrderLine, OrderType
 from orders.models.machines import machine_states
+from pos.models import PosTerminal
+from pos.services import terminal_token_hash
+from simulator.orders_gen import DEFAULT_ELEME_MENU, DEFAULT_MEITUAN_MENU
 
 pytestmark = pytest.mark.django_db
 
 COUNTED = [Brand, Store, MemberTier, Category, Product, Sku, StoreSku, PlatformSkuMapping, get_user_model(),
-           StaffMembership, Customer, Order, OrderLine, OrderEvent]
+           StaffMembership, Customer, Order, OrderLine, OrderEvent, StoreBinding, PosTerminal, OutboxMessage]
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "simulator" / "demo_config.json"
 
 
 def seed(orders=40) -> str:
@@ -102,3 +113,102 @@ def test_seeding_twice_changes_no_counts():
     assert counts() == first
     assert first["Order"] == 40
     assert "creating 0" in output
+
+
+def test_seed_binds_every_store_to_the_simulators_meituan_and_eleme_shops():
+    seed()
+
+    bindings = {(b.store.code, b.platform): b for b in StoreBinding.objects.select_related("store")}
+    assert {key: b.shop_code for key, b in bindings.items()} == {
+        ("xuhui", "meituan"): "mt-store-1", ("xuhui", "eleme"): "el-store-1",
+        ("jingan", "meituan"): "mt-store-2", ("jingan", "eleme"): "el-store-2",
+        ("pudong", "meituan"): "mt-store-3", ("pudong", "eleme"): "el-store-3",
+    }
+    assert {(b.platform, b.app_id, b.secret, b.token) for b in bindings.values()} == {
+        ("meituan", "sim-mt-app", "sim-mt-secret", ""), ("eleme", "sim-el-app", "sim-el-secret", "sim-el-token")}
+    assert {(b.base_url, b.pull_interval_seconds, b.enabled) for b in bindings.values()} == {
+        ("http://127.0.0.1:8100", 10, True)}
+
+
+def test_the_simulator_demo_config_registers_exactly_the_bound_shops_and_pushes_to_our_receivers():
+    seed()
+    config = json.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+
+    shops = {(s["app_poi_code"], s["app_id"], s["secret"]) for s in config["meituan_shops"]}
+    shops |= {(s["shop_id"], s["app_key"], s["secret"], s["token"]) for s in config["eleme_shops"]}
+
+    bound = {(b.shop_code, b.app_id, b.secret) if b.platform == "meituan" else (b.shop_code, b.app_id, b.secret, b.token)
+             for b in StoreBinding.objects.all()}
+    assert shops == bound
+    assert {s["rate_per_minute"] for s in config["meituan_shops"] + config["eleme_shops"]} == {2}
+    assert {s["push_url"] for s in config["meituan_shops"]} == {"http://127.0.0.1:8000/channels/push/meituan"}
+    assert {s["push_url"] for s in config["eleme_shops"]} == {"http://127.0.0.1:8000/channels/push/eleme"}
+    assert resolve("/channels/push/meituan/create_order").url_name == "push-meituan"
+    assert resolve("/channels/push/eleme").url_name == "push-eleme"
+
+
+def test_every_item_of_the_simulators_default_menus_maps_to_one_of_our_skus():
+    seed()
+    brand = Brand.objects.get()
+    store = Store.objects.get(code="xuhui")
+
+    meituan = {(item["app_food_code"], item["sku_id"]): sku_resolve_platform_code(
+        brand_id=brand.pk, store_id=store.pk, platform="meituan", merchant_code=item["app_food_code"],
+        platform_sku_id=item["sku_id"]).code for item in DEFAULT_MEITUAN_MENU}
+    eleme_by_extend_code = {item["extend_code"]: sku_resolve_platform_code(
+        brand_id=brand.pk, store_id=store.pk, platform="eleme", merchant_code=item["extend_code"]).code
+        for item in DEFAULT_ELEME_MENU}
+    eleme_by_sku_id = {str(item["sku_id"]): sku_resolve_platform_code(
+        brand_id=brand.pk, store_id=store.pk, platform="eleme", platform_sku_id=str(item["sku_id"])).code
+        for item in DEFAULT_ELEME_MENU}
+
+    assert meituan == {("mt_gbjd", "1001001"): "HC001", ("mt_gbjd", "1001002"): "HC002",
+                       ("mt_yxrs", "1001003"): "HC003", ("mt_mpdf", "1001005"): "HC005",
+                       ("mt_yzcf", "1002001"): "ZS001"}
+    assert eleme_by_extend_code == {code: code for code in ["HC001", "HC003", "HC005", "ZS001", "TG001", "YP001"]}
+    assert eleme_by_sku_id == {"200000101": "HC001", "200000103": "HC003", "200000105": "HC005",
+                               "200000401": "ZS001", "200000201": "TG001", "200000301": "YP001"}
+
+
+def test_seed_creates_one_demo_pos_terminal_per_store_with_a_known_hashed_token_that_works():
+    output = seed()
+
+    terminals = {t.store.code: t for t in PosTerminal.objects.select_related("store")}
+    assert sorted(terminals) == ["jingan", "pudong", "xuhui"]
+    for code, terminal in terminals.items():
+        token = f"demo-pos-{code}"
+        assert terminal.key_hash == terminal_token_hash(token) and token not in terminal.key_hash
+        assert (terminal.name, terminal.role, terminal.revoked_at) == ("演示POS", "cashier", None)
+        assert token in output
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token demo-pos-pudong")
+    assert client.get("/api/pos/v1/menu").status_code == 200
+
+
+def test_a_rotated_demo_token_is_kept_and_not_printed():
+    from pos.services import pos_terminal_rotate
+
+    seed()
+    terminal = PosTerminal.objects.get(store__code="jingan")
+    pos_terminal_rotate(terminal_id=terminal.pk)
+
+    output = seed()
+
+    assert PosTerminal.objects.get(pk=terminal.pk).key_hash != terminal_token_hash("demo-pos-jingan")
+    assert "demo-pos-jingan" not in output and "(rotated)" in output
+    assert PosTerminal.objects.count() == 3
+
+
+def test_bindings_follow_the_simulator_base_url_setting(settings):
+    settings.SIMULATOR_BASE_URL = "http://sim.example:9100"
+
+    seed()
+
+    assert set(StoreBinding.objects.values_list("base_url", flat=True)) == {"http://sim.example:9100"}
+
+
+def test_seeded_platform_orders_queue_nothing_for_the_simulator():
+    seed()
+
+    assert not OutboxMessage.objects.filter(topic="platform.order_action", status="pending").exists()
+    assert OutboxMessage.objects.filter(topic="platform.order_action", status="delivered").exists()

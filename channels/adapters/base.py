@@ -11,12 +11,14 @@ from the ``StoreBinding``.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.utils import timezone
 
@@ -56,6 +58,18 @@ def from_local_iso(text: Any) -> datetime | None:
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_default_timezone())
     return moment
+
+
+_local = threading.local()
+
+
+def http_session() -> requests.Session:
+    """One keep-alive HTTP session per thread (a worker relays many calls to the
+    same platform host; a new TCP connection per call would dominate)."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
 
 
 def http_timeout() -> tuple[float, float]:

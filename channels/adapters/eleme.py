@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from channels.adapters.base import (
+    http_session,
     ParsedDiscount,
     ParsedLine,
     ParsedOrder,
@@ -86,7 +87,7 @@ class ElemeAdapter(PlatformAdapter):
         url = f"{binding.base_url.rstrip('/')}/api/v1/"
         body = self.envelope(binding, action, params)
         try:
-            response = requests.post(url, data=_json(body).encode("utf-8"), timeout=http_timeout(),
+            response = http_session().post(url, data=_json(body).encode("utf-8"), timeout=http_timeout(),
                                      headers={"Content-Type": "application/json; charset=utf-8"})
         except requests.Timeout as exc:
             raise PlatformUnavailable(f"eleme {action}: timeout") from exc

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from channels.adapters.base import (
+    http_session,
     CENT,
     ZERO,
     ParsedDiscount,
@@ -94,9 +95,9 @@ class MeituanAdapter(PlatformAdapter):
         sig = sign(url, {**system, **business}, binding.secret)
         try:
             if method == "GET":
-                response = requests.get(url, params={**system, **business, "sig": sig}, timeout=http_timeout())
+                response = http_session().get(url, params={**system, **business, "sig": sig}, timeout=http_timeout())
             else:
-                response = requests.post(url, params={**system, "sig": sig}, data=business, timeout=http_timeout())
+                response = http_session().post(url, params={**system, "sig": sig}, data=business, timeout=http_timeout())
         except requests.Timeout as exc:
             raise PlatformUnavailable(f"meituan {path}: timeout") from exc
         except requests.RequestException as exc:

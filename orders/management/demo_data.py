@@ -111,11 +111,38 @@ PLATFORM_MAPPINGS = [
     ("meituan", "HC002", "mt_gbjd", "1001002"),
     ("meituan", "HC005", "mt_mpdf", "1001005"),
     ("meituan", "ZS001", "mt_yzcf", "1002001"),
+    ("meituan", "HC003", "mt_yxrs", "1001003"),
     ("eleme", "HC001", "elm_gbjd", "200000101"),
     ("eleme", "HC003", "elm_yxrs", "200000103"),
+    ("eleme", "HC005", "elm_mpdf", "200000105"),
+    ("eleme", "ZS001", "elm_yzcf", "200000401"),
     ("eleme", "TG001", "elm_slt", "200000201"),
     ("eleme", "YP001", "elm_zznc", "200000301"),
 ]
+# (The simulator's default menus, simulator/orders_gen.py, are exactly these items:
+# Meituan lines are matched by sku_id through this table, Ele.me lines by extendCode.)
+
+# Platform bindings of the demo stores, to the simulator's default shops (the shops of
+# simulator/demo_config.json, which run_stack passes to the simulator). The base URL is
+# settings.SIMULATOR_BASE_URL.
+# store code -> (Meituan app_poi_code, Ele.me shopId)
+PLATFORM_SHOPS = {
+    "xuhui": ("mt-store-1", "el-store-1"),
+    "jingan": ("mt-store-2", "el-store-2"),
+    "pudong": ("mt-store-3", "el-store-3"),
+}
+MEITUAN_CREDENTIALS = {"app_id": "sim-mt-app", "secret": "sim-mt-secret", "token": ""}
+ELEME_CREDENTIALS = {"app_id": "sim-el-app", "secret": "sim-el-secret", "token": "sim-el-token"}
+PULL_INTERVAL_SECONDS = 10
+
+# One POS terminal per demo store with a known token (stored hashed like any other),
+# used by `manage.py pos_demo_client`. Demo only: rotate it in the admin for real use.
+POS_TERMINAL_NAME = "演示POS"
+POS_TOKEN_FORMAT = "demo-pos-{store}"
+
+
+def pos_demo_token(store_code: str) -> str:
+    return POS_TOKEN_FORMAT.format(store=store_code)
 
 # Customers: (name, phone, tier code)
 CUSTOMERS = [

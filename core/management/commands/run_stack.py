@@ -27,7 +27,9 @@ class Command(BaseCommand):
         python = sys.executable
         procs = {
             "web": [python, "-m", "gunicorn", "config.wsgi:application", "--bind", bind,
-                    "--workers", str(web_workers), "--threads", "8", "--access-logfile", "-"],
+                    "--workers", str(web_workers), "--threads", "8", "--access-logfile", "-",
+                    # long polls (POS feed) must not keep workers alive past our own stop
+                    "--graceful-timeout", "5"],
         }
         if settings.REDIS_URL:
             procs["worker"] = [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",

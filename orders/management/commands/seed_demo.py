@@ -1,4 +1,7 @@
-"""Seed the demo brand: stores, menu, staff, customers and orders in every status.
+"""Seed the demo brand: stores, menu, staff, customers and orders in every status,
+plus what the live demo needs: each store bound to the simulator's Meituan and
+Ele.me shops (settings.SIMULATOR_BASE_URL; the simulator need not be running) and
+one POS terminal per store with a known demo token (stored hashed).
 
 Idempotent: every row is found by its natural key (brand code, store code, SKU
 code, username, phone, ...) and only created or updated when it differs, and
@@ -7,11 +10,14 @@ larger ``--orders`` tops the orders up. Orders are created and moved only
 through orders.services, so each one has a real audit trail.
 """
 
+import hashlib
 import time
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
+from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.management.base import BaseCommand, CommandError
@@ -23,6 +29,7 @@ from catalog.models import Category, PlatformSkuMapping, Product, Sku, StockDedu
 from inventory.models import Stock
 from inventory.services import stock_set
 from core.actors import Actor, ActorKind
+from core.models import OutboxMessage, OutboxStatus
 from orders.management import demo_data as data
 from orders.management.demo_orders import (
     OrderPlan,
@@ -32,8 +39,9 @@ from orders.management.demo_orders import (
     reachable_pairs,
     step_times,
 )
-from orders.models import Order, OrderType
+from orders.models import Channel, Order, OrderType
 from orders.services import DiscountInput, LineInput, order_create, order_transition
+from orders.services.sync import ORDER_ACTION_TOPIC
 
 ZERO = Decimal("0.00")
 PLAN_KEY = "seed_demo"
@@ -59,8 +67,11 @@ class Command(BaseCommand):
             skus = self._seed_menu(brand, stores)
             logins = self._seed_staff(brand, stores)
             customers = self._seed_customers(brand, tiers)
+            bindings = self._seed_bindings(stores)
+            terminals = self._seed_pos_terminals(stores)
         created_orders = self._seed_orders(brand, stores, skus, customers, logins, count=orders)
         self._report(logins, created_orders=created_orders, seconds=time.monotonic() - started)
+        self._report_demo(bindings, terminals)
 
     # --- rows with natural keys -------------------------------------------
     def _upsert(self, model: type[models.Model], lookup: dict, values: dict) -> models.Model:
@@ -199,6 +210,48 @@ class Command(BaseCommand):
             customers.append(customer)
         return customers
 
+    # --- the live demo: platform bindings and POS terminals -------------------
+    # channels and pos sit above orders (tests/test_architecture.py), so their models are
+    # looked up by name, never imported.
+
+    def _seed_bindings(self, stores: dict[str, Store]) -> list:
+        StoreBinding = apps.get_model("channels", "StoreBinding")
+        bindings = []
+        for store_code, (meituan_shop, eleme_shop) in data.PLATFORM_SHOPS.items():
+            for platform, shop_code, credentials in (("meituan", meituan_shop, data.MEITUAN_CREDENTIALS),
+                                                     ("eleme", eleme_shop, data.ELEME_CREDENTIALS)):
+                bindings.append(self._upsert(StoreBinding, {"store": stores[store_code], "platform": platform}, {
+                    "shop_code": shop_code, **credentials, "base_url": settings.SIMULATOR_BASE_URL,
+                    "pull_interval_seconds": data.PULL_INTERVAL_SECONDS, "enabled": True,
+                }))
+        return bindings
+
+    def _seed_pos_terminals(self, stores: dict[str, Store]) -> list[dict]:
+        """One cashier terminal per store whose token is ``data.pos_demo_token(store)``.
+        Only the token's SHA-256 is stored (as pos.services does); a terminal whose token
+        was rotated or that was revoked since is left alone and reported so."""
+        PosTerminal = apps.get_model("pos", "PosTerminal")
+        counter = self.tally.setdefault("PosTerminal", Counter())
+        rows = []
+        for store_code, store in stores.items():
+            token = data.pos_demo_token(store_code)
+            key_hash = hashlib.sha256(token.encode()).hexdigest()  # pos.services.terminal_token_hash
+            terminal = PosTerminal.objects.filter(store=store, name=data.POS_TERMINAL_NAME).first()
+            if terminal is None:
+                terminal = PosTerminal.objects.create(store=store, name=data.POS_TERMINAL_NAME, role="cashier",
+                                                      key_hash=key_hash, prefix=token[:10])
+                counter["created"] += 1
+            else:
+                counter["unchanged"] += 1
+            if terminal.revoked_at is not None:
+                shown = "(revoked)"
+            elif terminal.key_hash != key_hash:
+                shown = "(rotated)"
+            else:
+                shown = token
+            rows.append({"store": store.name, "terminal": terminal.name, "token": shown})
+        return rows
+
     # --- orders -------------------------------------------------------------
     def _seed_orders(self, brand, stores, skus, customers, logins, *, count: int) -> int:
         voucher_codes = [code for code, *_ in data.MENU[data.VOUCHER_CATEGORY]]
@@ -231,7 +284,20 @@ class Command(BaseCommand):
                     self._create_order(plan, brand=brand, store=stores[plan.store_code], skus=skus,
                                        prices=store_prices, customers=customers, staff=staff, now=now)
                     self._progress(done, len(todo))
+                self._settle_platform_messages(brand)
         return len(todo)
+
+    def _settle_platform_messages(self, brand: Brand) -> None:
+        """The seeded platform orders are made-up history the platform (the simulator)
+        never had: the status changes their transitions queued for it are marked
+        delivered, not sent (they could only end as dead letters). Same transaction,
+        so no relay ever picks them up."""
+        order_nos = Order.objects.filter(brand=brand, raw_payload__has_key=PLAN_KEY,
+                                         channel__in=Channel.platforms()).values_list("order_no", flat=True)
+        OutboxMessage.objects.filter(topic=ORDER_ACTION_TOPIC, status=OutboxStatus.PENDING,
+                                     key__in=list(order_nos)).update(
+            status=OutboxStatus.DELIVERED, delivered_at=timezone.now(),
+            last_error="not sent: seed_demo history, unknown to the platform")
 
     def _create_order(self, plan: OrderPlan, *, brand, store, skus, prices, customers, staff, now) -> None:
         customer = customers[plan.customer_index] if plan.customer_index is not None else None
@@ -378,6 +444,19 @@ class Command(BaseCommand):
         for row in (headers, tuple("-" * w for w in widths), *rows):
             cells = [_pad(str(value), width) for value, width in zip(row, widths, strict=True)]
             self.stdout.write(("  " + "  ".join(cells)).rstrip())
+
+
+    def _report_demo(self, bindings: list, terminals: list[dict]) -> None:
+        self.stdout.write("")
+        self.stdout.write(f"Platform bindings (pull every {data.PULL_INTERVAL_SECONDS}s from "
+                          f"{settings.SIMULATOR_BASE_URL}, the simulator of run_stack):")
+        for binding in bindings:
+            self.stdout.write(f"  {_pad(binding.store.name, 22)}  {binding.platform:<8} {binding.shop_code}")
+        self.stdout.write("")
+        self.stdout.write("Demo POS terminals (/api/pos/v1/, header Authorization: Token <token>; "
+                          "used by manage.py pos_demo_client):")
+        for row in terminals:
+            self.stdout.write(f"  {_pad(row['store'], 22)}  {row['terminal']}  {row['token']}")
 
 
 def _width(text: str) -> int:
