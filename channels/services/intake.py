@@ -1,12 +1,6 @@
-"""Platform orders in (pull, push, ingest) and status changes out (outbox handlers).
+"""Platform orders in: ingest (idempotent, forward-only) and pushes.
 
-Ingestion is idempotent on (channel, channel order id): the first payload of an
-order creates it; every later one (pulled again, pushed, pushed twice, pulled and
-pushed at once) finds it and may only move it FORWARD: a platform status the
-order has passed, or one it is already in, changes nothing. A line whose SKU we
-cannot map is kept (sku empty) and the order flagged for a person; it is never
-dropped. Stock is taken with ``allow_shortfall`` (a platform order is already
-paid): what is missing is recorded and the order flagged.
+See channels/services/__init__.py for the rules.
 """
 
 from __future__ import annotations
@@ -14,12 +8,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.selectors import sku_resolve_platform_code
@@ -27,25 +18,23 @@ from channels.adapters import adapter_for
 from channels.adapters.base import (
     ZERO,
     ParsedOrder,
-    PlatformAdapter,
-    PlatformError,
     PlatformPayloadError,
-    PlatformRejected,
     PushEvent,
     PushKind,
     RefundState,
 )
 from channels.models import StoreBinding
-from channels.selectors import binding_for_shop, binding_for_store, order_by_channel_id, platform_items_for_skus
+from channels.selectors import (
+    binding_for_shop,
+    order_by_channel_id,
+)
 from core.actors import Actor, ActorKind
-from core.errors import InvalidInput, TransitionNotAllowed
-from core.models import OutboxMessage
-from core.outbox import OutboxPermanentError
+from core.errors import TransitionNotAllowed
 from inventory.services import stock_deduct
 from orders.models import Order, OrderAction, OrderStatus
 from orders.models.machines import machine_graph
 from orders.services import DiscountInput, LineInput, order_create, order_transition
-from orders.services.sync import REFUND_REJECT, order_flag, order_last_flag
+from orders.services.sync import order_flag, order_last_flag
 from orders.status_map import platform_status_to_system
 
 logger = logging.getLogger(__name__)
@@ -358,155 +347,6 @@ def platform_push_handle(*, binding: StoreBinding, event: PushEvent) -> IngestRe
                                              platform=binding.platform, refund_id=event.refund_id)
     result.order = _reread(result.order)
     return result
-
-
-# --- Pulling ------------------------------------------------------------------------------------
-
-
-def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
-    """Pull one binding's new orders and ingest them.
-
-    The binding row is taken with ``SELECT ... FOR UPDATE SKIP LOCKED`` for the
-    whole pull, so an overlapping pull of the same binding returns at once
-    (``skipped``). Orders and the advanced pull state commit together; each
-    order is ingested in its own savepoint, and a Meituan pull stops advancing
-    at the first order it could not ingest, so none is skipped.
-    """
-    now = now or timezone.now()
-    result = PullResult(binding_id=binding_id)
-    with transaction.atomic():
-        binding = (StoreBinding.objects.select_for_update(skip_locked=True, of=("self",))
-                   .select_related("store").filter(pk=binding_id, enabled=True).first())
-        if binding is None:
-            result.skipped = True
-            return result
-        adapter = adapter_for(binding.platform)
-        state = dict(binding.pull_state or {})
-        payloads: list[dict] = []
-        try:
-            payloads = adapter.pull_new_orders(binding)
-            reconciles = type(adapter).reconcile_orders is not PlatformAdapter.reconcile_orders
-            if reconciles and _reconcile_due(binding, state=state, now=now):
-                payloads += adapter.reconcile_orders(binding)
-                state["reconciled_at"] = now.isoformat()
-        except (PlatformError, PlatformPayloadError) as exc:
-            result.errors.append(str(exc))
-        for payload in payloads:
-            try:
-                with transaction.atomic():
-                    ingested = platform_order_ingest(binding=binding, payload=payload)
-            except (PlatformError, PlatformPayloadError, InvalidInput, IntegrityError) as exc:
-                logger.exception("platform order could not be ingested", extra={"binding": binding.pk})
-                result.errors.append(f"{type(exc).__name__}: {exc}")
-                if binding.platform == "meituan":
-                    break  # the day_seq cursor must not pass an order we do not have
-                continue
-            result.pulled += 1
-            result.created += int(ingested.created)
-            state = adapter.pull_state_after(binding, state=state, payload=payload)
-        StoreBinding.objects.filter(pk=binding.pk).update(
-            pull_state=state, last_pull_at=now, last_error="; ".join(result.errors)[:2000],
-        )
-    return result
-
-
-def _reconcile_due(binding: StoreBinding, *, state: dict, now: datetime) -> bool:
-    every = int(getattr(settings, "CHANNELS_RECONCILE_SECONDS", 300))
-    last = state.get("reconciled_at")
-    if not last:
-        return True
-    try:
-        return now - datetime.fromisoformat(last) >= timedelta(seconds=every)
-    except ValueError:
-        return True
-
-
-def bindings_schedule_due(*, now: datetime | None = None, enqueue=None) -> list[int]:
-    """Start a pull for every enabled binding whose time has come.
-
-    Each binding is claimed by a conditional UPDATE of ``next_pull_at`` (only if
-    it still holds the value we read), so two beats or an overlapping run never
-    schedule the same binding twice. Returns the ids scheduled.
-    """
-    now = now or timezone.now()
-    if enqueue is None:
-        from channels.tasks import pull_binding_task
-
-        def enqueue(binding_id: int) -> None:
-            pull_binding_task.delay(binding_id=binding_id)
-
-    scheduled = []
-    due = StoreBinding.objects.filter(enabled=True, next_pull_at__lte=now).values_list(
-        "pk", "next_pull_at", "pull_interval_seconds")
-    for binding_id, seen, interval in due:
-        claimed = StoreBinding.objects.filter(pk=binding_id, next_pull_at=seen).update(
-            next_pull_at=now + timedelta(seconds=interval))
-        if claimed:
-            scheduled.append(binding_id)
-    for binding_id in scheduled:
-        try:
-            enqueue(binding_id)
-        except Exception:  # the broker is down: this round is lost, the next one pulls
-            logger.warning("pull could not be scheduled", exc_info=True, extra={"binding": binding_id})
-    return scheduled
-
-
-# --- Outbox handlers: telling the platforms --------------------------------------------------------
-
-
-def _binding_for_message(*, store_id: int, platform: str) -> StoreBinding | None:
-    binding = binding_for_store(store_id=store_id, platform=platform)
-    if binding is not None and not binding.enabled:
-        raise RuntimeError(f"the {platform} binding of store {store_id} is disabled")  # retried with backoff
-    return binding
-
-
-def order_action_deliver(message: OutboxMessage) -> None:
-    """Outbox handler of ``platform.order_action``: one call of the platform's adapter."""
-    payload = message.payload
-    binding = _binding_for_message(store_id=payload["store_id"], platform=payload["platform"])
-    if binding is None:
-        # Demo and test orders of stores never bound to the platform: nobody to tell.
-        logger.info("no binding for a platform order action; nothing sent", extra={"outbox_id": message.pk})
-        return
-    adapter = adapter_for(binding.platform)
-    order_id = str(payload["channel_order_id"])
-    action = payload["action"]
-    try:
-        if action == OrderAction.ACCEPT:
-            adapter.accept(binding, order_id)
-        elif action in (OrderAction.REJECT, OrderAction.CANCEL):
-            adapter.reject(binding, order_id, reason_code=payload.get("reason_code", ""),
-                           reason=payload.get("reason", ""))
-        elif action == OrderAction.MARK_READY:
-            adapter.meal_ready(binding, order_id)
-        elif action == OrderAction.DISPATCH:
-            # Own riders; a platform wants a name and a phone, the store's when none was given.
-            adapter.dispatch(binding, order_id, courier_name=payload.get("courier_name") or binding.store.name,
-                             courier_phone=payload.get("courier_phone") or binding.store.phone or "-")
-        elif action in (OrderAction.DELIVER, OrderAction.PICK_UP):
-            adapter.delivered(binding, order_id)
-        elif action == OrderAction.REFUND:
-            adapter.refund_agree(binding, order_id, reason=payload.get("reason", ""))
-        elif action == REFUND_REJECT:
-            adapter.refund_reject(binding, order_id, reason=payload.get("reason", "") or "rejected")
-        else:
-            raise OutboxPermanentError(f"unknown platform action {action!r}")
-    except PlatformRejected as exc:
-        raise OutboxPermanentError(str(exc)) from exc
-
-
-def item_availability_deliver(message: OutboxMessage) -> None:
-    """Outbox handler of ``platform.item_availability``: every enabled binding of the store."""
-    payload = message.payload
-    for binding in StoreBinding.objects.select_related("store").filter(store_id=payload["store_id"], enabled=True):
-        items = platform_items_for_skus(binding=binding, sku_ids=list(payload["sku_ids"]))
-        if not items:
-            continue
-        try:
-            adapter_for(binding.platform).set_item_availability(binding, items, available=bool(payload["available"]))
-        except PlatformRejected as exc:
-            raise OutboxPermanentError(str(exc)) from exc
 
 
 def binding_create(*, store, platform: str, shop_code: str, app_id: str, secret: str, base_url: str,

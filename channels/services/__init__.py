@@ -1,0 +1,37 @@
+"""Platform orders in (pull, push, ingest) and status changes out (outbox handlers).
+
+Ingestion is idempotent on (channel, channel order id): the first payload of an
+order creates it; every later one (pulled again, pushed, pushed twice, pulled and
+pushed at once) finds it and may only move it FORWARD: a platform status the
+order has passed, or one it is already in, changes nothing. A line whose SKU we
+cannot map is kept (sku empty) and the order flagged for a person; it is never
+dropped. Stock is taken with ``allow_shortfall`` (a platform order is already
+paid): what is missing is recorded and the order flagged.
+
+``intake``: ingest and pushes; ``pull``: pulls and the beat fan-out; ``sync``:
+the outbox handlers that call the platforms back.
+"""
+
+from channels.services.intake import (
+    IngestResult,
+    PullResult,
+    apportion,
+    binding_create,
+    platform_order_ingest,
+    platform_push_handle,
+)
+from channels.services.pull import binding_pull, bindings_schedule_due
+from channels.services.sync import item_availability_deliver, order_action_deliver
+
+__all__ = [
+    "IngestResult",
+    "PullResult",
+    "apportion",
+    "binding_create",
+    "binding_pull",
+    "bindings_schedule_due",
+    "item_availability_deliver",
+    "order_action_deliver",
+    "platform_order_ingest",
+    "platform_push_handle",
+]
