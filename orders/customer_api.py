@@ -33,6 +33,7 @@ from orders.customer_serializers import (
 from orders.models import Order, OrderAction, OrderLine
 from orders.services import order_contact_update, order_transition
 from orders.services.checkout import Cart, CartItem, cart_price, order_payable_check, order_place
+from payments.selectors import refunds_by_order
 from payments.services import PaymentResult, payment_start, provider_notify_record
 from promotions.selectors import promotions_active_for_store
 
@@ -66,7 +67,9 @@ class CustomerAPIView(BaseAPIView):
             raise NotFound(_("Order not found."), code="order_not_found") from None
 
     def order_response(self, order_no: str, *, status_code: int = 200) -> Response:
-        return Response(CustomerOrderOutput(self.get_order(order_no)).data, status=status_code)
+        order = self.get_order(order_no)
+        context = {"refunds": refunds_by_order(order_refs=[order.order_no])}
+        return Response(CustomerOrderOutput(order, context=context).data, status=status_code)
 
 
 def _cart_from(request) -> Cart:
@@ -199,7 +202,8 @@ class OrderListCreateApi(CustomerAPIView):
     def get(self, request):
         paginator = DefaultPagination()
         page = paginator.paginate_queryset(self.customer_orders().order_by("-placed_at", "-id"), request, view=self)
-        return paginator.get_paginated_response(CustomerOrderOutput(page, many=True).data)
+        context = {"refunds": refunds_by_order(order_refs=[order.order_no for order in page])}
+        return paginator.get_paginated_response(CustomerOrderOutput(page, many=True, context=context).data)
 
     @extend_schema(request=CartInput, responses={201: CustomerOrderOutput}, operation_id="customer_order_create")
     def post(self, request):

@@ -105,8 +105,16 @@ class CustomerOrderOutput(serializers.ModelSerializer):
     def get_allowed_actions(self, order: Order) -> list[str]:
         return order.available_actions(actor_kind="customer")
 
-    def get_refunds(self, order: Order) -> list:
-        return []  # refund requests arrive with the after-sales issue
+    def get_refunds(self, order: Order) -> list[dict]:
+        """Money sent back through the provider (automatic refunds today; refund
+        requests join with the after-sales workflow). The view loads them for the
+        whole page in one query and passes them as ``context["refunds"]``."""
+        return [
+            {"refund_no": refund.out_refund_no, "amount": f"{refund.amount:.2f}", "reason": refund.reason,
+             "status": refund.status, "created_at": refund.created_at.isoformat(),
+             "succeeded_at": refund.succeeded_at.isoformat() if refund.succeeded_at else None}
+            for refund in self.context.get("refunds", {}).get(order.order_no, [])
+        ]
 
 
 class ContactInput(serializers.Serializer):

@@ -8,29 +8,24 @@ from core.errors import NotFound
 from orders.models import Order
 
 
-def order_lock(*, order_id: int, store_id: int | None = None, skip_locked: bool = False) -> Order:
-    """SELECT ... FOR UPDATE one order. Must be called inside a transaction.
-
-    With ``store_id`` an order of another store is "not found" (tenancy).
-    With ``skip_locked`` an order another transaction holds is "not found"
-    too (batch jobs skip it instead of waiting).
-    """
-    queryset = Order.objects.select_for_update(of=("self",), skip_locked=skip_locked)
-    if store_id is not None:
-        queryset = queryset.filter(store_id=store_id)
-    try:
-        return queryset.get(pk=order_id)
-    except Order.DoesNotExist:
-        raise NotFound(code="order_not_found") from None
-
-
-def order_lock_by_no(*, order_no: str, store_id: int | None = None) -> Order:
-    """As ``order_lock``, by order number."""
+def _order_locked(*, store_id: int | None, **lookup) -> Order:
     queryset = Order.objects.select_for_update(of=("self",))
     if store_id is not None:
         queryset = queryset.filter(store_id=store_id)
     try:
-        return queryset.get(order_no=order_no)
+        return queryset.get(**lookup)
     except Order.DoesNotExist:
         raise NotFound(code="order_not_found") from None
 
+
+def order_lock(*, order_id: int, store_id: int | None = None) -> Order:
+    """SELECT ... FOR UPDATE one order. Must be called inside a transaction.
+
+    With ``store_id`` an order of another store is "not found" (tenancy).
+    """
+    return _order_locked(store_id=store_id, pk=order_id)
+
+
+def order_lock_by_no(*, order_no: str, store_id: int | None = None) -> Order:
+    """As ``order_lock``, by order number."""
+    return _order_locked(store_id=store_id, order_no=order_no)

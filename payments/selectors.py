@@ -34,3 +34,13 @@ def refunds_pending_for_reconcile(*, older_than_seconds: int, limit: int,
         PaymentRefund.objects.filter(status=RefundStatus.PROCESSING, created_at__lte=cutoff)
         .select_related("transaction").order_by("created_at", "id")[:limit]
     )
+
+
+def refunds_by_order(*, order_refs: list[str]) -> dict[str, list[PaymentRefund]]:
+    """The provider refunds of several orders in one query: order_ref -> refunds, oldest first."""
+    found: dict[str, list[PaymentRefund]] = {ref: [] for ref in order_refs}
+    refunds = (PaymentRefund.objects.filter(transaction__order_ref__in=order_refs)
+               .select_related("transaction").order_by("created_at", "id"))
+    for refund in refunds:
+        found[refund.transaction.order_ref].append(refund)
+    return found

@@ -85,10 +85,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from simulator.control import PlatformControl
 from simulator.delivery import PushDispatcher
 from simulator.orders_gen import (
     DEFAULT_ELEME_MENU, TIMESTAMP_TOLERANCE, DaySequence, MenuItem, OrderDraft, OrderGenerator, SpecError,
-    build_draft, china_iso, fen_from, id_field, optional_bool, order_count_field, push_url_field,
+    build_draft, china_iso, fen_from, id_field, push_url_field,
     quantity_field, rate_field, text_field, yuan,
 )
 from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimResponse
@@ -120,9 +121,6 @@ class ElemeError(Exception):
         self.code = code
         self.message = message
 
-
-def _control_error(exc: Exception, status: int = 400) -> SimHttpError:
-    return SimHttpError(status, {"code": "BAD_REQUEST", "message": str(exc)})
 
 
 class ElemeShop:
@@ -173,8 +171,15 @@ class ElemeShop:
         }
 
 
-class ElemeSimulator:
+class ElemeSimulator(PlatformControl):
     name = "eleme"
+    platform_label = "Ele.me"
+    shop_param = "shop_id"
+    note_field = "description"
+
+    @staticmethod
+    def shop_key(shop) -> str:
+        return shop.key
 
     def __init__(self, *, config: SimConfig, dispatcher: PushDispatcher) -> None:
         self._config = config
@@ -504,46 +509,11 @@ class ElemeSimulator:
 
     # -- control API
 
-    def _control_shop(self, key: str) -> ElemeShop:
-        shop = self._shops.get(key)
-        if shop is None:
-            raise SimHttpError(404, {"code": "NOT_FOUND", "message": f"no Ele.me shop {key}"})
-        return shop
-
     def _control_order(self, order_id: str) -> dict:
         record = self._orders.get(order_id)
         if record is None:
             raise SimHttpError(404, {"code": "NOT_FOUND", "message": f"no Ele.me order {order_id}"})
         return record
-
-    @staticmethod
-    def _body(request: SimRequest) -> dict:
-        data = request.json() if request.body else {}
-        if not isinstance(data, dict):
-            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "body must be a JSON object"})
-        return data
-
-    def control_shop_register(self, request: SimRequest) -> SimResponse:
-        try:
-            shop = self.register_shop(request.json())
-        except SpecError as exc:
-            raise _control_error(exc) from exc
-        return SimResponse(201, {"shop": shop.summary()})
-
-    def control_shops(self, request: SimRequest) -> SimResponse:
-        with self._lock:
-            return SimResponse(200, {"shops": [shop.summary() for shop in self._shops.values()]})
-
-    def control_shop_rate(self, request: SimRequest) -> SimResponse:
-        try:
-            rate = rate_field(self._body(request))
-        except SpecError as exc:
-            raise _control_error(exc) from exc
-        with self._lock:
-            shop = self._control_shop(request.params["shop_id"])
-            shop.rate = rate
-        self._generator.set_rate(shop.key, rate, lambda: self._generate(shop.key))
-        return SimResponse(200, {"shop": shop.summary()})
 
     @staticmethod
     def _lines(shop: ElemeShop, lines: Any) -> list[tuple[MenuItem, int]] | None:
@@ -563,35 +533,6 @@ class ElemeSimulator:
                                 extend_code=str(line.get("extend_code") or ""), known=False)
             resolved.append((item, quantity_field(line)))
         return resolved
-
-    def control_orders_create(self, request: SimRequest) -> SimResponse:
-        data = self._body(request)
-        try:
-            with self._lock:
-                shop = self._control_shop(str(data.get("shop", "")))
-            count = order_count_field(data)
-            push = optional_bool(data, "push", bool(shop.push_url))
-            new_customer = optional_bool(data, "new_customer", None)
-            note = data.get("description")
-            if note is not None and not isinstance(note, str):
-                raise SpecError("description must be a string")
-            orders = self.create_orders(shop, count=count, push=push, lines=self._lines(shop, data.get("lines")),
-                                        new_customer=new_customer, note=note)
-        except SpecError as exc:
-            raise _control_error(exc) from exc
-        return SimResponse(201, {"orders": orders})
-
-    def control_orders(self, request: SimRequest) -> SimResponse:
-        shop = request.query.get("shop", "")
-        with self._lock:
-            orders = [{**self._render(r), "sim": dict(r["sim"])} for r in self._orders.values()
-                      if not shop or r["shop"] == shop]
-        return SimResponse(200, {"orders": orders})
-
-    def control_order(self, request: SimRequest) -> SimResponse:
-        with self._lock:
-            record = self._control_order(request.params["order_id"])
-            return SimResponse(200, {**self._render(record), "sim": dict(record["sim"])})
 
     def _platform_event(self, request: SimRequest, event) -> SimResponse:
         data = self._body(request)

@@ -82,10 +82,11 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from simulator.control import PlatformControl
 from simulator.delivery import PushDispatcher
 from simulator.orders_gen import (
     DEFAULT_MEITUAN_MENU, TIMESTAMP_TOLERANCE, DaySequence, MenuItem, OrderDraft, OrderGenerator, SpecError,
-    build_draft, china_day, fen_from, optional_bool, order_count_field, push_url_field, quantity_field, rate_field,
+    build_draft, china_day, fen_from, push_url_field, quantity_field, rate_field,
     text_field, yuan,
 )
 from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimResponse
@@ -110,9 +111,6 @@ class MeituanError(Exception):
         self.code = code
         self.msg = msg
 
-
-def _control_error(exc: Exception, status: int = 400) -> SimHttpError:
-    return SimHttpError(status, {"code": "BAD_REQUEST", "message": str(exc)})
 
 
 class MeituanShop:
@@ -161,8 +159,15 @@ class MeituanShop:
         }
 
 
-class MeituanSimulator:
+class MeituanSimulator(PlatformControl):
     name = "meituan"
+    platform_label = "Meituan"
+    shop_param = "code"
+    note_field = "caution"
+
+    @staticmethod
+    def shop_key(shop) -> str:
+        return shop.app_poi_code
 
     def __init__(self, *, config: SimConfig, dispatcher: PushDispatcher) -> None:
         self._config = config
@@ -495,46 +500,11 @@ class MeituanSimulator:
 
     # -- control API
 
-    def _control_shop(self, code: str) -> MeituanShop:
-        shop = self._shops.get(code)
-        if shop is None:
-            raise SimHttpError(404, {"code": "NOT_FOUND", "message": f"no Meituan shop {code}"})
-        return shop
-
     def _control_order(self, raw: str) -> dict:
         record = self._orders.get(int(raw)) if raw.isdigit() else None
         if record is None:
             raise SimHttpError(404, {"code": "NOT_FOUND", "message": f"no Meituan order {raw}"})
         return record
-
-    @staticmethod
-    def _body(request: SimRequest) -> dict:
-        data = request.json() if request.body else {}
-        if not isinstance(data, dict):
-            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "body must be a JSON object"})
-        return data
-
-    def control_shop_register(self, request: SimRequest) -> SimResponse:
-        try:
-            shop = self.register_shop(request.json())
-        except SpecError as exc:
-            raise _control_error(exc) from exc
-        return SimResponse(201, {"shop": shop.summary()})
-
-    def control_shops(self, request: SimRequest) -> SimResponse:
-        with self._lock:
-            return SimResponse(200, {"shops": [shop.summary() for shop in self._shops.values()]})
-
-    def control_shop_rate(self, request: SimRequest) -> SimResponse:
-        try:
-            rate = rate_field(self._body(request))
-        except SpecError as exc:
-            raise _control_error(exc) from exc
-        with self._lock:
-            shop = self._control_shop(request.params["code"])
-            shop.rate = rate
-        self._generator.set_rate(shop.app_poi_code, rate, lambda: self._generate(shop.app_poi_code))
-        return SimResponse(200, {"shop": shop.summary()})
 
     def _lines(self, shop: MeituanShop, lines: Any) -> list[tuple[MenuItem, int]] | None:
         if lines is None:
@@ -552,35 +522,6 @@ class MeituanSimulator:
                                 box_price=fen_from(line.get("box_price", 0), name="box_price"), known=False)
             resolved.append((item, quantity_field(line)))
         return resolved
-
-    def control_orders_create(self, request: SimRequest) -> SimResponse:
-        data = self._body(request)
-        try:
-            with self._lock:
-                shop = self._control_shop(str(data.get("shop", "")))
-            count = order_count_field(data)
-            push = optional_bool(data, "push", bool(shop.push_url))
-            new_customer = optional_bool(data, "new_customer", None)
-            note = data.get("caution")
-            if note is not None and not isinstance(note, str):
-                raise SpecError("caution must be a string")
-            orders = self.create_orders(shop, count=count, push=push, lines=self._lines(shop, data.get("lines")),
-                                        new_customer=new_customer, note=note)
-        except SpecError as exc:
-            raise _control_error(exc) from exc
-        return SimResponse(201, {"orders": orders})
-
-    def control_orders(self, request: SimRequest) -> SimResponse:
-        shop = request.query.get("shop", "")
-        with self._lock:
-            orders = [{**self._render(r), "sim": dict(r["sim"])} for r in self._orders.values()
-                      if not shop or r["shop"] == shop]
-        return SimResponse(200, {"orders": orders})
-
-    def control_order(self, request: SimRequest) -> SimResponse:
-        with self._lock:
-            record = self._control_order(request.params["order_id"])
-            return SimResponse(200, {**self._render(record), "sim": dict(record["sim"])})
 
     def _platform_event(self, request: SimRequest, event) -> SimResponse:
         data = self._body(request)

@@ -203,7 +203,7 @@ def order_create(
 
 def order_transition(
     *, order_id: int, action: str, actor: Actor, reason_code: str = "", reason: str = "",
-    now: datetime | None = None, expected_store_id: int | None = None, skip_locked: bool = False, **params,
+    now: datetime | None = None, expected_store_id: int | None = None, **params,
 ) -> Order:
     """Apply one transition of the order type's machine and record it.
 
@@ -213,7 +213,7 @@ def order_transition(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        order = order_lock(order_id=order_id, store_id=expected_store_id, skip_locked=skip_locked).as_machine()
+        order = order_lock(order_id=order_id, store_id=expected_store_id).as_machine()
         method = getattr(order, action, None) if action in _TRANSITION_ACTIONS else None
         if method is None or not hasattr(method, "_django_fsm") or not can_proceed(method):
             raise _not_allowed(order, action, actor)

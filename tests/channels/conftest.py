@@ -2,7 +2,12 @@ import pytest
 
 from inventory.services import stock_set
 from tests.channels.samples import ELEME_SHOP, MEITUAN_SHOP
-from tests.factories import PlatformSkuMappingFactory, SkuFactory, StoreBindingFactory, StoreFactory
+from tests.factories import (
+    PlatformSkuMappingFactory,
+    SkuFactory,
+    StoreBindingFactory,
+    StoreFactory,
+)
 
 
 @pytest.fixture

@@ -32,10 +32,16 @@ from inventory.services import stock_ledger_mismatches
 from orders.models import Order, OrderEvent
 from orders.services import order_transition
 from simulator.testing import running_simulator
-from tests.factories import PlatformSkuMappingFactory
+from tests.channels.sim_helpers import (
+    MT_LINE,
+    eleme_shop,
+    meituan_shop,
+    sim_calls,
+    sim_orders,
+    wait_for,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-MT_LINE = {"app_food_code": "mt_gbjd", "sku_id": "1001001", "quantity": 2}
 POS = Actor(kind="pos", id="T1")
 CONFIRM = "/api/v1/order/confirm"
 REDIS_PORT = 6390
@@ -51,32 +57,10 @@ def sim():
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _meituan_shop(sim, shop, *, push_url=""):
-    body = {"app_poi_code": shop["meituan"].shop_code, "app_id": shop["meituan"].app_id,
-            "secret": shop["meituan"].secret}
-    if push_url:
-        body["push_url"] = push_url
-    assert requests.post(f"{sim.base_url}/_sim/meituan/shops", json=body, timeout=5).status_code == 201
-    shop["meituan"].base_url = sim.base_url
-    shop["meituan"].save()
-    PlatformSkuMappingFactory(brand=shop["store"].brand, platform="meituan", platform_food_code="mt_gbjd",
-                              platform_sku_id="1001001", sku=shop["chicken"])
 
 
-def _eleme_shop(sim, shop, *, push_url=""):
-    body = {"shop_id": shop["eleme"].shop_code, "app_key": shop["eleme"].app_id, "secret": shop["eleme"].secret,
-            "token": shop["eleme"].token}
-    if push_url:
-        body["push_url"] = push_url
-    assert requests.post(f"{sim.base_url}/_sim/eleme/shops", json=body, timeout=5).status_code == 201
-    shop["eleme"].base_url = sim.base_url
-    shop["eleme"].save()
 
 
-def _sim_orders(sim, platform, body):
-    answer = requests.post(f"{sim.base_url}/_sim/{platform}/orders", json=body, timeout=5)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["orders"]
 
 
 def _sim_order(sim, platform, order_id):
@@ -88,18 +72,8 @@ def _fault(sim, **spec):
     assert answer.status_code == 201, answer.text
 
 
-def _calls(sim, prefix, direction="in"):
-    return requests.get(f"{sim.base_url}/_sim/calls", params={"path_prefix": prefix, "direction": direction},
-                        timeout=5).json()["calls"]
 
 
-def _wait_for(predicate, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _due_now(message):
@@ -108,7 +82,7 @@ def _due_now(message):
 
 
 def _pulled_meituan_order(sim, shop):
-    made = _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE]})
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE]})
     assert binding_pull(binding_id=shop["meituan"].pk).created == 1
     return made[0], Order.objects.get(channel="meituan", channel_order_id=str(made[0]["order_id"]))
 
@@ -121,8 +95,8 @@ def _accept_events(order):
 
 
 def test_pull_500s_fail_the_pull_and_the_next_pull_takes_every_order_once(sim, shop):
-    _meituan_shop(sim, shop)
-    made = _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 3, "lines": [MT_LINE]})
+    meituan_shop(sim, shop)
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 3, "lines": [MT_LINE]})
     _fault(sim, mode="error500", path_prefix="/api/v1/order/getOrderIdByDaySeq", count=1)
     _fault(sim, mode="error500", path_prefix="/api/v1/order/getOrderDetail", count=1)
 
@@ -146,15 +120,15 @@ def test_pull_500s_fail_the_pull_and_the_next_pull_takes_every_order_once(sim, s
 
 def test_a_pull_slower_than_the_client_timeout_loses_nothing_and_duplicates_nothing(sim, shop, settings):
     settings.CHANNELS_HTTP_READ_TIMEOUT = 0.5
-    _meituan_shop(sim, shop)
-    made = _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 2, "lines": [MT_LINE]})
+    meituan_shop(sim, shop)
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 2, "lines": [MT_LINE]})
     _fault(sim, mode="slow", path_prefix="/api/v1/order/getOrderDetail", count=1, delay=1.5)
 
     timed_out = binding_pull(binding_id=shop["meituan"].pk)
     assert (timed_out.pulled, timed_out.created, timed_out.errors) == (0, 0, ["meituan order/getOrderDetail: timeout"])
     assert Order.objects.count() == 0
     # The slow answer is still sent (to nobody): wait for it, so the retry is not racing it.
-    assert _wait_for(lambda: any(c["fault"] == "slow" for c in _calls(sim, "/api/v1/order/getOrderDetail")))
+    assert wait_for(lambda: any(c["fault"] == "slow" for c in sim_calls(sim, "/api/v1/order/getOrderDetail", direction="in")))
 
     retried = binding_pull(binding_id=shop["meituan"].pk)
     again = binding_pull(binding_id=shop["meituan"].pk)
@@ -166,8 +140,8 @@ def test_a_pull_slower_than_the_client_timeout_loses_nothing_and_duplicates_noth
 
 
 def test_an_eleme_pull_500_is_retried_by_the_next_pull(sim, shop):
-    _eleme_shop(sim, shop)
-    made = _sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "count": 1,
+    eleme_shop(sim, shop)
+    made = sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "count": 1,
                                       "lines": [{"extend_code": "ZS001", "quantity": 1}]})
     _fault(sim, mode="error500", path_prefix="/api/v1/eleme.order.mgetOrders", count=1)
 
@@ -187,7 +161,7 @@ def test_an_eleme_pull_500_is_retried_by_the_next_pull(sim, shop):
 
 
 def test_status_call_500s_are_retried_with_backoff_and_land_once(sim, shop):
-    _meituan_shop(sim, shop)
+    meituan_shop(sim, shop)
     sim_order, order = _pulled_meituan_order(sim, shop)
     _fault(sim, mode="error500", path_prefix=CONFIRM, count=2)
     order_transition(order_id=order.pk, action="accept", actor=POS)
@@ -205,7 +179,7 @@ def test_status_call_500s_are_retried_with_backoff_and_land_once(sim, shop):
 
     message.refresh_from_db()
     assert (message.status, message.attempts, message.last_error) == (OutboxStatus.DELIVERED, 3, "")
-    assert [c["fault"] for c in _calls(sim, CONFIRM)] == ["error500", "error500", ""]
+    assert [c["fault"] for c in sim_calls(sim, CONFIRM, direction="in")] == ["error500", "error500", ""]
     assert _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4
     order.refresh_from_db()
     assert (order.status, _accept_events(order)) == ("accepted", 1)
@@ -213,7 +187,7 @@ def test_status_call_500s_are_retried_with_backoff_and_land_once(sim, shop):
 
 def test_a_status_call_slower_than_the_client_timeout_is_retried_and_the_repeat_is_harmless(sim, shop, settings):
     settings.CHANNELS_HTTP_READ_TIMEOUT = 0.5
-    _meituan_shop(sim, shop)
+    meituan_shop(sim, shop)
     sim_order, order = _pulled_meituan_order(sim, shop)
     _fault(sim, mode="slow", path_prefix=CONFIRM, count=1, delay=1.5)
     order_transition(order_id=order.pk, action="accept", actor=POS)
@@ -224,13 +198,13 @@ def test_a_status_call_slower_than_the_client_timeout_is_retried_and_the_repeat_
     assert (message.status, message.attempts, message.last_error) == (
         OutboxStatus.PENDING, 1, "PlatformUnavailable: meituan order/confirm: timeout")
     # The platform still carried the slow call out after we stopped waiting.
-    assert _wait_for(lambda: _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4)
+    assert wait_for(lambda: _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4)
     _due_now(message)
     assert outbox_relay(limit=10) == {"delivered": 1, "failed": 0}
 
     message.refresh_from_db()
     assert (message.status, message.attempts) == (OutboxStatus.DELIVERED, 2)
-    assert [(c["fault"], c["status"]) for c in _calls(sim, CONFIRM)] == [("slow", 200), ("", 200)]
+    assert [(c["fault"], c["status"]) for c in sim_calls(sim, CONFIRM, direction="in")] == [("slow", 200), ("", 200)]
     assert _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4
     order.refresh_from_db()
     assert (order.status, _accept_events(order)) == ("accepted", 1)
@@ -239,7 +213,7 @@ def test_a_status_call_slower_than_the_client_timeout_is_retried_and_the_repeat_
 
 def test_a_status_call_that_keeps_failing_is_dead_lettered_and_the_admin_retry_delivers_it(
         sim, shop, admin_client, django_capture_on_commit_callbacks):
-    _meituan_shop(sim, shop)
+    meituan_shop(sim, shop)
     sim_order, order = _pulled_meituan_order(sim, shop)
     _fault(sim, mode="error500", path_prefix=CONFIRM, count=8)  # OUTBOX_MAX_ATTEMPTS = 8
     order_transition(order_id=order.pk, action="accept", actor=POS)
@@ -264,12 +238,12 @@ def test_a_status_call_that_keeps_failing_is_dead_lettered_and_the_admin_retry_d
 
     message.refresh_from_db()
     assert (message.status, message.attempts, message.last_error) == (OutboxStatus.DELIVERED, 1, "")
-    assert [c["fault"] for c in _calls(sim, CONFIRM)] == ["error500"] * 8 + [""]
+    assert [c["fault"] for c in sim_calls(sim, CONFIRM, direction="in")] == ["error500"] * 8 + [""]
     assert _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4
 
 
 def test_per_order_order_holds_across_a_failed_status_call(sim, shop):
-    _meituan_shop(sim, shop)
+    meituan_shop(sim, shop)
     sim_order, order = _pulled_meituan_order(sim, shop)
     _fault(sim, mode="error500", path_prefix=CONFIRM, count=1)
     order_transition(order_id=order.pk, action="accept", actor=POS)
@@ -280,7 +254,7 @@ def test_per_order_order_holds_across_a_failed_status_call(sim, shop):
     _due_now(first)
     assert outbox_relay(limit=10) == {"delivered": 2, "failed": 0}
 
-    posts = [c["path"] for c in _calls(sim, "/api/v1/order/") if c["method"] == "POST"]
+    posts = [c["path"] for c in sim_calls(sim, "/api/v1/order/", direction="in") if c["method"] == "POST"]
     assert posts == [CONFIRM, CONFIRM, "/api/v1/order/preparationMealComplete"]
     state = _sim_order(sim, "meituan", sim_order["order_id"])
     assert (state["status"], state["sim"]["meal_ready"]) == (4, True)
@@ -291,35 +265,35 @@ def test_per_order_order_holds_across_a_failed_status_call(sim, shop):
 
 @pytest.mark.django_db(transaction=True)
 def test_duplicated_eleme_pushes_make_one_order_and_one_cancellation(sim, shop, live_server):
-    _eleme_shop(sim, shop, push_url=f"{live_server.url}/channels/push/eleme")
+    eleme_shop(sim, shop, push_url=f"{live_server.url}/channels/push/eleme")
     _fault(sim, mode="duplicate", path_prefix="/channels/push/eleme", count=2)
-    made = _sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "lines": [{"extend_code": "ZS001"}],
+    made = sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "lines": [{"extend_code": "ZS001"}],
                                       "push": True})
     order_id = str(made[0]["id"])
-    assert _wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
-    assert _wait_for(lambda: len(_calls(sim, "/channels/push/eleme", "out")) == 2)
+    assert wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
+    assert wait_for(lambda: len(sim_calls(sim, "/channels/push/eleme", "out")) == 2)
     requests.post(f"{sim.base_url}/_sim/eleme/orders/{order_id}/cancel", json={}, timeout=5)
-    assert _wait_for(lambda: len(_calls(sim, "/channels/push/eleme", "out")) == 4)
+    assert wait_for(lambda: len(sim_calls(sim, "/channels/push/eleme", "out")) == 4)
 
     order = Order.objects.get(channel="eleme", channel_order_id=order_id)
     assert order.status == "cancelled"
     assert Order.objects.filter(channel="eleme").count() == 1
     assert OrderEvent.objects.filter(order=order, action="cancel").count() == 1
-    assert [c["status"] for c in _calls(sim, "/channels/push/eleme", "out")] == [200, 200, 200, 200]
+    assert [c["status"] for c in sim_calls(sim, "/channels/push/eleme", "out")] == [200, 200, 200, 200]
     assert Stock.objects.get(store=shop["store"], sku=shop["rice"]).on_hand == 1  # taken once, given back once
     assert stock_ledger_mismatches() == []
 
 
 @pytest.mark.django_db(transaction=True)
 def test_shuffled_meituan_pushes_end_in_one_cancelled_order(sim, shop, live_server):
-    _meituan_shop(sim, shop, push_url=f"{live_server.url}/channels/push/meituan")
+    meituan_shop(sim, shop, push_url=f"{live_server.url}/channels/push/meituan")
     _fault(sim, mode="shuffle", path_prefix="/channels/push/meituan", count=2, delay=5)
-    made = _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE], "push": True})
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE], "push": True})
     order_id = str(made[0]["order_id"])
     requests.post(f"{sim.base_url}/_sim/meituan/orders/{order_id}/cancel", json={}, timeout=5)
 
-    assert _wait_for(lambda: len(_calls(sim, "/channels/push/meituan", "out")) == 2)
-    pushes = _calls(sim, "/channels/push/meituan", "out")
+    assert wait_for(lambda: len(sim_calls(sim, "/channels/push/meituan", "out")) == 2)
+    pushes = sim_calls(sim, "/channels/push/meituan", "out")
     assert [c["path"].rsplit("/", 1)[1] for c in pushes] == ["cancel_order", "create_order"]  # shuffled
     assert [c["status"] for c in pushes] == [200, 200]
     order = Order.objects.get(channel="meituan", channel_order_id=order_id)
@@ -332,18 +306,18 @@ def test_shuffled_meituan_pushes_end_in_one_cancelled_order(sim, shop, live_serv
 
 @pytest.mark.django_db(transaction=True)
 def test_a_push_with_a_bad_signature_is_refused_and_changes_nothing_until_a_good_one(sim, shop, live_server):
-    _meituan_shop(sim, shop, push_url=f"{live_server.url}/channels/push/meituan")
+    meituan_shop(sim, shop, push_url=f"{live_server.url}/channels/push/meituan")
     _fault(sim, mode="bad_signature", path_prefix="/channels/push/meituan/create_order", count=1)
-    made = _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE], "push": True})
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE], "push": True})
     order_id = str(made[0]["order_id"])
 
-    assert _wait_for(lambda: len(_calls(sim, "/channels/push/meituan", "out")) >= 1)
-    refused = _calls(sim, "/channels/push/meituan", "out")[0]
+    assert wait_for(lambda: len(sim_calls(sim, "/channels/push/meituan", "out")) >= 1)
+    refused = sim_calls(sim, "/channels/push/meituan", "out")[0]
     assert (refused["status"], refused["fault"]) == (401, "bad_signature")
-    if len(_calls(sim, "/channels/push/meituan", "out")) == 1:  # the retry (0.5 s later) has not come yet
+    if len(sim_calls(sim, "/channels/push/meituan", "out")) == 1:  # the retry (0.5 s later) has not come yet
         assert Order.objects.count() == 0
-    assert _wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
-    assert [c["status"] for c in _calls(sim, "/channels/push/meituan", "out")] == [401, 200]
+    assert wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
+    assert [c["status"] for c in sim_calls(sim, "/channels/push/meituan", "out")] == [401, 200]
     order = Order.objects.get(channel_order_id=order_id)
     events = OrderEvent.objects.filter(order=order).count()
 
@@ -379,7 +353,7 @@ class _Redis:
         self.process = subprocess.Popen(
             [shutil.which("redis-server"), "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no",
              "--daemonize", "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert _wait_for(lambda: _port_open(REDIS_PORT), 10)
+        assert wait_for(lambda: _port_open(REDIS_PORT), 10)
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
@@ -390,7 +364,7 @@ class _Redis:
                 self.process.kill()
                 self.process.wait(timeout=5)
         self.process = None
-        assert _wait_for(lambda: not _port_open(REDIS_PORT), 10)
+        assert wait_for(lambda: not _port_open(REDIS_PORT), 10)
 
 
 class _Worker:
@@ -411,7 +385,7 @@ class _Worker:
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
              "-n", f"faults-{time.monotonic_ns()}@%h"],
             cwd=PROJECT_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        assert _wait_for(lambda: b"ready." in Path(self.log_path).read_bytes(), 60), Path(self.log_path).read_text()
+        assert wait_for(lambda: b"ready." in Path(self.log_path).read_bytes(), 60), Path(self.log_path).read_text()
 
     def kill(self):
         """SIGKILL the worker and its pool process (no warm shutdown, no ack)."""
@@ -472,7 +446,7 @@ def test_a_broker_outage_delays_the_status_sync_and_loses_nothing(sim, shop, bro
     from core.tasks import relay_outbox_task
 
     redis, start_worker = broker
-    _meituan_shop(sim, shop)
+    meituan_shop(sim, shop)
     sim_order, order = _pulled_meituan_order(sim, shop)
     start_worker()
     redis.stop()
@@ -485,15 +459,15 @@ def test_a_broker_outage_delays_the_status_sync_and_loses_nothing(sim, shop, bro
     message = OutboxMessage.objects.get()
     assert (message.status, message.attempts) == (OutboxStatus.PENDING, 0)
     assert "outbox relay could not be scheduled; the sweep will deliver" in caplog.messages
-    assert _calls(sim, CONFIRM) == []
+    assert sim_calls(sim, CONFIRM, direction="in") == []
 
     redis.start()
     relay_outbox_task.delay()  # the periodic sweep (beat) once the broker is back
 
-    assert _wait_for(lambda: OutboxMessage.objects.get(pk=message.pk).status == OutboxStatus.DELIVERED, 60)
+    assert wait_for(lambda: OutboxMessage.objects.get(pk=message.pk).status == OutboxStatus.DELIVERED, 60)
     message.refresh_from_db()
     assert message.attempts == 1
-    assert [c["status"] for c in _calls(sim, CONFIRM)] == [200]
+    assert [c["status"] for c in sim_calls(sim, CONFIRM, direction="in")] == [200]
     assert _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4
 
 
@@ -503,7 +477,7 @@ def test_a_worker_killed_mid_delivery_leads_to_one_status_change(sim, shop, brok
     from core.tasks import relay_outbox_task
 
     _redis, start_worker = broker
-    _meituan_shop(sim, shop)
+    meituan_shop(sim, shop)
     sim_order, order = _pulled_meituan_order(sim, shop)
     first = start_worker()
     _fault(sim, mode="slow", path_prefix=CONFIRM, count=1, delay=3)
@@ -511,7 +485,7 @@ def test_a_worker_killed_mid_delivery_leads_to_one_status_change(sim, shop, brok
     order_transition(order_id=order.pk, action="accept", actor=POS)  # on commit: a relay task on the broker
     message = OutboxMessage.objects.get()
     # The worker claimed it (lease taken, attempt 1) and is waiting for the slow confirm.
-    assert _wait_for(lambda: OutboxMessage.objects.get(pk=message.pk).attempts == 1, 30)
+    assert wait_for(lambda: OutboxMessage.objects.get(pk=message.pk).attempts == 1, 30)
     time.sleep(0.5)
     first.kill()
 
@@ -519,16 +493,16 @@ def test_a_worker_killed_mid_delivery_leads_to_one_status_change(sim, shop, brok
     assert (message.status, message.attempts) == (OutboxStatus.PENDING, 1)
     assert message.next_attempt_at > timezone.now()  # leased: no other relay takes it meanwhile
     # The platform carries the call out anyway.
-    assert _wait_for(lambda: _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4, 10)
+    assert wait_for(lambda: _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4, 10)
 
     start_worker()
     _due_now(message)  # the lease (OUTBOX_LEASE_SECONDS) has run out
     relay_outbox_task.delay()  # the periodic sweep
 
-    assert _wait_for(lambda: OutboxMessage.objects.get(pk=message.pk).status == OutboxStatus.DELIVERED, 60)
+    assert wait_for(lambda: OutboxMessage.objects.get(pk=message.pk).status == OutboxStatus.DELIVERED, 60)
     message.refresh_from_db()
     assert message.attempts == 2
-    confirms = _calls(sim, CONFIRM)
+    confirms = sim_calls(sim, CONFIRM, direction="in")
     assert [(c["fault"], c["status"]) for c in confirms] == [("slow", 200), ("", 200)]  # delivered twice: at least once
     assert Counter(c["body"]["order_id"] for c in confirms) == {str(sim_order["order_id"]): 2}
     assert _sim_order(sim, "meituan", sim_order["order_id"])["status"] == 4  # moved once, the repeat answered ok

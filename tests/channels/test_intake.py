@@ -6,6 +6,7 @@ import pytest
 
 from catalog.models import StoreSku
 from catalog.services import ITEM_AVAILABILITY_TOPIC, store_sku_set_availability
+from channels.adapters.base import PushEvent, PushKind
 from channels.services import (
     apportion,
     bindings_schedule_due,
@@ -13,7 +14,6 @@ from channels.services import (
     platform_order_ingest,
     platform_push_handle,
 )
-from channels.adapters.base import PushEvent, PushKind
 from core.actors import Actor
 from core.errors import NotFound
 from core.models import OutboxMessage

@@ -10,8 +10,8 @@ from django.test import override_settings
 from core.actors import Actor
 from core.models import OutboxMessage, OutboxStatus
 from core.outbox import (
-    OutboxPermanentError,
     _HANDLERS,
+    OutboxPermanentError,
     outbox_backoff_seconds,
     outbox_enqueue,
     outbox_relay,

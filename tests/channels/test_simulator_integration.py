@@ -13,9 +13,15 @@ from core.outbox import outbox_relay
 from orders.models import Order
 from orders.services import order_transition
 from simulator.testing import running_simulator
-from tests.factories import PlatformSkuMappingFactory, StoreBindingFactory
-
-MT_LINE = {"app_food_code": "mt_gbjd", "sku_id": "1001001", "quantity": 2}
+from tests.channels.sim_helpers import (
+    MT_LINE,
+    eleme_shop,
+    meituan_shop,
+    sim_calls,
+    sim_orders,
+    wait_for,
+)
+from tests.factories import PlatformSkuMappingFactory
 
 
 @pytest.fixture
@@ -24,50 +30,19 @@ def sim():
         yield server
 
 
-def _meituan_shop(sim, shop, *, push_url=""):
-    body = {"app_poi_code": shop["meituan"].shop_code, "app_id": shop["meituan"].app_id,
-            "secret": shop["meituan"].secret}
-    if push_url:
-        body["push_url"] = push_url
-    assert requests.post(f"{sim.base_url}/_sim/meituan/shops", json=body, timeout=5).status_code == 201
-    shop["meituan"].base_url = sim.base_url
-    shop["meituan"].save()
-    PlatformSkuMappingFactory(brand=shop["store"].brand, platform="meituan", platform_food_code="mt_gbjd",
-                              platform_sku_id="1001001", sku=shop["chicken"])
 
 
-def _eleme_shop(sim, shop, *, push_url=""):
-    body = {"shop_id": shop["eleme"].shop_code, "app_key": shop["eleme"].app_id, "secret": shop["eleme"].secret,
-            "token": shop["eleme"].token}
-    if push_url:
-        body["push_url"] = push_url
-    assert requests.post(f"{sim.base_url}/_sim/eleme/shops", json=body, timeout=5).status_code == 201
-    shop["eleme"].base_url = sim.base_url
-    shop["eleme"].save()
 
 
-def _sim_orders(sim, platform, body):
-    answer = requests.post(f"{sim.base_url}/_sim/{platform}/orders", json=body, timeout=5)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["orders"]
 
 
-def _calls(sim, prefix):
-    return requests.get(f"{sim.base_url}/_sim/calls", params={"path_prefix": prefix}, timeout=5).json()["calls"]
 
 
-def _wait_for(predicate, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_meituan_pull_ingests_every_new_day_seq_once(sim, shop):
-    _meituan_shop(sim, shop)
-    made = _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 2, "lines": [MT_LINE]})
+    meituan_shop(sim, shop)
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 2, "lines": [MT_LINE]})
 
     first = binding_pull(binding_id=shop["meituan"].pk)
     again = binding_pull(binding_id=shop["meituan"].pk)
@@ -83,8 +58,8 @@ def test_meituan_pull_ingests_every_new_day_seq_once(sim, shop):
 
 
 def test_eleme_pull_ingests_unprocessed_orders_and_reconciles_cancellations(sim, shop):
-    _eleme_shop(sim, shop)
-    made = _sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "count": 1,
+    eleme_shop(sim, shop)
+    made = sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "count": 1,
                                       "lines": [{"extend_code": "ZS001", "quantity": 1}]})
     order_id = made[0]["id"]
 
@@ -102,8 +77,8 @@ def test_eleme_pull_ingests_unprocessed_orders_and_reconciles_cancellations(sim,
 
 
 def test_a_pull_against_a_failing_platform_records_the_error_and_keeps_the_cursor(sim, shop):
-    _meituan_shop(sim, shop)
-    _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 1, "lines": [MT_LINE]})
+    meituan_shop(sim, shop)
+    sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 1, "lines": [MT_LINE]})
     requests.post(f"{sim.base_url}/_sim/faults", json={"mode": "error500", "path_prefix": "/api/v1/order/",
                                                        "count": 1}, timeout=5)
 
@@ -115,8 +90,8 @@ def test_a_pull_against_a_failing_platform_records_the_error_and_keeps_the_curso
 
 
 def test_status_changes_reach_the_simulator_through_the_outbox(sim, shop):
-    _meituan_shop(sim, shop)
-    made = _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE]})
+    meituan_shop(sim, shop)
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE]})
     binding_pull(binding_id=shop["meituan"].pk)
     order = Order.objects.get(channel="meituan")
     pos = Actor(kind="pos", id="T1")
@@ -128,7 +103,7 @@ def test_status_changes_reach_the_simulator_through_the_outbox(sim, shop):
     result = outbox_relay(limit=50)
 
     assert result == {"delivered": 4, "failed": 0}
-    paths = [c["path"] for c in _calls(sim, "/api/v1/order/") if c["method"] == "POST"]
+    paths = [c["path"] for c in sim_calls(sim, "/api/v1/order/") if c["method"] == "POST"]
     assert paths == ["/api/v1/order/confirm", "/api/v1/order/preparationMealComplete", "/api/v1/order/delivering",
                      "/api/v1/order/arrived"]
     state = requests.get(f"{sim.base_url}/_sim/meituan/orders/{made[0]['order_id']}", timeout=5).json()
@@ -137,8 +112,8 @@ def test_status_changes_reach_the_simulator_through_the_outbox(sim, shop):
 
 
 def test_a_reject_reaches_eleme_with_the_cancel_type(sim, shop):
-    _eleme_shop(sim, shop)
-    made = _sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "lines": [{"extend_code": "ZS001"}]})
+    eleme_shop(sim, shop)
+    made = sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "lines": [{"extend_code": "ZS001"}]})
     binding_pull(binding_id=shop["eleme"].pk)
     order = Order.objects.get(channel="eleme")
 
@@ -152,8 +127,8 @@ def test_a_reject_reaches_eleme_with_the_cancel_type(sim, shop):
 
 
 def test_a_platform_outage_is_retried_and_a_refusal_dead_lettered(sim, shop):
-    _meituan_shop(sim, shop)
-    _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE]})
+    meituan_shop(sim, shop)
+    sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE]})
     binding_pull(binding_id=shop["meituan"].pk)
     order = Order.objects.get(channel="meituan")
     requests.post(f"{sim.base_url}/_sim/faults", json={"mode": "error500", "path_prefix": "/api/v1/order/confirm",
@@ -178,8 +153,8 @@ def test_a_platform_outage_is_retried_and_a_refusal_dead_lettered(sim, shop):
 def test_sold_out_reaches_both_platforms(sim, shop):
     from catalog.services import store_sku_set_availability
 
-    _meituan_shop(sim, shop)
-    _eleme_shop(sim, shop)
+    meituan_shop(sim, shop)
+    eleme_shop(sim, shop)
     PlatformSkuMappingFactory(brand=shop["store"].brand, platform="eleme", platform_food_code="elm_gbjd",
                               platform_sku_id="200000101", sku=shop["chicken"])
 
@@ -199,36 +174,36 @@ def test_sold_out_reaches_both_platforms(sim, shop):
 
 @pytest.mark.django_db(transaction=True)
 def test_meituan_pushes_create_and_cancel_an_order_once(sim, shop, live_server):
-    _meituan_shop(sim, shop, push_url=f"{live_server.url}/channels/push/meituan")
+    meituan_shop(sim, shop, push_url=f"{live_server.url}/channels/push/meituan")
     requests.post(f"{sim.base_url}/_sim/faults", json={"mode": "duplicate",
                                                        "path_prefix": "/channels/push/meituan/create_order"},
                   timeout=5)
-    made = _sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE], "push": True})
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE], "push": True})
     order_id = str(made[0]["order_id"])
 
-    assert _wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
+    assert wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
     requests.post(f"{sim.base_url}/_sim/meituan/orders/{order_id}/cancel", json={}, timeout=5)
-    assert _wait_for(lambda: Order.objects.get(channel_order_id=order_id).status == "cancelled")
+    assert wait_for(lambda: Order.objects.get(channel_order_id=order_id).status == "cancelled")
 
     assert Order.objects.filter(channel="meituan", channel_order_id=order_id).count() == 1
-    pushes = [c for c in _calls(sim, "/channels/push/meituan") if c["direction"] == "out"]
+    pushes = [c for c in sim_calls(sim, "/channels/push/meituan") if c["direction"] == "out"]
     assert {c.get("status") for c in pushes} == {200}
 
 
 @pytest.mark.django_db(transaction=True)
 def test_eleme_push_of_a_new_order_and_a_refund_application(sim, shop, live_server):
-    _eleme_shop(sim, shop, push_url=f"{live_server.url}/channels/push/eleme")
-    made = _sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "lines": [{"extend_code": "ZS001"}],
+    eleme_shop(sim, shop, push_url=f"{live_server.url}/channels/push/eleme")
+    made = sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "lines": [{"extend_code": "ZS001"}],
                                       "push": True})
     order_id = made[0]["id"]
-    assert _wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
+    assert wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
     order = Order.objects.get(channel_order_id=order_id)
     order_transition(order_id=order.pk, action="accept", actor=Actor(kind="pos", id="T1"))
     outbox_relay(limit=10)
 
     requests.post(f"{sim.base_url}/_sim/eleme/orders/{order_id}/refund_apply", json={"reason": "少送了"}, timeout=5)
 
-    assert _wait_for(lambda: Order.objects.get(pk=order.pk).needs_attention)
+    assert wait_for(lambda: Order.objects.get(pk=order.pk).needs_attention)
     order.refresh_from_db()
     assert "refund requested" in order.attention_reason
 

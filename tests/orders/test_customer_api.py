@@ -227,3 +227,42 @@ def test_expiry_cancels_unpaid_orders_and_returns_stock(api, shop):
     assert (order.status, order.cancel_reason_code) == (OrderStatus.CANCELLED, "payment_timeout")
     assert on_hand(shop, "rice") == 10
     assert stock_ledger_mismatches() == []
+
+
+def _refunded(order_no, store, *, amount="36.00"):
+    from payments.models import PaymentRefund, PaymentTransaction
+
+    payment = PaymentTransaction.objects.create(
+        provider="wxpay", out_trade_no=f"T{order_no}", order_ref=order_no, brand=store.brand, store=store,
+        description="test", amount=Decimal(amount), amount_fen=int(Decimal(amount) * 100), status="refunded",
+        transaction_id=f"WX{order_no}", paid_at=timezone.now())
+    return PaymentRefund.objects.create(
+        transaction=payment, refund_ref="cancel", out_refund_no=f"R{order_no}", amount=Decimal(amount),
+        amount_fen=int(Decimal(amount) * 100), reason="order_cancelled", status="succeeded", refund_id="RF1")
+
+
+def test_order_shows_its_provider_refunds(api, shop):
+    created = api.post("/api/v1/orders", cart(shop), format="json").json()
+    assert created["refunds"] == []
+    _refunded(created["order_no"], shop["store"])
+
+    refunds = api.get(f"/api/v1/orders/{created['order_no']}").json()["refunds"]
+
+    assert [(r["refund_no"], r["amount"], r["reason"], r["status"]) for r in refunds] == [
+        (f"R{created['order_no']}", "36.00", "order_cancelled", "succeeded")]
+
+
+def test_order_list_with_refunds_keeps_a_constant_number_of_queries(api, shop, django_assert_num_queries):
+    soup = cart(shop, lines=[{"sku": "SOUP", "qty": 1}])  # untracked: stock never runs out here
+    # token, count, orders, lines, discounts, refunds: the same for 2 orders and for 6
+    list_queries = 6
+    for _ in range(2):
+        _refunded(api.post("/api/v1/orders", soup, format="json").json()["order_no"], shop["store"])
+    with django_assert_num_queries(list_queries):
+        assert len(api.get("/api/v1/orders").json()["results"]) == 2
+    for _ in range(4):
+        _refunded(api.post("/api/v1/orders", soup, format="json").json()["order_no"], shop["store"])
+    with django_assert_num_queries(list_queries):
+        body = api.get("/api/v1/orders").json()
+    assert len(body["results"]) == 6
+    assert all(len(order["refunds"]) == 1 for order in body["results"])

@@ -120,7 +120,7 @@ def test_service_turns_a_concurrent_change_behind_the_lock_into_409(monkeypatch)
     """If someone changed the row without the lock, the service refuses with 409, never 500."""
     order = make_order(store=StoreFactory(), order_type=OrderType.PICKUP, paid=True)
 
-    def stale_lock(*, order_id, store_id=None, skip_locked=False):
+    def stale_lock(*, order_id, store_id=None):
         stale = Order.objects.get(pk=order_id)
         Order.objects.filter(pk=order_id).update(status=OrderStatus.ACCEPTED)  # behind the lock's back
         return stale

@@ -3,18 +3,14 @@ port, and a tiny local receiver standing in for our notify endpoint."""
 
 import hashlib
 import hmac
-import json
-import queue
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from simulator.testing import running_simulator
 from tests.factories import BrandFactory
+from tests.http_receiver import running_receiver
 
 API_KEY = "test-wxpay-key"
 MCHID = "1900000042"
@@ -32,62 +28,12 @@ def sign(*, body: bytes, timestamp: str, nonce: str = "n0nce", key: str = API_KE
     }
 
 
-@dataclass(frozen=True)
-class CapturedNotify:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-class NotifyReceiver:
-    """Captures every POST; answers ``responder(notify)`` (default 200 {"code": "SUCCESS"})."""
-
-    def __init__(self) -> None:
-        self.captured: queue.Queue[CapturedNotify] = queue.Queue()
-        self.responder: Callable[[CapturedNotify], int] = lambda notify: 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                notify = CapturedNotify(path=self.path, headers=dict(self.headers.items()), body=body)
-                receiver.captured.put(notify)
-                status = receiver.responder(notify)
-                answer = json.dumps({"code": "SUCCESS"} if status == 200 else {"code": "FAIL"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = False
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{NOTIFY_PATH}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-
-    def next(self, timeout: float = 5.0) -> CapturedNotify:
-        return self.captured.get(timeout=timeout)
-
-    def assert_no_more(self, wait: float = 0.3) -> None:
-        with pytest.raises(queue.Empty):
-            self.captured.get(timeout=wait)
-
-
 @pytest.fixture
 def receiver():
-    notify_receiver = NotifyReceiver()
-    notify_receiver.thread.start()
-    yield notify_receiver
-    notify_receiver.server.shutdown()
-    notify_receiver.server.server_close()
-    notify_receiver.thread.join(timeout=5)
+    """Stands in for our notify endpoint; ``receiver.url`` is its notify URL."""
+    with running_receiver(ok_body=b'{"code": "SUCCESS"}', fail_body=b'{"code": "FAIL"}') as notify_receiver:
+        notify_receiver.url = f"{notify_receiver.base_url}{NOTIFY_PATH}"
+        yield notify_receiver
 
 
 @pytest.fixture

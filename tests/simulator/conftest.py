@@ -4,19 +4,15 @@ written here from docs/PLATFORMS.md, independently of the simulator's own."""
 
 import hashlib
 import json
-import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl
 
 import pytest
 import requests
 
 from simulator.testing import running_simulator
+from tests.http_receiver import running_receiver
 
 SIM_THREADS = ("simulator", "sim-push", "sim-generator")
 
@@ -86,66 +82,10 @@ def fen(value: float) -> int:
 # --- Push receiver -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Push:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def form(self) -> dict[str, str]:
-        return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
-
-    @property
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-class PushReceiver:
-    """Captures every POST; answers ``responder(push)`` (default 200)."""
-
-    def __init__(self) -> None:
-        self.captured: queue.Queue[Push] = queue.Queue()
-        self.responder: Callable[[Push], int] = lambda push: 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                push = Push(path=self.path, headers=dict(self.headers.items()), body=body)
-                receiver.captured.put(push)
-                status = receiver.responder(push)
-                answer = b'{"data":"ok","message":"ok"}' if status == 200 else b'{"data":"ng"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = False
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-
-    def next(self, timeout: float = 5.0) -> Push:
-        return self.captured.get(timeout=timeout)
-
-    def assert_no_more(self, wait: float = 0.3) -> None:
-        with pytest.raises(queue.Empty):
-            self.captured.get(timeout=wait)
-
-
 @pytest.fixture
 def receiver():
-    push_receiver = PushReceiver()
-    push_receiver.thread.start()
-    yield push_receiver
-    push_receiver.server.shutdown()
-    push_receiver.server.server_close()
-    push_receiver.thread.join(timeout=5)
+    with running_receiver(ok_body=b'{"data":"ok","message":"ok"}', fail_body=b'{"data":"ng"}') as push_receiver:
+        yield push_receiver
 
 
 @pytest.fixture
