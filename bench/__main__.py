@@ -4,7 +4,7 @@
 import importlib
 import sys
 
-BENCHES = ("hot_sku", "order_create", "expiry", "ingest", "relay")
+BENCHES = ("hot_sku", "order_create", "expiry", "ingest", "relay", "pos_feed")
 
 
 def run(argv: list[str]) -> int:
