@@ -10,7 +10,7 @@ and ``shop_key``.
 
 from __future__ import annotations
 
-from simulator.orders_gen import SpecError, optional_bool, order_count_field, rate_field
+from simulator.orders_gen import SpecError, delivery_time_field, optional_bool, order_count_field, rate_field
 from simulator.server import SimHttpError, SimRequest, SimResponse
 
 
@@ -71,7 +71,9 @@ class PlatformControl:
             if note is not None and not isinstance(note, str):
                 raise SpecError(f"{self.note_field} must be a string")
             orders = self.create_orders(shop, count=count, push=push, lines=self._lines(shop, data.get("lines")),
-                                        new_customer=new_customer, note=note)
+                                        new_customer=new_customer, note=note,
+                                        pickup=optional_bool(data, "pickup", None),
+                                        delivery_time=delivery_time_field(data))
         except SpecError as exc:
             raise control_error(exc) from exc
         return SimResponse(201, {"orders": orders})

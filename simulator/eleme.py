@@ -34,7 +34,9 @@ does not allow the call), ITEM_NOT_FOUND.
 Order fields: id (string), shopId, daySn, status, refundStatus, createdAt (China
 local time "2026-11-22T12:30:05"), deliverTime (null = ASAP), consignee, phoneList,
 address, deliveryGeo "lng,lat", description, totalPrice, originalPrice, deliverFee,
-packageFee, groups, orderActivities. Amounts (yuan numbers, held in fen)::
+packageFee, groups, orderActivities; beyond PLATFORMS.md, as the real platform has
+them: ``orderBusinessType`` (0 delivered, 1 the customer collects it at the shop,
+到店自取; no delivery fee) and ``book`` (true when deliverTime is a booked time). Amounts (yuan numbers, held in fen)::
 
     item total    = price * quantity
     originalPrice = sum(item totals) + packageFee + deliverFee
@@ -60,7 +62,8 @@ Control API (never signed, never faulted)::
     GET  /_sim/eleme/shops
     POST /_sim/eleme/shops/{shop_id}/rate   {"rate_per_minute"}
     POST /_sim/eleme/orders  {"shop", "count"?, "push"?, "lines"?: [{"sku_id" | "item_id" | "extend_code",
-                              "quantity"?, "name"?, "price"?}], "new_customer"?, "description"?}
+                              "quantity"?, "name"?, "price"?}], "new_customer"?, "description"?,
+                              "pickup"?: false, "delivery_time"?: 0 (unix s; 0 = ASAP)}
     GET  /_sim/eleme/orders?shop=S ; GET /_sim/eleme/orders/{id}
     POST /_sim/eleme/orders/{id}/cancel        {"by"?: "customer"|"platform", "reason"?}  -> invalid, push 14|15
     POST /_sim/eleme/orders/{id}/refund_apply  {"reason"?}  -> refundStatus applied, push 30
@@ -246,13 +249,15 @@ class ElemeSimulator(PlatformControl):
     # -- orders
 
     def create_orders(self, shop: ElemeShop, *, count: int, push: bool, lines: list[tuple[MenuItem, int]] | None,
-                      new_customer: bool | None = None, note: str | None = None) -> list[dict]:
+                      new_customer: bool | None = None, note: str | None = None,
+                      pickup: bool | None = None, delivery_time: int | None = None) -> list[dict]:
         created = []
         with self._lock:
             on_sale = [m for m in shop.menu if str(m.sku_id) not in shop.cleared]
             for _ in range(count):
                 draft = build_draft(self._rng, menu=on_sale, lines=lines, shipping=shop.shipping,
-                                    new_customer=new_customer, note=note)
+                                    new_customer=new_customer, note=note, pickup=pickup,
+                                    delivery_time=delivery_time)
                 draft.day_seq = self._days.next(shop.key, draft.day)
                 record = {"id": str(next(self._ids)), "shop": shop.key, "draft": draft, "status": UNPROCESSED,
                           "refundStatus": NO_REFUND,
@@ -277,6 +282,7 @@ class ElemeSimulator(PlatformControl):
             "id": record["id"], "shopId": shop.shop_id, "daySn": draft.day_seq, "status": record["status"],
             "refundStatus": record["refundStatus"], "createdAt": china_iso(draft.created_at),
             "deliverTime": china_iso(draft.delivery_time) if draft.delivery_time else None,
+            "book": bool(draft.delivery_time), "orderBusinessType": 1 if draft.pickup else 0,
             "consignee": draft.customer_name, "phoneList": [draft.phone], "address": draft.address,
             "deliveryGeo": f"{draft.longitude},{draft.latitude}", "description": draft.note,
             "totalPrice": yuan(draft.paid), "originalPrice": yuan(draft.goods + draft.package + draft.shipping),

@@ -36,7 +36,10 @@ Amounts (yuan numbers; held in fen, so they add up exactly)::
     total             = original_price - sum(extras reduce_fee) + shipping_fee
     reduce_fee        = mt_charge + poi_charge                 (per extras entry)
 
-``detail`` and ``extras`` are JSON strings. New orders are in status 2.
+``detail`` and ``extras`` are JSON strings. New orders are in status 2. Beyond
+PLATFORMS.md, as the real platform has them: ``pick_type`` (0 delivered, 1 the
+customer collects it at the shop, 到店自取; no shipping fee) and ``delivery_time``
+(0 as soon as possible, else the booked time in unix seconds).
 
 Pushes (when the shop has a ``push_url``): a form POST to ``{push_url}/create_order``
 (every order field), ``/cancel_order`` (order_id, reason_code, reason) and
@@ -54,7 +57,8 @@ Control API (tests and the demo; never signed, never faulted)::
     POST /_sim/meituan/shops/{app_poi_code}/rate  {"rate_per_minute"}
     POST /_sim/meituan/orders         {"shop", "count"?: 1, "push"?: (true if push_url), "lines"?:
                                        [{"app_food_code", "sku_id"?, "quantity"?, "food_name"?,
-                                       "price"?, "box_price"?}], "new_customer"?, "caution"?}
+                                       "price"?, "box_price"?}], "new_customer"?, "caution"?,
+                                       "pickup"?: false, "delivery_time"?: 0}
         creates orders now; a line whose app_food_code/sku_id is not on the menu makes an
         order with an unknown item (food_name and price from the line, or defaults).
     GET  /_sim/meituan/orders?shop=S  every order (as pulled) plus "sim" (meal_ready, courier, ...)
@@ -241,13 +245,15 @@ class MeituanSimulator(PlatformControl):
     # -- orders
 
     def create_orders(self, shop: MeituanShop, *, count: int, push: bool, lines: list[tuple[MenuItem, int]] | None,
-                      new_customer: bool | None = None, note: str | None = None) -> list[dict]:
+                      new_customer: bool | None = None, note: str | None = None,
+                      pickup: bool | None = None, delivery_time: int | None = None) -> list[dict]:
         created = []
         with self._lock:
             on_sale = [m for m in shop.menu if (m.code, m.sku_id) not in shop.sold_out]
             for _ in range(count):
                 draft = build_draft(self._rng, menu=on_sale, lines=lines, shipping=shop.shipping,
-                                    new_customer=new_customer, note=note)
+                                    new_customer=new_customer, note=note, pickup=pickup,
+                                    delivery_time=delivery_time)
                 draft.day_seq = self._days.next(shop.app_poi_code, draft.day)
                 record = {"order_id": next(self._ids), "shop": shop.app_poi_code, "draft": draft,
                           "status": STATUS_PUSHABLE, "utime": draft.created_at, "refund_status": REFUND_NONE,
@@ -273,6 +279,7 @@ class MeituanSimulator(PlatformControl):
             "order_id": record["order_id"], "wm_order_id_view": str(record["order_id"]),
             "app_poi_code": record["shop"], "day_seq": draft.day_seq, "status": record["status"],
             "ctime": draft.created_at, "utime": record["utime"], "delivery_time": draft.delivery_time,
+            "pick_type": 1 if draft.pickup else 0,
             "recipient_name": draft.customer_name, "recipient_phone": draft.phone,
             "recipient_address": draft.address, "latitude": draft.latitude, "longitude": draft.longitude,
             "caution": draft.note, "shipping_fee": yuan(draft.shipping), "total": yuan(draft.paid),

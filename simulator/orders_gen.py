@@ -202,7 +202,8 @@ class OrderDraft:
     longitude: float
     note: str
     created_at: int  # unix seconds
-    delivery_time: int = 0  # 0 = as soon as possible
+    delivery_time: int = 0  # 0 = as soon as possible; else the booked time (unix seconds)
+    pickup: bool = False  # the customer collects it at the shop (no rider, no shipping fee)
     day: str = ""  # YYYYMMDD (China time)
     day_seq: int = 0
     extra: dict = field(default_factory=dict)
@@ -255,9 +256,18 @@ class DaySequence:
         self._last.clear()
 
 
+PICKUP_SHARE = 0.15  # generated orders the customer collects at the shop
+BOOKED_SHARE = 0.2  # generated orders booked for a time (an hour ahead) instead of as soon as possible
+
+
 def build_draft(rng: random.Random, *, menu: list[MenuItem], lines: list[tuple[MenuItem, int]] | None,
-                shipping: int, new_customer: bool | None, note: str | None = None) -> OrderDraft:
-    """A new order: ``lines`` as given, or 1-3 random menu items; promotions per the tiers above."""
+                shipping: int, new_customer: bool | None, note: str | None = None, pickup: bool | None = None,
+                delivery_time: int | None = None) -> OrderDraft:
+    """A new order: ``lines`` as given, or 1-3 random menu items; promotions per the tiers above.
+
+    ``pickup`` / ``delivery_time`` as given; when not given, an order with forced lines is
+    delivered as soon as possible and a random one is a pickup order (``PICKUP_SHARE``)
+    or booked an hour ahead (``BOOKED_SHARE``) now and then."""
     forced = lines is not None
     if not forced:
         if not menu:
@@ -268,10 +278,14 @@ def build_draft(rng: random.Random, *, menu: list[MenuItem], lines: list[tuple[M
         new_customer = (not forced) and rng.random() < 0.25
     name, phone, address, latitude, longitude = rng.choice(CUSTOMERS)
     now = int(time.time())
+    if pickup is None:
+        pickup = (not forced) and rng.random() < PICKUP_SHARE
+    if delivery_time is None:
+        delivery_time = 0 if forced or rng.random() >= BOOKED_SHARE else now + 3600
     draft = OrderDraft(
-        lines=lines, shipping=shipping, promotions=[], customer_name=name, phone=phone, address=address,
-        latitude=latitude, longitude=longitude, note=rng.choice(NOTES) if note is None else note, created_at=now,
-        delivery_time=0 if forced or rng.random() < 0.8 else now + 3600, day=china_day(now),
+        lines=lines, shipping=0 if pickup else shipping, promotions=[], customer_name=name, phone=phone,
+        address=address, latitude=latitude, longitude=longitude, note=rng.choice(NOTES) if note is None else note,
+        created_at=now, delivery_time=delivery_time, pickup=pickup, day=china_day(now),
     )
     draft.promotions = promotions_for(draft.goods, new_customer=new_customer)
     return draft
@@ -289,6 +303,14 @@ def order_count_field(data: dict) -> int:
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 200:
         raise SpecError("count must be an integer from 1 to 200")
     return count
+
+
+def delivery_time_field(data: dict) -> int | None:
+    """``delivery_time`` of a control-API body: unix seconds of the booked time, 0 = as soon as possible."""
+    value = data.get("delivery_time")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise SpecError("delivery_time must be unix seconds (0 = as soon as possible)")
+    return value
 
 
 def optional_bool(data: dict, key: str, default: bool | None) -> bool | None:

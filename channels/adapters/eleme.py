@@ -49,6 +49,7 @@ PUSH_KINDS = {10: PushKind.ORDER_CREATED, 14: PushKind.ORDER_CANCELLED, 15: Push
               20: PushKind.REFUND_APPLIED, 30: PushKind.REFUND_APPLIED, 18: PushKind.ORDER_COMPLETED}
 PUSH_SIGNED_FIELDS = ("appId", "message", "requestId", "shopId", "timestamp", "type", "userId")
 NOT_ITEM_GROUPS = {"extra", "discount"}
+PICKUP_BUSINESS_TYPE = 1  # ``orderBusinessType`` 1: the customer collects the order at the shop (到店自取)
 
 
 def _json(value: Any) -> str:
@@ -171,15 +172,24 @@ class ElemeAdapter(PlatformAdapter):
         phones = payload.get("phoneList") or []
         lng, _sep, lat = str(payload.get("deliveryGeo") or "").partition(",")
         status = str(payload.get("status") or "")
+        try:
+            pickup = int(payload.get("orderBusinessType") or 0) == PICKUP_BUSINESS_TYPE
+        except (TypeError, ValueError):
+            raise PlatformPayloadError(f"not an order business type: {payload.get('orderBusinessType')!r}") from None
+        try:
+            expected_at = from_local_iso(payload.get("deliverTime"))
+        except (TypeError, ValueError):
+            raise PlatformPayloadError(f"not a time: {payload.get('deliverTime')!r}") from None
+        address = {"text": str(payload.get("address") or ""), "latitude": lat.strip(), "longitude": lng.strip()}
         return ParsedOrder(
             platform=self.platform, order_id=str(payload["id"]), view_no=str(payload["id"]),
             shop_code=str(payload.get("shopId") or ""),
             day_seq=int(payload["daySn"]) if payload.get("daySn") not in (None, "") else None,
             status_code=status, placed_at=from_local_iso(payload.get("createdAt")),
-            expected_at=from_local_iso(payload.get("deliverTime")),
+            expected_at=expected_at, order_type="pickup" if pickup else "delivery",
             contact_name=str(payload.get("consignee") or "")[:50],
             contact_phone=str(phones[0] if phones else "")[:30],
-            address={"text": str(payload.get("address") or ""), "latitude": lat.strip(), "longitude": lng.strip()},
+            address={} if pickup else address,
             note=str(payload.get("description") or "")[:500], lines=lines, discounts=discounts,
             delivery_fee=money(payload.get("deliverFee")), packaging_fee=money(payload.get("packageFee")),
             total=money(payload.get("totalPrice")),

@@ -49,6 +49,7 @@ REFUND_STATES = {0: RefundState.NONE, 1: RefundState.APPLIED, 2: RefundState.AGR
 REFUND_NOTIFY_KINDS = {"apply": PushKind.REFUND_APPLIED, "agree": PushKind.REFUND_AGREED,
                        "reject": PushKind.REFUND_REJECTED, "cancelRefund": PushKind.REFUND_CANCELLED}
 PUSH_PATHS = {"create_order", "cancel_order", "refund_order"}
+PICKUP_PICK_TYPE = 1  # ``pick_type`` 1: the customer collects the order at the shop (到店自取)
 
 
 def sign(url: str, params: dict[str, Any], secret: str) -> str:
@@ -197,16 +198,18 @@ class MeituanAdapter(PlatformAdapter):
         total = money(payload.get("total"))
         status = _int(payload.get("status"))
         latitude, longitude = payload.get("latitude"), payload.get("longitude")
+        pickup = _int(payload.get("pick_type"), 0) == PICKUP_PICK_TYPE
+        address = {"text": str(payload.get("recipient_address") or ""),
+                   "latitude": "" if latitude in (None, "") else str(latitude),
+                   "longitude": "" if longitude in (None, "") else str(longitude)}
         return ParsedOrder(
             platform=self.platform, order_id=order_id, view_no=str(payload.get("wm_order_id_view") or ""),
             shop_code=str(payload.get("app_poi_code") or ""), day_seq=_int(payload.get("day_seq")),
             status_code=status, placed_at=from_unix(payload.get("ctime")),
-            expected_at=from_unix(payload.get("delivery_time")),
+            expected_at=from_unix(_int(payload.get("delivery_time"), 0)),
             contact_name=str(payload.get("recipient_name") or "")[:50],
             contact_phone=str(payload.get("recipient_phone") or "")[:30],
-            address={"text": str(payload.get("recipient_address") or ""),
-                     "latitude": "" if latitude in (None, "") else str(latitude),
-                     "longitude": "" if longitude in (None, "") else str(longitude)},
+            address={} if pickup else address, order_type="pickup" if pickup else "delivery",
             note=str(payload.get("caution") or "")[:500], lines=lines, discounts=discounts,
             delivery_fee=delivery_fee, packaging_fee=order_packaging, total=total,
             refund_state=REFUND_STATES.get(_int(payload.get("refund_status"), 0), RefundState.NONE),

@@ -191,7 +191,8 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
         channel_order_id=parsed.order_id, channel_order_no=parsed.view_no, channel_day_seq=parsed.day_seq,
         contact_name=parsed.contact_name, contact_phone=parsed.contact_phone, address=parsed.address,
         customer_note=parsed.note, discounts=discounts, delivery_fee=parsed.delivery_fee, paid=True,
-        payment_provider=binding.platform, placed_at=parsed.placed_at, raw_payload=payload,
+        payment_provider=binding.platform, placed_at=parsed.placed_at, expected_at=parsed.expected_at,
+        raw_payload=payload,
         # Flagged from the start, so the store's auto-accept leaves it to a person.
         needs_attention=bool(issues), attention_reason=str(issues[0][1])[:255] if issues else "",
     )

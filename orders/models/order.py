@@ -210,7 +210,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
         if prep_minutes is not None:
             self.prep_minutes = prep_minutes
         if self.prep_minutes and self.order_type != OrderType.DELIVERY:
-            self.expected_at = now + timedelta(minutes=self.prep_minutes)
+            ready_by = now + timedelta(minutes=self.prep_minutes)
+            # A time the customer booked (a platform pickup order) stays when it is later.
+            self.expected_at = max(self.expected_at, ready_by) if self.expected_at else ready_by
 
     def _set_ready(self, *, now, pickup_code: str) -> None:
         self.ready_at = now

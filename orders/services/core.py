@@ -126,6 +126,7 @@ def order_create(
     payment_txn_no: str = "",
     placed_at: datetime | None = None,
     expires_at: datetime | None = None,
+    expected_at: datetime | None = None,
     needs_attention: bool = False,
     attention_reason: str = "",
     raw_payload: dict | None = None,
@@ -134,7 +135,8 @@ def order_create(
 
     Amounts must already be final (priced by promotions or taken from the
     platform); this function adds them up and checks they are consistent. With
-    ``paid=True`` (platform orders) the order starts in ``paid``.
+    ``paid=True`` (platform orders) the order starts in ``paid``. ``expected_at``:
+    the time the customer booked (platform orders); None: as soon as possible.
     """
     if order_type not in OrderType.values:
         raise InvalidInput(_("Unknown order type."), code="unknown_order_type")
@@ -175,7 +177,8 @@ def order_create(
             paid_amount=total if paid else ZERO, paid_at=placed_at if paid else None,
             payment_provider=payment_provider, payment_txn_no=payment_txn_no,
             business_date=business_date, day_seq=seq, placed_at=placed_at,
-            expires_at=None if paid else expires_at, prep_minutes=store.default_prep_minutes,
+            expires_at=None if paid else expires_at, expected_at=expected_at,
+            prep_minutes=store.default_prep_minutes,
             needs_attention=needs_attention, attention_reason=attention_reason, raw_payload=raw_payload or {},
         )
         order.save(force_insert=True)
