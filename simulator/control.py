@@ -10,7 +10,14 @@ and ``shop_key``.
 
 from __future__ import annotations
 
-from simulator.orders_gen import SpecError, delivery_time_field, optional_bool, order_count_field, rate_field
+from simulator.orders_gen import (
+    SpecError,
+    created_at_field,
+    delivery_time_field,
+    optional_bool,
+    order_count_field,
+    rate_field,
+)
 from simulator.server import SimHttpError, SimRequest, SimResponse
 
 
@@ -73,7 +80,8 @@ class PlatformControl:
             orders = self.create_orders(shop, count=count, push=push, lines=self._lines(shop, data.get("lines")),
                                         new_customer=new_customer, note=note,
                                         pickup=optional_bool(data, "pickup", None),
-                                        delivery_time=delivery_time_field(data))
+                                        delivery_time=delivery_time_field(data),
+                                        created_at=created_at_field(data))
         except SpecError as exc:
             raise control_error(exc) from exc
         return SimResponse(201, {"orders": orders})

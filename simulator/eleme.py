@@ -63,7 +63,7 @@ Control API (never signed, never faulted)::
     POST /_sim/eleme/shops/{shop_id}/rate   {"rate_per_minute"}
     POST /_sim/eleme/orders  {"shop", "count"?, "push"?, "lines"?: [{"sku_id" | "item_id" | "extend_code",
                               "quantity"?, "name"?, "price"?}], "new_customer"?, "description"?,
-                              "pickup"?: false, "delivery_time"?: 0 (unix s; 0 = ASAP)}
+                              "pickup"?: false, "delivery_time"?: 0 (unix s; 0 = ASAP), "created_at"?: now}
     GET  /_sim/eleme/orders?shop=S ; GET /_sim/eleme/orders/{id}
     POST /_sim/eleme/orders/{id}/cancel        {"by"?: "customer"|"platform", "reason"?}  -> invalid, push 14|15
     POST /_sim/eleme/orders/{id}/refund_apply  {"reason"?}  -> refundStatus applied, push 30
@@ -250,14 +250,15 @@ class ElemeSimulator(PlatformControl):
 
     def create_orders(self, shop: ElemeShop, *, count: int, push: bool, lines: list[tuple[MenuItem, int]] | None,
                       new_customer: bool | None = None, note: str | None = None,
-                      pickup: bool | None = None, delivery_time: int | None = None) -> list[dict]:
+                      pickup: bool | None = None, delivery_time: int | None = None,
+                      created_at: int | None = None) -> list[dict]:
         created = []
         with self._lock:
             on_sale = [m for m in shop.menu if str(m.sku_id) not in shop.cleared]
             for _ in range(count):
                 draft = build_draft(self._rng, menu=on_sale, lines=lines, shipping=shop.shipping,
                                     new_customer=new_customer, note=note, pickup=pickup,
-                                    delivery_time=delivery_time)
+                                    delivery_time=delivery_time, created_at=created_at)
                 draft.day_seq = self._days.next(shop.key, draft.day)
                 record = {"id": str(next(self._ids)), "shop": shop.key, "draft": draft, "status": UNPROCESSED,
                           "refundStatus": NO_REFUND,

@@ -58,7 +58,8 @@ Control API (tests and the demo; never signed, never faulted)::
     POST /_sim/meituan/orders         {"shop", "count"?: 1, "push"?: (true if push_url), "lines"?:
                                        [{"app_food_code", "sku_id"?, "quantity"?, "food_name"?,
                                        "price"?, "box_price"?}], "new_customer"?, "caution"?,
-                                       "pickup"?: false, "delivery_time"?: 0}
+                                       "pickup"?: false, "delivery_time"?: 0, "created_at"?: now}
+        (created_at, unix seconds, back-dates the orders: their day and day_seq are that day's)
         creates orders now; a line whose app_food_code/sku_id is not on the menu makes an
         order with an unknown item (food_name and price from the line, or defaults).
     GET  /_sim/meituan/orders?shop=S  every order (as pulled) plus "sim" (meal_ready, courier, ...)
@@ -246,14 +247,15 @@ class MeituanSimulator(PlatformControl):
 
     def create_orders(self, shop: MeituanShop, *, count: int, push: bool, lines: list[tuple[MenuItem, int]] | None,
                       new_customer: bool | None = None, note: str | None = None,
-                      pickup: bool | None = None, delivery_time: int | None = None) -> list[dict]:
+                      pickup: bool | None = None, delivery_time: int | None = None,
+                      created_at: int | None = None) -> list[dict]:
         created = []
         with self._lock:
             on_sale = [m for m in shop.menu if (m.code, m.sku_id) not in shop.sold_out]
             for _ in range(count):
                 draft = build_draft(self._rng, menu=on_sale, lines=lines, shipping=shop.shipping,
                                     new_customer=new_customer, note=note, pickup=pickup,
-                                    delivery_time=delivery_time)
+                                    delivery_time=delivery_time, created_at=created_at)
                 draft.day_seq = self._days.next(shop.app_poi_code, draft.day)
                 record = {"order_id": next(self._ids), "shop": shop.app_poi_code, "draft": draft,
                           "status": STATUS_PUSHABLE, "utime": draft.created_at, "refund_status": REFUND_NONE,

@@ -262,12 +262,13 @@ BOOKED_SHARE = 0.2  # generated orders booked for a time (an hour ahead) instead
 
 def build_draft(rng: random.Random, *, menu: list[MenuItem], lines: list[tuple[MenuItem, int]] | None,
                 shipping: int, new_customer: bool | None, note: str | None = None, pickup: bool | None = None,
-                delivery_time: int | None = None) -> OrderDraft:
+                delivery_time: int | None = None, created_at: int | None = None) -> OrderDraft:
     """A new order: ``lines`` as given, or 1-3 random menu items; promotions per the tiers above.
 
     ``pickup`` / ``delivery_time`` as given; when not given, an order with forced lines is
     delivered as soon as possible and a random one is a pickup order (``PICKUP_SHARE``)
-    or booked an hour ahead (``BOOKED_SHARE``) now and then."""
+    or booked an hour ahead (``BOOKED_SHARE``) now and then. ``created_at`` (unix seconds,
+    default now) back-dates the order, e.g. to 23:59 of the day before."""
     forced = lines is not None
     if not forced:
         if not menu:
@@ -277,7 +278,7 @@ def build_draft(rng: random.Random, *, menu: list[MenuItem], lines: list[tuple[M
     if new_customer is None:
         new_customer = (not forced) and rng.random() < 0.25
     name, phone, address, latitude, longitude = rng.choice(CUSTOMERS)
-    now = int(time.time())
+    now = int(time.time()) if created_at is None else created_at
     if pickup is None:
         pickup = (not forced) and rng.random() < PICKUP_SHARE
     if delivery_time is None:
@@ -310,6 +311,15 @@ def delivery_time_field(data: dict) -> int | None:
     value = data.get("delivery_time")
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise SpecError("delivery_time must be unix seconds (0 = as soon as possible)")
+    return value
+
+
+def created_at_field(data: dict) -> int | None:
+    """``created_at`` of a control-API body: unix seconds, not in the future (default: now)."""
+    value = data.get("created_at")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 0 < value <= time.time() + 1):
+        raise SpecError("created_at must be unix seconds, not in the future")
     return value
 
 

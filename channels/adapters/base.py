@@ -209,8 +209,9 @@ class PlatformAdapter:
     platform: str = ""
 
     # Pulling
-    def pull_new_orders(self, binding) -> list[dict]:
-        """Raw order payloads the store has not ingested yet (by binding.pull_state)."""
+    def pull_new_orders(self, binding, *, now: datetime | None = None) -> list[dict]:
+        """Raw order payloads the store has not ingested yet (by binding.pull_state);
+        ``now`` (default: the clock) decides which business days are pulled."""
         raise NotImplementedError
 
     def pull_state_after(self, binding, *, state: dict, payload: dict) -> dict:

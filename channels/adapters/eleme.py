@@ -110,7 +110,7 @@ class ElemeAdapter(PlatformAdapter):
 
     # --- pulling -----------------------------------------------------------------------
 
-    def pull_new_orders(self, binding) -> list[dict]:
+    def pull_new_orders(self, binding, *, now=None) -> list[dict]:
         ids = self.call(binding, "eleme.order.getUnprocessOrders", {"shopId": _shop_id(binding)}) or []
         limit = int(getattr(settings, "CHANNELS_PULL_MAX_ORDERS", 50))
         ids = [str(order_id) for order_id in ids][:limit]

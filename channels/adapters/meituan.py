@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -119,19 +120,44 @@ class MeituanAdapter(PlatformAdapter):
 
     # --- pulling -----------------------------------------------------------------------
 
-    def pull_new_orders(self, binding) -> list[dict]:
-        """Every day sequence above the last one ingested today, as order details."""
-        date = timezone.localdate().strftime("%Y%m%d")
-        last = int((binding.pull_state or {}).get(date, 0))
+    def pull_new_orders(self, binding, *, now: datetime | None = None) -> list[dict]:
+        """Every day sequence above the last one ingested today, as order details.
+
+        In the first ``CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES`` of a day, yesterday is
+        finished first: its day sequences above the one remembered for it are walked
+        until the first the platform has no order for (getOrderDaySeq only knows today).
+        Only a day the binding was pulling (its date is in the pull state) is finished."""
+        now = timezone.localtime(now or timezone.now())
+        state = binding.pull_state or {}
+        limit = int(getattr(settings, "CHANNELS_PULL_MAX_ORDERS", 50))
+        payloads: list[dict] = []
+        grace = timedelta(minutes=int(getattr(settings, "CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES", 30)))
+        yesterday = (now.date() - timedelta(days=1)).strftime("%Y%m%d")
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        if now - midnight < grace and yesterday in state:
+            payloads += self._walk_day(binding, date=yesterday, after=int(state[yesterday]), newest=None,
+                                       limit=limit)
+        date = now.strftime("%Y%m%d")
+        last = int(state.get(date, 0))
         data = self.call(binding, "GET", "order/getOrderDaySeq", {"app_poi_code": binding.shop_code}) or {}
         newest = _int(data.get("day_seq"), 0)
-        limit = int(getattr(settings, "CHANNELS_PULL_MAX_ORDERS", 50))
+        payloads += self._walk_day(binding, date=date, after=last, newest=newest, limit=limit - len(payloads))
+        return payloads
+
+    def _walk_day(self, binding, *, date: str, after: int, newest: int | None, limit: int) -> list[dict]:
+        """Orders of ``date`` with day sequences after ``after``: up to ``newest`` (a
+        sequence without an order is logged and skipped) or, when the newest is not
+        known (a past day), up to the first sequence without an order."""
         payloads = []
-        for day_seq in range(last + 1, min(newest, last + limit) + 1):
+        day_seq = after
+        while len(payloads) < limit and (newest is None or day_seq < min(newest, after + limit)):
+            day_seq += 1
             try:
                 found = self.call(binding, "GET", "order/getOrderIdByDaySeq",
                                   {"app_poi_code": binding.shop_code, "date_time": date, "day_seq": day_seq})
             except PlatformRejected:
+                if newest is None:
+                    break  # past the last order of that day
                 logger.warning("meituan day_seq has no order", extra={"binding": binding.pk, "day_seq": day_seq})
                 continue
             payloads.append(self.fetch_order(binding, str(found["order_id"])))

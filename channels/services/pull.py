@@ -45,7 +45,7 @@ def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
         state = dict(binding.pull_state or {})
         payloads: list[dict] = []
         try:
-            payloads = adapter.pull_new_orders(binding)
+            payloads = adapter.pull_new_orders(binding, now=now)
             reconciles = type(adapter).reconcile_orders is not PlatformAdapter.reconcile_orders
             if reconciles and _reconcile_due(binding, state=state, now=now):
                 payloads += adapter.reconcile_orders(binding)
