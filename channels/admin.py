@@ -17,10 +17,52 @@ from core.outbox import outbox_retry
 
 
 class StoreBindingForm(forms.ModelForm):
+    """The app secret and access token are never sent to the browser: the inputs are
+    always empty; left blank they keep the stored value, a new value replaces it."""
+
+    SECRET_FIELDS = ("secret", "token")
+
+    clear_token = forms.BooleanField(label=_("Clear the access token"), required=False)
+
     class Meta:
         model = StoreBinding
         fields = "__all__"
-        widgets = {"secret": forms.PasswordInput(render_value=True), "token": forms.PasswordInput(render_value=True)}
+        widgets = {"secret": forms.PasswordInput(render_value=False), "token": forms.PasswordInput(render_value=False)}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        stored = self.instance.pk is not None
+        for name in self.SECRET_FIELDS:
+            field = self.fields.get(name)
+            if field is None:
+                continue
+            if stored:
+                field.required = False
+                has_value = bool(getattr(self.instance, name))
+                field.help_text = (_("Stored; leave blank to keep it, type a new value to replace it.") if has_value
+                                   else _("Not set."))
+            # Never render the stored value, not even as the field's initial value.
+            self.initial[name] = ""
+        if not stored:
+            self.fields.pop("clear_token", None)
+
+    def _clean_secret_field(self, name: str) -> str:
+        value = self.cleaned_data.get(name) or ""
+        if not value and self.instance.pk is not None:
+            return getattr(StoreBinding.objects.only(name).get(pk=self.instance.pk), name)
+        return value
+
+    def clean_secret(self) -> str:
+        return self._clean_secret_field("secret")
+
+    def clean_token(self) -> str:
+        return self._clean_secret_field("token")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("clear_token"):
+            cleaned["token"] = ""
+        return cleaned
 
 
 class StoreBindingAdmin(TenantAdmin):
@@ -32,6 +74,15 @@ class StoreBindingAdmin(TenantAdmin):
     list_filter = ["platform", "enabled"]
     search_fields = ["shop_code", "store__name", "store__code"]
     readonly_fields = ["last_pull_at", "last_error", "created_at"]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None:
+            fields = [name for name in fields if name != "clear_token"]  # nothing stored to clear yet
+        elif not self.has_change_permission(request, obj):
+            # A read-only view shows fields as text: never the secrets.
+            fields = [name for name in fields if name not in StoreBindingForm.SECRET_FIELDS + ("clear_token",)]
+        return fields
 
 
 class OutboxMessageAdmin(TenantAdmin):
