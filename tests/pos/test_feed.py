@@ -198,11 +198,21 @@ def test_events_take_a_constant_number_of_queries(store, pos, count, django_asse
     for _ in range(count):
         make_order(store=store, paid=True)
 
-    # terminal (+ last_seen update on the first request), events with orders, lines
-    with django_assert_num_queries(4):
+    # terminal (+ last_seen update on the first request), the unacked probe, events with orders, lines
+    with django_assert_num_queries(5):
         response = pos.get(EVENTS)
 
     assert len(response.json()["events"]) == count
+
+
+def test_an_idle_poll_is_the_terminal_and_one_probe(store, pos, django_assert_num_queries):
+    make_order(store=store, paid=True)
+    pos.post("/api/pos/v1/events/ack", {"ids": [e["id"] for e in pos.get(EVENTS).json()["events"]]}, format="json")
+
+    with django_assert_num_queries(2):  # the terminal (with its store), the unacked probe
+        response = pos.get(EVENTS)
+
+    assert response.json() == {"events": []}
 
 
 def test_wait_returns_after_the_wait_when_nothing_happens(store, pos):
