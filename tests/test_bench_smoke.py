@@ -7,17 +7,18 @@ on the test database, hence a transactional test on PostgreSQL.
 
 import pytest
 
-from bench import expiry, hot_sku, ingest, order_create
+from bench import expiry, hot_sku, ingest, order_create, pos_feed
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
 
 def test_hot_sku_sells_exactly_the_stock_through_service_and_http():
-    result = hot_sku.main(["--stock", "5", "--threads", "2", "--baseline-stock", "10", "--single-stock", "3",
-                           "--http-workers", "1", "--http-threads", "2"])
+    result = hot_sku.main(["--stock", "5", "--threads", "2", "--processes", "2", "--baseline-stock", "10",
+                           "--single-stock", "3", "--http-workers", "1", "--http-threads", "2"])
 
     assert result["baseline"]["tx"] == 10
-    for phase, units in (("service", 5), ("service_1_buyer", 3), ("http", 5)):
+    assert result["service"]["layout"] == "2 processes x 1 threads"
+    for phase, units in (("service", 5), ("service_one_process", 5), ("service_1_buyer", 3), ("http", 5)):
         outcome = result[phase]
         assert outcome["succeeded"] == units, phase
         assert outcome["orders_in_db"] == units, phase
@@ -53,7 +54,8 @@ def test_expiry_cancels_every_expired_order_and_gives_the_stock_back():
 
 
 def test_ingest_pulls_every_simulator_order_once_and_keeps_the_ledger():
-    # relay is not run here: it needs Redis and real Celery workers (python -m bench relay).
+    # relay and pos_e2e are not run here: they need Redis and real Celery processes
+    # (python -m bench relay, python -m bench pos_e2e).
     result = ingest.main(["--orders", "30", "--repull", "10"])
 
     assert result["baseline"]["fetched"] == 30
@@ -64,4 +66,19 @@ def test_ingest_pulls_every_simulator_order_once_and_keeps_the_ledger():
     assert (result["reingested"], result["reingest_created"]) == (10, 0)
     assert result["order_movements"] == result["order_sku_pairs"]
     assert result["ledger_mismatches"] == []
+    assert result["ok"] is True
+
+
+def test_pos_feed_answers_every_poll_with_the_right_events_in_constant_queries():
+    # Embedded mode (no Redis): the smoke test needs no Redis server.
+    result = pos_feed.main(["--seconds", "1", "--warmup", "0", "--clients", "2", "--acked", "3",
+                            "--http-workers", "1", "--http-threads", "2", "--redis-url", ""])
+
+    for phase in ("baseline", "baseline_after", "idle", "new5"):
+        assert result[phase]["error_count"] == 0, phase
+        assert result[phase]["requests"] > 0, phase
+    assert result["wrong_answers"] == 0
+    assert result["still_unacked"] == 5
+    assert result["query_counts"][1] == result["query_counts"][5] == result["query_counts"][20]
+    assert result["query_counts"][0] <= result["query_counts"][5]
     assert result["ok"] is True
