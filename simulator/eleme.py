@@ -66,7 +66,10 @@ Control API (never signed, never faulted)::
                               "pickup"?: false, "delivery_time"?: 0 (unix s; 0 = ASAP), "created_at"?: now}
     GET  /_sim/eleme/orders?shop=S ; GET /_sim/eleme/orders/{id}
     POST /_sim/eleme/orders/{id}/cancel        {"by"?: "customer"|"platform", "reason"?}  -> invalid, push 14|15
-    POST /_sim/eleme/orders/{id}/refund_apply  {"reason"?}  -> refundStatus applied, push 30
+    POST /_sim/eleme/orders/{id}/refund_apply  {"reason"?, "lines"?: [{"extend_code" | "sku_id", "quantity"?}],
+                                                "amount"?}  -> refundStatus applied, push 30 with refundType
+        "normal"; with lines or amount a partial application: refundType "part", totalPrice (yuan) and
+        goodsList [{name, quantity, price, skuId, extendCode}], and agreeing it leaves the status alone
     POST /_sim/eleme/orders/{id}/complete      valid -> settled, push 18
 
 Faults and the call log match an Ele.me call by its route "/api/v1/" + action
@@ -481,7 +484,8 @@ class ElemeSimulator(PlatformControl):
 
     def api_eleme_order_agreeRefundLite(self, token: str, app_key: str, params: dict) -> None:  # noqa: N802
         record = self._refund_answer(token, app_key, params, SUCCESSFUL)
-        record["status"] = INVALID
+        if not record["sim"].get("refund_partial"):
+            record["status"] = INVALID  # a full refund invalidates the order; a partial one does not
 
     def api_eleme_order_disagreeRefundLite(self, token: str, app_key: str, params: dict) -> None:  # noqa: N802
         reason = params.get("reason")
@@ -576,13 +580,49 @@ class ElemeSimulator(PlatformControl):
             if record["status"] not in (VALID, SETTLED) or record["refundStatus"] in (APPLIED, SUCCESSFUL):
                 raise SpecError(f"order is {record['status']} / {record['refundStatus']}; no refund can be applied")
             reason = str(data.get("reason") or "商品有问题")
+            goods, amount = self._refund_lines(record, data)
             record["refundStatus"] = APPLIED
             record["sim"]["refund_reason"] = reason
-            return PUSH_REFUND_APPLIED, {"orderId": record["id"], "refundStatus": APPLIED, "reason": reason,
-                                         "shopId": self._shops[record["shop"]].shop_id,
-                                         "updateTime": int(time.time())}
+            record["sim"]["refund_partial"] = amount is not None
+            message = {"orderId": record["id"], "refundStatus": APPLIED, "reason": reason,
+                       "shopId": self._shops[record["shop"]].shop_id, "updateTime": int(time.time()),
+                       "refundType": "normal"}
+            if amount is not None:
+                message.update(refundType="part", totalPrice=yuan(amount), goodsList=goods)
+            return PUSH_REFUND_APPLIED, message
 
         return self._platform_event(request, refund_apply)
+
+    @staticmethod
+    def _refund_lines(record: dict, data: dict) -> tuple[list[dict], int | None]:
+        """A partial application's ``goodsList`` and amount (fen), from ``lines``
+        ([{"extend_code" | "sku_id", "quantity"?}], items of the order) and / or ``amount``;
+        (``[]``, None) for the whole order."""
+        lines, amount = data.get("lines"), data.get("amount")
+        if lines is None and amount is None:
+            return [], None
+        draft: OrderDraft = record["draft"]
+        goods = []
+        if lines is not None:
+            if not isinstance(lines, list) or not lines or not all(isinstance(line, dict) for line in lines):
+                raise SpecError("lines must be a non-empty list of objects")
+            for line in lines:
+                match = next(((item, quantity) for item, quantity in draft.lines
+                              if (line.get("extend_code") and item.extend_code == line["extend_code"])
+                              or (line.get("sku_id") is not None and str(item.sku_id) == str(line["sku_id"]))),
+                             None)
+                if match is None:
+                    raise SpecError("the order has no such line")
+                quantity = line.get("quantity", 1)
+                if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= match[1]:
+                    raise SpecError(f"quantity must be 1..{match[1]}")
+                goods.append({"name": match[0].name, "quantity": quantity, "price": yuan(match[0].price),
+                              "skuId": match[0].sku_id, "extendCode": match[0].extend_code})
+        fen = fen_from(amount, name="amount") if amount is not None else sum(
+            int(round(item["price"] * 100)) * item["quantity"] for item in goods)
+        if fen > draft.paid:
+            raise SpecError("amount is more than the order paid")
+        return goods, fen
 
     def control_complete(self, request: SimRequest) -> SimResponse:
         def complete(record: dict, data: dict):

@@ -66,8 +66,11 @@ Control API (tests and the demo; never signed, never faulted)::
     GET  /_sim/meituan/orders/{id}
     POST /_sim/meituan/orders/{id}/cancel        {"by"?: "customer"|"platform", "reason_code"?, "reason"?}
         status -> 9, pushes cancel_order (customer 1102 用户取消, platform 1001 系统取消)
-    POST /_sim/meituan/orders/{id}/refund_apply  {"reason"?}  refund_status -> 1, pushes
-        refund_order notify_type=apply
+    POST /_sim/meituan/orders/{id}/refund_apply  {"reason"?, "lines"?: [{"app_food_code", "sku_id"?,
+                                                  "count"?}], "money"?}  refund_status -> 1, pushes
+        refund_order notify_type=apply; with lines or money a partial application: notify_type=part
+        with money (yuan) and food (JSON: [{app_food_code, food_name, sku_id, count, refund_price}]),
+        and agreeing it leaves the order's status alone
     POST /_sim/meituan/orders/{id}/complete      status 4|6 -> 8 (no push: Meituan has none)
 
 Faults (``POST /_sim/faults``, see simulator.faults): ``error500`` / ``slow`` with
@@ -464,7 +467,8 @@ class MeituanSimulator(PlatformControl):
 
     def api_order_refund_agree(self, app_id: str, params: dict) -> str:
         record = self._refund_answer(app_id, params, target=REFUND_AGREED)
-        record["status"] = STATUS_CANCELLED  # a full refund cancels the order
+        if not record["sim"].get("refund_partial"):
+            record["status"] = STATUS_CANCELLED  # a full refund cancels the order; a partial one does not
         return "ok"
 
     def api_order_refund_reject(self, app_id: str, params: dict) -> str:
@@ -571,14 +575,50 @@ class MeituanSimulator(PlatformControl):
                 raise SpecError(f"order in status {record['status']} with refund_status {record['refund_status']} "
                                 "cannot apply for a refund")
             reason = str(data.get("reason") or "商品有问题")
+            food, money = self._refund_lines(record, data)
             record["refund_status"] = REFUND_APPLIED
             record["refund_reason"] = reason
             record["utime"] = int(time.time())
             record["sim"]["refund_id"] = next(self._refund_ids)
-            return "refund_order", {"order_id": record["order_id"], "notify_type": "apply", "reason": reason,
-                                    "refund_id": record["sim"]["refund_id"]}
+            record["sim"]["refund_partial"] = money is not None
+            push = {"order_id": record["order_id"], "notify_type": "apply", "reason": reason,
+                    "refund_id": record["sim"]["refund_id"]}
+            if money is not None:
+                push.update(notify_type="part", money=yuan(money),
+                            food=json.dumps(food, ensure_ascii=False, separators=(",", ":")))
+            return "refund_order", push
 
         return self._platform_event(request, refund_apply)
+
+    @staticmethod
+    def _refund_lines(record: dict, data: dict) -> tuple[list[dict], int | None]:
+        """A partial application's ``food`` entries and amount (fen), from ``lines``
+        ([{"app_food_code", "sku_id"?, "count"?}], items of the order) and / or ``money``;
+        (``[]``, None) for the whole order."""
+        lines, money = data.get("lines"), data.get("money")
+        if lines is None and money is None:
+            return [], None
+        draft: OrderDraft = record["draft"]
+        food = []
+        if lines is not None:
+            if not isinstance(lines, list) or not lines or not all(isinstance(line, dict) for line in lines):
+                raise SpecError("lines must be a non-empty list of objects")
+            for line in lines:
+                code, sku_id = line.get("app_food_code"), line.get("sku_id")
+                match = next(((item, quantity) for item, quantity in draft.lines
+                              if item.code == code and (sku_id is None or item.sku_id == str(sku_id))), None)
+                if match is None:
+                    raise SpecError(f"the order has no line {code}")
+                count = line.get("count", 1)
+                if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= match[1]:
+                    raise SpecError(f"count must be 1..{match[1]}")
+                food.append({"app_food_code": match[0].code, "food_name": match[0].name, "sku_id": match[0].sku_id,
+                             "count": count, "refund_price": yuan(match[0].price)})
+        fen = fen_from(money, name="money") if money is not None else sum(
+            int(round(entry["refund_price"] * 100)) * entry["count"] for entry in food)
+        if fen > draft.paid:
+            raise SpecError("money is more than the order paid")
+        return food, fen
 
     def control_complete(self, request: SimRequest) -> SimResponse:
         def complete(record: dict, data: dict):

@@ -176,6 +176,18 @@ class ParsedOrder:
 
 
 @dataclass(frozen=True)
+class ParsedRefund:
+    """What a refund application (or its agreement) asks back. ``partial``: some lines
+    or an amount, not the whole order; ``amount`` None: the whole order. ``lines``:
+    ``{"name", "merchant_code", "platform_sku_id", "quantity", "amount"}`` with the
+    amount a string of yuan."""
+
+    partial: bool = False
+    amount: Decimal | None = None
+    lines: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
 class PushEvent:
     """A verified push, normalized. ``kind`` is one of the PushKind values."""
 
@@ -186,6 +198,7 @@ class PushEvent:
     reason_code: str = ""
     reason: str = ""
     refund_id: str = ""
+    refund: ParsedRefund | None = None  # refund pushes: partial or whole, amount and lines
     raw: dict = field(default_factory=dict)
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -22,6 +23,7 @@ from channels.adapters.base import (
     ParsedDiscount,
     ParsedLine,
     ParsedOrder,
+    ParsedRefund,
     PlatformAdapter,
     PlatformPayloadError,
     PlatformRejected,
@@ -30,6 +32,7 @@ from channels.adapters.base import (
     PushKind,
     PushRejected,
     RefundState,
+    ZERO,
     from_local_iso,
     http_timeout,
     md5_hex,
@@ -264,8 +267,14 @@ class ElemeAdapter(PlatformAdapter):
         order_id = str(message.get("id") or message.get("orderId") or "")
         if kind != PushKind.IGNORED and not order_id:
             raise PushRejected("the message carries no order id", status=400)
+        refund = None
+        if kind == PushKind.REFUND_APPLIED:
+            try:
+                refund = refund_detail(message)
+            except PlatformPayloadError as exc:
+                raise PushRejected(str(exc), status=400) from None
         event = PushEvent(
-            kind=kind, order_id=order_id, shop_code=str(body.get("shopId", "")),
+            kind=kind, order_id=order_id, shop_code=str(body.get("shopId", "")), refund=refund,
             order_payload=message if kind == PushKind.ORDER_CREATED else None,
             reason_code=str(message.get("reasonCode") or push_type),
             reason=str(message.get("reason") or message.get("remark") or ""),
@@ -275,6 +284,34 @@ class ElemeAdapter(PlatformAdapter):
 
     def push_answer(self, *, ok: bool, message: str = "", status: int = 200) -> tuple[int, dict]:
         return (200, {"message": "ok"}) if ok else (status, {"message": message or "error"})
+
+
+def refund_detail(message: dict) -> ParsedRefund:
+    """A refund message's detail: ``refundType`` "part" is partial, with ``totalPrice``
+    (yuan asked back) and ``goodsList`` (``{name, quantity, price, skuId?, extendCode?}``,
+    price per unit); "normal" (or none) is the whole order."""
+    goods = message.get("goodsList") or []
+    if not isinstance(goods, list) or not all(isinstance(item, dict) for item in goods):
+        raise PlatformPayloadError("goodsList must be a list of objects")
+    lines = []
+    for item in goods:
+        try:
+            quantity = int(item.get("quantity") or 1)
+        except (TypeError, ValueError):
+            raise PlatformPayloadError(f"not a quantity: {item.get('quantity')!r}") from None
+        if quantity <= 0:
+            raise PlatformPayloadError(f"quantity must be positive: {quantity}")
+        lines.append({"name": str(item.get("name") or "")[:120], "merchant_code": str(item.get("extendCode") or ""),
+                      "platform_sku_id": str(item.get("skuId") or ""), "quantity": quantity,
+                      "amount": str(money(item.get("price")) * quantity)})
+    partial = str(message.get("refundType") or "normal") == "part"
+    if not partial:
+        return ParsedRefund()
+    amount = money(message.get("totalPrice")) if message.get("totalPrice") not in (None, "") \
+        else sum((Decimal(line["amount"]) for line in lines), ZERO)
+    if amount < 0:
+        raise PlatformPayloadError("totalPrice must not be negative")
+    return ParsedRefund(partial=True, amount=amount, lines=tuple(lines))
 
 
 def _shop_id(binding) -> Any:

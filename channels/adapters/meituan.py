@@ -26,6 +26,7 @@ from channels.adapters.base import (
     ParsedDiscount,
     ParsedLine,
     ParsedOrder,
+    ParsedRefund,
     PlatformAdapter,
     PlatformPayloadError,
     PlatformRejected,
@@ -47,7 +48,9 @@ CANCELLED_STATUS = 9
 # Our reject / cancel reason codes (CONTRACTS.md) -> Meituan merchant reason codes 2001-2004.
 REASON_CODES = {"sold_out": 2001, "store_closed": 2002, "store_busy": 2003, "other": 2004}
 REFUND_STATES = {0: RefundState.NONE, 1: RefundState.APPLIED, 2: RefundState.AGREED, 3: RefundState.REJECTED}
-REFUND_NOTIFY_KINDS = {"apply": PushKind.REFUND_APPLIED, "agree": PushKind.REFUND_AGREED,
+# "part": a partial refund application (``money`` and ``food`` say what is asked back).
+REFUND_NOTIFY_KINDS = {"apply": PushKind.REFUND_APPLIED, "part": PushKind.REFUND_APPLIED,
+                       "agree": PushKind.REFUND_AGREED,
                        "reject": PushKind.REFUND_REJECTED, "cancelRefund": PushKind.REFUND_CANCELLED}
 PUSH_PATHS = {"create_order", "cancel_order", "refund_order"}
 PICKUP_PICK_TYPE = 1  # ``pick_type`` 1: the customer collects the order at the shop (到店自取)
@@ -319,14 +322,45 @@ class MeituanAdapter(PlatformAdapter):
                               raw=business)
         else:
             kind = REFUND_NOTIFY_KINDS.get(params.get("notify_type", ""), PushKind.IGNORED)
+            try:
+                refund = refund_detail(params)
+            except PlatformPayloadError as exc:
+                raise PushRejected(str(exc), status=400) from None
             event = PushEvent(kind=kind, order_id=order_id, reason=params.get("reason", ""),
-                              refund_id=str(params.get("refund_id", "")), raw=business)
+                              refund_id=str(params.get("refund_id", "")), refund=refund, raw=business)
         return binding, event
 
     def push_answer(self, *, ok: bool, message: str = "", status: int = 200) -> tuple[int, dict]:
         if ok:
             return 200, {"data": "ok"}
         return status, {"data": "ng", "error": {"code": 703 if status == 401 else 700, "msg": message}}
+
+
+def refund_detail(params: dict) -> ParsedRefund:
+    """A refund push's detail: ``notify_type=part`` (or a ``food`` list) is partial, with
+    ``money`` (yuan, the amount asked back) and ``food`` (a JSON string: list of
+    ``{app_food_code, food_name, sku_id, count, refund_price}``, refund_price per unit)."""
+    lines = []
+    for food in _json_list(params.get("food"), name="food"):
+        if not isinstance(food, dict):
+            raise PlatformPayloadError("food entries must be objects")
+        quantity = _int(food.get("count"), 1)
+        if quantity is None or quantity <= 0:
+            raise PlatformPayloadError(f"food count must be positive: {food.get('count')!r}")
+        lines.append({
+            "name": str(food.get("food_name") or food.get("app_food_code") or "")[:120],
+            "merchant_code": str(food.get("app_food_code") or ""), "platform_sku_id": str(food.get("sku_id") or ""),
+            "quantity": quantity, "amount": str((money(food.get("refund_price")) * quantity).quantize(CENT)),
+        })
+    partial = params.get("notify_type") == "part" or bool(lines)
+    amount = None
+    if params.get("money") not in (None, ""):
+        amount = money(params.get("money"))
+    elif lines:
+        amount = sum((Decimal(line["amount"]) for line in lines), ZERO)
+    if amount is not None and amount < 0:
+        raise PlatformPayloadError("money must not be negative")
+    return ParsedRefund(partial=partial, amount=amount, lines=tuple(lines))
 
 
 def push_receiving_url(request) -> str:

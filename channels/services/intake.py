@@ -18,12 +18,13 @@ from channels.adapters import adapter_for
 from channels.adapters.base import (
     ZERO,
     ParsedOrder,
+    ParsedRefund,
     PlatformPayloadError,
     PushEvent,
     PushKind,
     RefundState,
 )
-from channels.models import StoreBinding
+from channels.models import RefundRequestKind, RefundRequestStatus, StoreBinding
 from channels.selectors import (
     binding_for_shop,
     order_by_channel_id,
@@ -34,7 +35,15 @@ from inventory.services import stock_deduct
 from orders.models import Order, OrderAction, OrderStatus
 from orders.models.machines import machine_graph
 from orders.services import DiscountInput, LineInput, order_create, order_transition
-from orders.services.sync import order_flag, order_last_flag
+from orders.services.sync import order_flag, order_last_flag, order_refund_requested_flag
+from channels.services.refunds import (
+    REFUND_AGREED,
+    refund_request_close,
+    refund_request_data,
+    refund_request_label,
+    refund_request_latest,
+    refund_request_record,
+)
 from orders.status_map import platform_status_to_system
 
 logger = logging.getLogger(__name__)
@@ -255,9 +264,12 @@ def _apply_platform_state(*, order: Order, parsed: ParsedOrder) -> list[str]:
     order = _reread(order)
     if parsed.cancelled:
         return _platform_cancel(order=order, reason=parsed.refund_reason or _("cancelled on the platform"))
-    if parsed.refund_state == RefundState.AGREED:
-        return _platform_refund_agreed(order=order, reason=parsed.refund_reason)
     applied = []
+    if parsed.refund_state == RefundState.AGREED:
+        applied += _platform_refund_agreed(order=order, reason=parsed.refund_reason)
+        order = _reread(order)
+        if order.status in CLOSED_STATUSES:
+            return applied  # the whole order was refunded; a partial refund leaves it going
     if order.status not in CLOSED_STATUSES:
         targets = set(platform_status_to_system(platform=parsed.platform, order_type=order.order_type,
                                                 code=parsed.status_code))
@@ -292,30 +304,81 @@ def _platform_cancel(*, order: Order, reason: str, reason_code: str = PLATFORM_C
     return []
 
 
-def _platform_refund_agreed(*, order: Order, reason: str) -> list[str]:
+def _platform_refund_agreed(*, order: Order, reason: str, refund: ParsedRefund | None = None,
+                            refund_id: str = "") -> list[str]:
+    """The platform agreed a refund. Whole order: cancel or refund it. A partial refund
+    (this push says so, or the application was partial): the application is closed as
+    agreed and the order keeps going; known already: nothing."""
+    latest = refund_request_latest(order_id=order.pk)
+    partial = bool(refund and refund.partial) or (
+        latest is not None and latest.kind == RefundRequestKind.PARTIAL
+        and latest.status in (RefundRequestStatus.APPLIED, RefundRequestStatus.AGREED))
+    actor = _platform_actor(order.channel)
+    if partial:
+        if latest is not None and latest.kind == RefundRequestKind.PARTIAL and latest.status == RefundRequestStatus.AGREED:
+            return []
+        if latest is None or latest.status != RefundRequestStatus.APPLIED:
+            latest, _created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
+        with transaction.atomic():
+            refund_request_close(order_id=order.pk, status=RefundRequestStatus.AGREED, actor=actor, reason=reason)
+            order_flag(order_id=order.pk, actor=actor, kind=REFUND_AGREED, reason=_("partial refund agreed"),
+                       data=refund_request_data(latest), attention=False, resolves=refund_request_label())
+        return [OrderAction.FLAG.value]
+    refund_request_close(order_id=order.pk, status=RefundRequestStatus.AGREED, actor=actor, reason=reason)
     return _platform_cancel(order=order, reason=reason or _("refund agreed on the platform"),
                             reason_code="platform_refund")
 
 
-def _refund_state_note(*, order: Order, state: str, reason: str, platform: str, refund_id: str = "") -> list[str]:
-    """Record a refund application (needs a person) or its end; never twice in a row."""
-    kind = {RefundState.APPLIED: REFUND_REQUESTED, RefundState.REJECTED: REFUND_REJECTED,
-            RefundState.CANCELLED: REFUND_WITHDRAWN}.get(state)
-    if kind is None or (order.status in CLOSED_STATUSES and kind == REFUND_REQUESTED):
+def _refund_applied(*, order: Order, reason: str, platform: str, refund_id: str,
+                    refund: ParsedRefund | None, pushed: bool) -> list[str]:
+    """A refund application: recorded once (``PlatformRefundRequest``), with the order's
+    ``refund_requested`` flag and the POS feed event in the same transaction. A pulled
+    "applied" state after the merchant answered is the platform not having caught up."""
+    if order.status in CLOSED_STATUSES:
         return []
-    last = order_last_flag(order_id=order.pk, kinds=REFUND_KINDS)
-    if last is not None and last.reason_code == kind and last.data.get("refund_id", "") == refund_id:
-        return []
-    if last is None and kind != REFUND_REQUESTED:
-        return []  # nothing was requested as far as we know
+    latest = refund_request_latest(order_id=order.pk)
+    if latest is not None:
+        if latest.status == RefundRequestStatus.APPLIED:
+            refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)  # more detail
+            return []
+        if refund_id and latest.refund_id == refund_id:
+            return []  # the application already answered
+        if not pushed and latest.status in (RefundRequestStatus.AGREED, RefundRequestStatus.REJECTED):
+            return []
+    elif not refund_id:
+        last = order_last_flag(order_id=order.pk, kinds=REFUND_KINDS)
+        if last is not None and last.reason_code == REFUND_REQUESTED:
+            return []  # flagged before applications were recorded
     actor = _platform_actor(platform)
+    with transaction.atomic():
+        request, _created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
+        order_refund_requested_flag(order_id=order.pk, actor=actor, reason=refund_request_label(),
+                                    data=refund_request_data(request))
+    return [OrderAction.FLAG.value]
+
+
+def _refund_state_note(*, order: Order, state: str, reason: str, platform: str, refund_id: str = "",
+                       refund: ParsedRefund | None = None, pushed: bool = False) -> list[str]:
+    """Record a refund application (needs a person) or its end; never twice in a row."""
+    if state == RefundState.APPLIED:
+        return _refund_applied(order=order, reason=reason, platform=platform, refund_id=refund_id, refund=refund,
+                               pushed=pushed)
+    kind = {RefundState.REJECTED: REFUND_REJECTED, RefundState.CANCELLED: REFUND_WITHDRAWN}.get(state)
+    if kind is None:
+        return []
+    actor = _platform_actor(platform)
+    closed = refund_request_close(order_id=order.pk, status=(RefundRequestStatus.REJECTED if kind == REFUND_REJECTED
+                                                             else RefundRequestStatus.WITHDRAWN),
+                                  actor=actor, reason=reason)
+    last = order_last_flag(order_id=order.pk, kinds=REFUND_KINDS)
+    if last is None:
+        return []  # nothing was requested as far as we know
+    if closed is None and last.reason_code == kind and (not refund_id or last.data.get("refund_id", "") == refund_id):
+        return []
     data = {"refund_id": refund_id, "platform_reason": reason}
-    if kind == REFUND_REQUESTED:
-        order_flag(order_id=order.pk, actor=actor, kind=kind, reason=_("refund requested"), data=data)
-    else:
-        label = _("refund rejected") if kind == REFUND_REJECTED else _("refund withdrawn")
-        order_flag(order_id=order.pk, actor=actor, kind=kind, reason=label, data=data,
-                   attention=False, resolves=_("refund requested"))
+    label = _("refund rejected") if kind == REFUND_REJECTED else _("refund withdrawn")
+    order_flag(order_id=order.pk, actor=actor, kind=kind, reason=label, data=data,
+               attention=False, resolves=refund_request_label())
     return [OrderAction.FLAG.value]
 
 
@@ -339,13 +402,15 @@ def platform_push_handle(*, binding: StoreBinding, event: PushEvent) -> IngestRe
     if event.kind == PushKind.ORDER_CANCELLED:
         result.applied += _platform_cancel(order=order, reason=event.reason or _("cancelled on the platform"))
     elif event.kind == PushKind.REFUND_AGREED:
-        result.applied += _platform_refund_agreed(order=order, reason=event.reason)
+        result.applied += _platform_refund_agreed(order=_reread(order), reason=event.reason, refund=event.refund,
+                                                  refund_id=event.refund_id)
     elif event.kind in (PushKind.REFUND_APPLIED, PushKind.REFUND_REJECTED, PushKind.REFUND_CANCELLED):
         state = {PushKind.REFUND_APPLIED: RefundState.APPLIED, PushKind.REFUND_REJECTED: RefundState.REJECTED,
                  PushKind.REFUND_CANCELLED: RefundState.CANCELLED}[event.kind]
         order = _reread(order)
         result.applied += _refund_state_note(order=order, state=state, reason=event.reason,
-                                             platform=binding.platform, refund_id=event.refund_id)
+                                             platform=binding.platform, refund_id=event.refund_id,
+                                             refund=event.refund, pushed=True)
     result.order = _reread(result.order)
     return result
 

@@ -82,6 +82,19 @@ def order_flag(*, order_id: int, actor: Actor, reason: str, kind: str, data: dic
     return order
 
 
+def order_refund_requested_flag(*, order_id: int, actor: Actor, reason: str, data: dict | None = None) -> Order:
+    """A customer applied for a refund on the platform: flag the order for a person
+    (``refund_requested``) and, in the same transaction, tell the store's POS
+    (``order.refund_requested``, only when the POS has seen the order). Call inside
+    the transaction that records the application."""
+    from orders.services.feed import REFUND_REQUESTED, feed_record
+
+    with transaction.atomic():
+        order = order_flag(order_id=order_id, actor=actor, reason=reason, kind=REFUND_REQUESTED, data=data)
+        feed_record(order=order, action=REFUND_REQUESTED, from_status=order.status)
+    return order
+
+
 def order_last_flag(*, order_id: int, kinds: list[str]) -> OrderEvent | None:
     """The latest flag event of one of ``kinds`` (a read helper for de-duplicating flags)."""
     return (OrderEvent.objects.filter(order_id=order_id, action=OrderAction.FLAG, reason_code__in=kinds)
