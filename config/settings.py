@@ -253,6 +253,18 @@ PAYMENT_PROVIDERS = {
 }
 # --- end Payments ------------------------------------------------------------
 
+# --- Fulfilment: the OMS that issues e-voucher codes (orders.fulfilment.oms) ---
+# Defaults point at the local simulator (``python -m simulator``).
+OMS = {
+    "base_url": env.str("OMS_BASE_URL", default="http://127.0.0.1:8100"),
+    "app_key": env.str("OMS_APP_KEY", default="sim-oms-app"),
+    "app_secret": env.str("OMS_APP_SECRET", default="sim-oms-secret"),
+    # Where the OMS POSTs signed redemption reports: must reach the web process.
+    "callback_url": env.str("OMS_CALLBACK_URL", default="http://127.0.0.1:8000/api/v1/fulfilment/oms/callback"),
+    "timeout": env.float("OMS_TIMEOUT_SECONDS", default=5.0),
+}
+# --- end Fulfilment -----------------------------------------------------------
+
 # --- Channels and outbox (channels app, core.outbox) ----------------------------
 # Plain values for now; to read them from the environment, list them in .env.example too.
 # Outbox delivery: retries with exponential backoff (base * 2**(n-1), capped, plus

@@ -30,7 +30,7 @@ from orders.customer_serializers import (
     CustomerOrderOutput,
     price_fields_in,
 )
-from orders.models import Order, OrderAction, OrderLine
+from orders.models import Order, OrderAction, OrderLine, VoucherCode
 from orders.services import order_contact_update, order_transition
 from orders.services.checkout import Cart, CartItem, cart_price, order_payable_check, order_place
 from payments.selectors import refunds_by_order
@@ -57,7 +57,8 @@ class CustomerAPIView(BaseAPIView):
         return (
             Order.objects.filter(customer_id=self.customer.pk)
             .select_related("store")
-            .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts")
+            .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts",
+                              Prefetch("voucher_codes", queryset=VoucherCode.objects.order_by("line_no", "id")))
         )
 
     def get_order(self, order_no: str) -> Order:

@@ -86,12 +86,14 @@ class CustomerOrderOutput(serializers.ModelSerializer):
     contact = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField()
     refunds = serializers.SerializerMethodField()
+    vouchers = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
         fields = ["order_no", "store", "channel", "order_type", "status", "buyer_status", "placed_at",
                   "expires_at", "expected_at", "day_seq", "pickup_code", "contact", "address", "customer_note",
-                  "lines", "discounts", "amounts", "cancel_reason", "allowed_actions", "refunds"]
+                  "lines", "discounts", "amounts", "cancel_reason", "allowed_actions", "refunds",
+                  "vouchers"]
 
     def get_store(self, order: Order) -> dict:
         return {"id": str(order.store_id), "name": order.store.name}
@@ -114,6 +116,18 @@ class CustomerOrderOutput(serializers.ModelSerializer):
              "status": refund.status, "created_at": refund.created_at.isoformat(),
              "succeeded_at": refund.succeeded_at.isoformat() if refund.succeeded_at else None}
             for refund in self.context.get("refunds", {}).get(order.order_no, [])
+        ]
+
+
+    def get_vouchers(self, order: Order) -> list[dict] | None:
+        """A voucher order's codes once the OMS issued them (``[]`` before); ``null``
+        for other order types. The view prefetches them with the page."""
+        if order.order_type != OrderType.VOUCHER:
+            return None
+        return [
+            {"code": voucher.code, "sku": voucher.sku_code, "state": voucher.state,
+             "redeemed_at": voucher.redeemed_at.isoformat() if voucher.redeemed_at else None}
+            for voucher in order.voucher_codes.all()
         ]
 
 

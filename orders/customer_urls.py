@@ -1,6 +1,7 @@
 from django.urls import path
 
 from orders import customer_api as api
+from orders.fulfilment.api import OmsCallbackApi
 
 urlpatterns = [
     path("auth/code", api.LoginCodeApi.as_view(), name="customer-login-code"),
@@ -13,4 +14,5 @@ urlpatterns = [
     path("orders/<str:order_no>/cancel", api.OrderCancelApi.as_view(), name="customer-order-cancel"),
     path("orders/<str:order_no>/contact", api.OrderContactApi.as_view(), name="customer-order-contact"),
     path("payments/notify/<str:provider>", api.PaymentNotifyApi.as_view(), name="payment-notify"),
+    path("fulfilment/oms/callback", OmsCallbackApi.as_view(), name="oms-callback"),
 ]

@@ -282,14 +282,22 @@ class StockAvailabilityApi(PosAPIView):
 
 class VoucherRedeemApi(PosAPIView):
     class Input(serializers.Serializer):
-        code = serializers.CharField(max_length=12)
+        code = serializers.CharField(max_length=32)
 
-    @extend_schema(request=Input, responses=PosOrderOutput, operation_id="pos_voucher_redeem")
+    @extend_schema(request=Input, responses=PosOrderOutput, operation_id="pos_voucher_redeem",
+                   description="The voucher PosOrder (``redeemed`` once its last code is), plus ``voucher``: "
+                               '{"code", "state", "redeemed_at"} and ``codes_left``.')
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        order = services.pos_voucher_redeem(terminal=self.terminal, code=data.validated_data["code"])
-        return self.order_response(order.order_no)
+        redemption = services.pos_voucher_redeem(terminal=self.terminal, code=data.validated_data["code"])
+        order = self.get_order(redemption.order.order_no)
+        voucher = redemption.voucher
+        return Response({
+            **PosOrderOutput(order, context={"terminal": self.terminal}).data,
+            "voucher": {"code": voucher.code, "state": voucher.state, "redeemed_at": voucher.redeemed_at.isoformat()},
+            "codes_left": redemption.codes_left,
+        })
 
 
 class MenuApi(PosAPIView):

@@ -17,14 +17,15 @@ from accounts.models import Store
 from catalog.models import Sku
 from catalog.services import store_sku_set_availability
 from core.actors import Actor, ActorKind
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TransitionNotAllowed
+from core.errors import Conflict, InvalidInput, PermissionDenied, TransitionNotAllowed
 from inventory.models import MovementReason
 from inventory.services import stock_deduct
 from orders.locks import order_lock
-from orders.models import Order, OrderAction, OrderStatus, OrderType
+from orders.models import Order, OrderAction, OrderType
 from orders.services import order_confirm, order_transition
 from orders.services.feed import feed_ack
 from orders.services.fulfilment import prep_minutes_for
+from orders.services.vouchers import VoucherRedemption, voucher_code_redeem
 from pos.models import PosTerminal, TerminalRole, WalkInSale
 
 TOKEN_PREFIX = "pos_"
@@ -166,16 +167,13 @@ def pos_order_ready(*, terminal: PosTerminal, order_id: int, pickup_code: str = 
                                 expected_store_id=terminal.store_id, pickup_code=code)
 
 
-def pos_voucher_redeem(*, terminal: PosTerminal, code: str) -> Order:
-    """Redeem an e-voucher of this store by its code. Until the OMS adapter owns
-    voucher codes, the code is the voucher order's ``pickup_code``."""
+def pos_voucher_redeem(*, terminal: PosTerminal, code: str) -> VoucherRedemption:
+    """Redeem an e-voucher code the OMS issued for an order of this store
+    (orders.services.vouchers): another store's code is 404 ``voucher_not_found``,
+    a code redeemed before is 409 ``voucher_already_redeemed``. The order becomes
+    ``redeemed`` with its last code."""
     _check_role(terminal, "redeem")
-    vouchers = Order.objects.filter(store_id=terminal.store_id, order_type=OrderType.VOUCHER, pickup_code=code)
-    order = vouchers.filter(status=OrderStatus.ISSUED).order_by("id").first() or vouchers.order_by("id").first()
-    if order is None:
-        raise NotFound(_("Voucher not found."), code="voucher_not_found")
-    return order_transition(order_id=order.pk, action=OrderAction.REDEEM, actor=terminal_actor(terminal),
-                            expected_store_id=terminal.store_id)
+    return voucher_code_redeem(code=code, actor=terminal_actor(terminal), store_id=terminal.store_id)
 
 
 def pos_verbs_for(order: Order, terminal: PosTerminal | None = None) -> list[str]:

@@ -2,7 +2,8 @@
 
 Every option also reads an environment variable: SIM_HOST, SIM_PORT, SIM_CONFIG,
 SIM_WXPAY_API_KEY (default "sim-wxpay-key"), SIM_WXPAY_MCHID (default
-"1900000001"), SIM_NOTIFY_BACKOFF (comma-separated seconds), SIM_NOTIFY_MAX_ATTEMPTS,
+"1900000001"), SIM_OMS_APP_KEY (default "sim-oms-app"), SIM_OMS_APP_SECRET (default
+"sim-oms-secret"), SIM_NOTIFY_BACKOFF (comma-separated seconds), SIM_NOTIFY_MAX_ATTEMPTS,
 SIM_NOTIFY_TIMEOUT, SIM_REFUND_DELAY.
 
 ``--config FILE`` is JSON with the shops to register at start (and again after
@@ -81,7 +82,8 @@ def banner(server) -> str:
         f"  wxpay    {base}/v3/pay/transactions/jsapi, /v3/refund/domestic/refunds",
         f"  meituan  {base}/api/v1/{{path}}  shops: {', '.join(meituan.shop_codes()) or '-'}",
         f"  eleme    {base}/api/v1/  shops: {', '.join(eleme.shop_ids()) or '-'}",
-        f"  control  {base}/_sim/  (health, reset, calls, faults, wxpay/, meituan/shops|orders, eleme/shops|orders)",
+        f"  oms      {base}/oms/v1/vouchers/issue  (app key {config.oms_app_key})",
+        f"  control  {base}/_sim/  (health, reset, calls, faults, wxpay/, meituan/shops|orders, eleme/shops|orders, oms/)",
     ])
 
 

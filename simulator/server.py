@@ -2,7 +2,8 @@
 ``/_sim/`` control API (the call log and push delivery live in simulator.delivery).
 
 Each simulated counterpart (simulator.wxpay the payment provider,
-simulator.meituan and simulator.eleme the delivery platforms) is one module with a class that registers its routes on the router; the
+simulator.meituan and simulator.eleme the delivery platforms, simulator.oms the
+e-voucher OMS) is one module with a class that registers its routes on the router; the
 server owns everything they share. No Django here: this runs as a separate
 process (``python -m simulator``) or in-process for tests
 (``simulator.testing.running_simulator``).
@@ -41,6 +42,9 @@ def _float_tuple(text: str) -> tuple[float, ...]:
 class SimConfig:
     wxpay_api_key: str = "sim-wxpay-key"
     wxpay_mchid: str = "1900000001"
+    # The OMS's app credentials (simulator.oms): requests are signed with the secret.
+    oms_app_key: str = "sim-oms-app"
+    oms_app_secret: str = "sim-oms-secret"
     # Seconds between notify attempts; the last value repeats. A real provider
     # waits 15 s, 15 s, 30 s, 3 min, ... ; the demo does not need to be that patient.
     notify_backoff: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -64,6 +68,10 @@ class SimConfig:
             values["wxpay_api_key"] = environ["SIM_WXPAY_API_KEY"]
         if "SIM_WXPAY_MCHID" in environ:
             values["wxpay_mchid"] = environ["SIM_WXPAY_MCHID"]
+        if "SIM_OMS_APP_KEY" in environ:
+            values["oms_app_key"] = environ["SIM_OMS_APP_KEY"]
+        if "SIM_OMS_APP_SECRET" in environ:
+            values["oms_app_secret"] = environ["SIM_OMS_APP_SECRET"]
         if "SIM_NOTIFY_BACKOFF" in environ:
             values["notify_backoff"] = _float_tuple(environ["SIM_NOTIFY_BACKOFF"])
         if "SIM_NOTIFY_MAX_ATTEMPTS" in environ:
@@ -152,9 +160,10 @@ class Router:
 def _counterpart_classes() -> list[type]:
     from simulator.eleme import ElemeSimulator
     from simulator.meituan import MeituanSimulator
+    from simulator.oms import OmsSimulator
     from simulator.wxpay import WxPaySimulator
 
-    return [WxPaySimulator, MeituanSimulator, ElemeSimulator]
+    return [WxPaySimulator, MeituanSimulator, ElemeSimulator, OmsSimulator]
 
 
 class SimulatorServer(ThreadingHTTPServer):

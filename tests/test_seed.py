@@ -16,7 +16,7 @@ from catalog.models import Category, PlatformSkuMapping, Product, Sku, StoreSku
 from catalog.selectors import sku_resolve_platform_code
 from channels.models import StoreBinding
 from core.models import OutboxMessage
-from orders.models import Order, OrderEvent, OrderLine, OrderType
+from orders.models import Order, OrderEvent, OrderLine, OrderType, VoucherCode
 from orders.models.machines import machine_states
 from pos.models import PosTerminal
 from pos.services import terminal_token_hash
@@ -25,7 +25,7 @@ from simulator.orders_gen import DEFAULT_ELEME_MENU, DEFAULT_MEITUAN_MENU
 pytestmark = pytest.mark.django_db
 
 COUNTED = [Brand, Store, MemberTier, Category, Product, Sku, StoreSku, PlatformSkuMapping, get_user_model(),
-           StaffMembership, Customer, Order, OrderLine, OrderEvent, StoreBinding, PosTerminal, OutboxMessage]
+           StaffMembership, Customer, Order, OrderLine, OrderEvent, StoreBinding, PosTerminal, OutboxMessage, VoucherCode]
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "simulator" / "demo_config.json"
 
 
@@ -102,6 +102,23 @@ def test_every_order_status_was_reached_through_recorded_transitions():
     for order in Order.objects.all():
         last = OrderEvent.objects.filter(order=order).order_by("id").last()
         assert last.to_status == order.status
+
+
+def test_seeded_voucher_orders_carry_one_code_per_unit_in_the_state_of_their_order():
+    seed()
+
+    vouchers = Order.objects.filter(order_type=OrderType.VOUCHER).prefetch_related("voucher_codes", "lines")
+    states = {}
+    for order in vouchers:
+        codes = sorted(code.state for code in order.voucher_codes.all())
+        states.setdefault(order.status, set()).add(tuple(codes))
+        if order.status in ("issued", "redeemed", "completed", "refunded"):
+            assert len(codes) == sum(line.quantity for line in order.lines.all())
+    assert states["issued"] == {("issued",)}
+    assert states["redeemed"] == {("redeemed",)}
+    assert states["completed"] == {("redeemed",)}
+    assert states["refunded"] == {("void",)}
+    assert states["pending_payment"] == {()}
 
 
 def test_seeding_twice_changes_no_counts():

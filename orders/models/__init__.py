@@ -19,6 +19,7 @@ from orders.models.order import (
     OrderStatus,
     OrderType,
 )
+from orders.models.vouchers import VoucherCode, VoucherCodeState
 
 __all__ = [
     "ORDER_MACHINES",
@@ -37,6 +38,8 @@ __all__ = [
     "PickupOrder",
     "StoreFeedEvent",
     "StoreFeedEventType",
+    "VoucherCode",
+    "VoucherCodeState",
     "VoucherOrder",
     "machine_class_for",
 ]

@@ -34,7 +34,7 @@ from orders.models import (
     OrderStatus,
     OrderType,
 )
-from orders.services.feed import feed_record
+from orders.fulfilment.registry import fulfilment_record
 from orders.services.sync import order_sync_enqueue
 from payments.services import payment_close
 from promotions.services import coupon_release, flash_sale_limit_release
@@ -200,7 +200,7 @@ def order_create(
             ])
         event_write(order=order, action=OrderAction.CREATE, from_status="", actor=actor,
                      data={"channel": channel, "total": str(total)})
-        feed_record(order=order, action=OrderAction.CREATE, from_status="")
+        fulfilment_record(order=order, action=OrderAction.CREATE, from_status="")
     return order
 
 
@@ -239,7 +239,7 @@ def order_transition(
                      reason_code=reason_code, reason=reason,
                      data={k: str(v) for k, v in params.items() if k not in ("reason", "reason_code", "now")})
         order_sync_enqueue(order=order, action=action, actor=actor, reason_code=reason_code, reason=reason)
-        feed_record(order=order, action=action, from_status=from_status)
+        fulfilment_record(order=order, action=action, from_status=from_status)
         if order.status == OrderStatus.CANCELLED:
             _order_release_resources(order=order, actor=actor, was_paid=from_status != OrderStatus.PENDING_PAYMENT)
     return order
@@ -378,5 +378,5 @@ def order_contact_update(*, order_id: int, actor: Actor, contact_name: str | Non
                                       "updated_at"])
             event_write(order=order, action=OrderAction.MODIFY, from_status=order.status, actor=actor,
                         data={"changed": sorted(changed)})
-            feed_record(order=order, action=OrderAction.MODIFY, from_status=order.status)
+            fulfilment_record(order=order, action=OrderAction.MODIFY, from_status=order.status)
     return order

@@ -1,9 +1,10 @@
 """The store feed (orders side): which changes the store's POS must hear about,
 and the wake-up signal long-polling readers wait on.
 
-``feed_record`` is called by orders.services.core inside the transaction of the
-change (order_create, order_transition, order_contact_update), so a feed row
-exists if and only if the change committed. Rules:
+``feed_record`` is the ``pos`` fulfilment route's (orders.fulfilment.pos): it
+runs inside the transaction of the change (order_create, order_transition,
+order_contact_update call ``fulfilment_record``), so a feed row exists if and
+only if the change committed. Only order types routed to ``pos`` get rows. Rules:
 
 - ``order.created`` when an order becomes the store's to handle: an own-channel
   order is paid (``pay``), or an order is created already paid (platform
@@ -35,7 +36,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orders.models import Order, OrderAction, OrderStatus, OrderType, StoreFeedEvent
+from orders.fulfilment.registry import POS_ROUTE, fulfilment_route_name_for
+from orders.models import Order, OrderAction, OrderStatus, StoreFeedEvent
 from orders.models import StoreFeedEventType as T
 
 logger = logging.getLogger(__name__)
@@ -57,8 +59,8 @@ RECHECK_SECONDS_REDIS = 10.0
 
 
 def _feed_type_for(*, order: Order, action: str, from_status: str) -> str | None:
-    if order.order_type == OrderType.VOUCHER:
-        return None
+    if fulfilment_route_name_for(order.order_type) != POS_ROUTE:
+        return None  # fulfilled elsewhere (vouchers: the OMS); see orders.fulfilment
     if action == OrderAction.CREATE:
         return T.ORDER_CREATED if order.status == OrderStatus.PAID else None
     if action == OrderAction.PAY:

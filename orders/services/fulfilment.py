@@ -14,7 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Store, StoreMode
 from core.actors import Actor
 from core.errors import TransitionNotAllowed
-from orders.models import Channel, Order, OrderAction, OrderEvent, OrderStatus, OrderType
+from orders.fulfilment.registry import POS_ROUTE, order_types_routed_to
+from orders.models import Channel, Order, OrderAction, OrderEvent, OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +85,13 @@ class UnacceptedResult:
 
 
 def _unaccepted(*, now: datetime, channels: dict[str, int]):
-    """Paid orders past their channel's acceptance limit (vouchers are never accepted)."""
+    """Paid orders past their channel's acceptance limit; only the POS route's
+    order types are accepted at all (vouchers are issued by the OMS)."""
     due = Q(pk__in=[])
     for channel, seconds in channels.items():
         due |= Q(channel=channel, paid_at__lte=now - timedelta(seconds=int(seconds)))
-    return (Order.objects.filter(due, status=OrderStatus.PAID, paid_at__isnull=False)
-            .exclude(order_type=OrderType.VOUCHER))
+    return Order.objects.filter(due, status=OrderStatus.PAID, paid_at__isnull=False,
+                                order_type__in=order_types_routed_to(POS_ROUTE))
 
 
 def orders_handle_unaccepted(*, now: datetime | None = None, timeouts: dict[str, int] | None = None,

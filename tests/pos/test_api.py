@@ -7,10 +7,12 @@ import pytest
 
 from accounts.models import StoreMode
 from catalog.models import StoreSku
+from core.actors import Actor
 from inventory.models import Stock, StockMovement
 from inventory.services import stock_ledger_mismatches
 from orders.models import Order, OrderEvent
 from orders.services import LineInput
+from orders.services.vouchers import IssuedCode, voucher_codes_record_issued
 from tests.order_helpers import make_order, walk
 
 BASE = "/api/pos/v1"
@@ -284,18 +286,52 @@ def test_menu_lists_this_stores_skus_with_price_availability_and_stock(store, sk
         ("RICE", "12.00", True, 10, ""), ("SOUP", "7.00", False, None, "大份")]
 
 
-def test_voucher_redeem_by_code(store, pos):
-    voucher = make_order(store=store, order_type="voucher")
-    walk(voucher, "pay", "issue")
-    Order.objects.filter(pk=voucher.pk).update(pickup_code="V12345")
+def issued_voucher(store, *codes):
+    """A voucher order issued with ``codes`` (as the OMS route records them), one line of len(codes) units."""
+    voucher = make_order(store=store, order_type="voucher",
+                         lines=[LineInput(name="50元代金券", sku_code="V50", unit_price=Decimal("45.00"),
+                                          quantity=len(codes))])
+    walk(voucher, "pay")
+    voucher_codes_record_issued(order_no=voucher.order_no, actor=Actor.system("oms"),
+                                codes=[IssuedCode(code=code, line_no=1) for code in codes])
+    return voucher
 
-    redeemed = pos.post(f"{BASE}/vouchers/redeem", {"code": "V12345"}, format="json")
-    again = pos.post(f"{BASE}/vouchers/redeem", {"code": "V12345"}, format="json")
+
+def test_voucher_redeem_by_code(store, pos):
+    voucher = issued_voucher(store, "EV0000012345")
+
+    redeemed = pos.post(f"{BASE}/vouchers/redeem", {"code": "EV0000012345"}, format="json")
+    again = pos.post(f"{BASE}/vouchers/redeem", {"code": "EV0000012345"}, format="json")
     unknown = pos.post(f"{BASE}/vouchers/redeem", {"code": "NOPE"}, format="json")
 
     assert (redeemed.status_code, redeemed.json()["status"], redeemed.json()["order_no"]) == (
         200, "redeemed", voucher.order_no)
+    assert (redeemed.json()["voucher"]["code"], redeemed.json()["voucher"]["state"], redeemed.json()["codes_left"]) \
+        == ("EV0000012345", "redeemed", 0)
     assert again.status_code == 409
+    assert again.json()["error"]["code"] == "voucher_already_redeemed"
     assert again.json()["error"]["detail"]["status"] == "redeemed"
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "voucher_not_found"
+
+
+def test_a_voucher_order_is_redeemed_with_its_last_code(store, pos):
+    voucher = issued_voucher(store, "EV0000000001", "EV0000000002")
+
+    first = pos.post(f"{BASE}/vouchers/redeem", {"code": "EV0000000002"}, format="json")
+    last = pos.post(f"{BASE}/vouchers/redeem", {"code": "EV0000000001"}, format="json")
+
+    assert (first.json()["status"], first.json()["codes_left"]) == ("issued", 1)
+    assert (last.json()["status"], last.json()["codes_left"]) == ("redeemed", 0)
+    assert Order.objects.get(pk=voucher.pk).status == "redeemed"
+
+
+def test_the_pickup_code_of_a_voucher_order_is_not_a_voucher_code(store, pos):
+    voucher = issued_voucher(store, "EV0000000003")
+    Order.objects.filter(pk=voucher.pk).update(pickup_code="V12345")
+
+    response = pos.post(f"{BASE}/vouchers/redeem", {"code": "V12345"}, format="json")
+
+    assert response.status_code == 404
+
+

@@ -2,11 +2,16 @@
 answer 401; another store's order or event is 404 (or ignored, for ack); a
 cashier terminal cannot do what only a manager terminal may (403)."""
 
+from decimal import Decimal
+
 import pytest
 
-from orders.models import Order, StoreFeedEvent
+from core.actors import Actor
+from orders.models import Order, StoreFeedEvent, VoucherCode
+from orders.services import LineInput
+from orders.services.vouchers import IssuedCode, voucher_codes_record_issued
 from pos.services import pos_terminal_revoke
-from tests.order_helpers import make_order
+from tests.order_helpers import make_order, walk
 from tests.pos.conftest import token_client
 
 BASE = "/api/pos/v1"
@@ -99,12 +104,18 @@ def test_acking_twice_is_harmless(store, pos, cashier):
 
 
 def test_another_stores_voucher_code_is_404(other_store, pos):
-    voucher = make_order(store=other_store, order_type="voucher")
-    Order.objects.filter(pk=voucher.pk).update(pickup_code="V777")
+    voucher = make_order(store=other_store, order_type="voucher",
+                         lines=[LineInput(name="50元代金券", unit_price=Decimal("45.00"), quantity=1)])
+    walk(voucher, "pay")
+    voucher_codes_record_issued(order_no=voucher.order_no, actor=Actor.system("oms"),
+                                codes=[IssuedCode(code="EV0000000777", line_no=1)])
 
-    response = pos.post(f"{BASE}/vouchers/redeem", {"code": "V777"}, format="json")
+    response = pos.post(f"{BASE}/vouchers/redeem", {"code": "EV0000000777"}, format="json")
 
     assert response.status_code == 404
+    assert response.json()["error"]["code"] == "voucher_not_found"
+    assert Order.objects.get(pk=voucher.pk).status == "issued"
+    assert VoucherCode.objects.get(code="EV0000000777").state == "issued"
 
 
 def test_another_brands_sku_is_unknown_to_sales_and_availability(store, other_store, pos):

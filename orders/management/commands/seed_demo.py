@@ -41,6 +41,7 @@ from orders.management.demo_orders import (
 )
 from orders.models import Channel, Order, OrderType
 from orders.services import DiscountInput, LineInput, order_create, order_transition
+from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
 from orders.services.sync import ORDER_ACTION_TOPIC
 
 ZERO = Decimal("0.00")
@@ -354,8 +355,26 @@ class Command(BaseCommand):
                 continue  # the store's auto-accept already did it (orders.services.fulfilment)
             actor = self._actor(step.actor_kind, plan=plan, store=store, customer=customer, staff=staff,
                                 action=step.action)
-            order = order_transition(order_id=order.pk, action=step.action, actor=actor, now=moment,
-                                     **self._params(step, plan=plan, order=order, store=store))
+            if step.action == "issue":  # what the OMS route does: codes, then ``issue``
+                order = voucher_codes_record_issued(order_no=order.order_no, actor=actor, now=moment,
+                                                    codes=self._voucher_codes(order, index=index))
+            elif step.action == "redeem":  # every code redeemed: the last one redeems the order
+                for voucher in order.voucher_codes.order_by("id"):
+                    order = voucher_code_redeem(code=voucher.code, actor=actor, redeemed_at=moment).order
+            else:
+                order = order_transition(order_id=order.pk, action=step.action, actor=actor, now=moment,
+                                         **self._params(step, plan=plan, order=order, store=store))
+
+    @staticmethod
+    def _voucher_codes(order: Order, *, index: int) -> list[IssuedCode]:
+        """Deterministic demo codes, one per unit: EV9 + the plan index + the unit number."""
+        codes, unit = [], 0
+        for line in order.lines.order_by("line_no"):
+            for _ in range(line.quantity):
+                unit += 1
+                codes.append(IssuedCode(code=f"EV9{index:05d}{unit:04d}", line_no=line.line_no,
+                                        sku_code=line.sku_code))
+        return codes
 
     def _discounts(self, plan: OrderPlan, *, customer, subtotal: Decimal) -> list[DiscountInput]:
         if plan.is_platform:
