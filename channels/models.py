@@ -110,3 +110,23 @@ class PlatformRefundRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.get_kind_display()} {self.amount} ({self.get_status_display()})"
+
+
+class PlatformOrderCheck(models.Model):
+    """When the reconciliation job last asked the platform about a platform order
+    (channels.services.reconcile), so each run asks about the longest-unchecked first."""
+
+    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="platform_check",
+                                 verbose_name=_("order"))
+    checked_at = models.DateTimeField(_("checked at"), db_index=True)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+
+    tenant_brand_lookup = "order__brand_id"
+    tenant_store_lookup = "order__store_id"
+
+    class Meta:
+        verbose_name = _("platform order check")
+        verbose_name_plural = _("platform order checks")
+
+    def __str__(self) -> str:
+        return f"{self.order_id} @ {self.checked_at:%Y-%m-%d %H:%M:%S}"

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from channels.services import binding_pull, bindings_schedule_due
+from channels.services import binding_pull, bindings_schedule_due, platform_orders_reconcile
 
 
 @shared_task(name="channels.schedule_due_pulls")
@@ -15,3 +15,10 @@ def schedule_due_pulls_task() -> int:
 def pull_binding_task(binding_id: int) -> dict:
     result = binding_pull(binding_id=binding_id)
     return {"pulled": result.pulled, "created": result.created, "errors": result.errors, "skipped": result.skipped}
+
+
+@shared_task(name="channels.reconcile_platform_orders")
+def reconcile_platform_orders_task() -> dict:
+    """Periodic: ask the platforms about open orders (lost cancellations, refunds, deliveries)."""
+    result = platform_orders_reconcile()
+    return {"checked": result.checked, "changed": result.changed, "errors": result.errors}

@@ -281,11 +281,21 @@ CHANNELS_HTTP_READ_TIMEOUT = 10.0
 CHANNELS_PULL_MAX_ORDERS = 50
 # Ele.me getAllOrders reconciliation (cancellations, refunds) at most this often per binding.
 CHANNELS_RECONCILE_SECONDS = 300
+# Meituan: for this many minutes after midnight a pull also finishes yesterday's day sequences.
+CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES = 30
+# Reconciliation of known orders (job reconcile-platform-orders): open platform orders
+# placed more than MINUTES and less than MAX_HOURS ago are fetched from their platform,
+# each at most every EVERY_SECONDS, at most BATCH per run.
+CHANNELS_RECONCILE_ORDER_MINUTES = 10
+CHANNELS_RECONCILE_ORDER_MAX_HOURS = 24
+CHANNELS_RECONCILE_ORDER_EVERY_SECONDS = 300
+CHANNELS_RECONCILE_ORDER_BATCH = 100
 # Our public base URL as the platforms see it (Meituan signs pushes over it); empty: the request's own.
 CHANNELS_PUSH_BASE_URL = ""
 _CHANNEL_JOBS = {
     "relay-outbox": {"task": "core.relay_outbox", "every": 15},
     "pull-platform-orders": {"task": "channels.schedule_due_pulls", "every": 5},
+    "reconcile-platform-orders": {"task": "channels.reconcile_platform_orders", "every": 60},
 }
 PERIODIC_JOBS.update(_CHANNEL_JOBS)
 CELERY_BEAT_SCHEDULE.update(

@@ -9,7 +9,8 @@ dropped. Stock is taken with ``allow_shortfall`` (a platform order is already
 paid): what is missing is recorded and the order flagged.
 
 ``intake``: ingest and pushes; ``pull``: pulls and the beat fan-out; ``sync``:
-the outbox handlers that call the platforms back.
+the outbox handlers that call the platforms back; ``reconcile``: the periodic check
+of known open orders; ``refunds``: platform refund applications and their answers.
 """
 
 from channels.services.intake import (
@@ -21,11 +22,13 @@ from channels.services.intake import (
     platform_push_handle,
 )
 from channels.services.pull import binding_pull, bindings_schedule_due
+from channels.services.reconcile import ReconcileResult, platform_orders_reconcile
 from channels.services.sync import item_availability_deliver, order_action_deliver
 
 __all__ = [
     "IngestResult",
     "PullResult",
+    "ReconcileResult",
     "apportion",
     "binding_create",
     "binding_pull",
@@ -33,5 +36,6 @@ __all__ = [
     "item_availability_deliver",
     "order_action_deliver",
     "platform_order_ingest",
+    "platform_orders_reconcile",
     "platform_push_handle",
 ]
