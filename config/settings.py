@@ -302,5 +302,3 @@ CELERY_BEAT_SCHEDULE.update(
     {name: {"task": job["task"], "schedule": float(job["every"])} for name, job in _CHANNEL_JOBS.items()}
 )
 # --- end Channels and outbox ----------------------------------------------------
-# Meituan: for this many minutes after midnight a pull also finishes yesterday's day sequences.
-CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES = 30
