@@ -1,9 +1,12 @@
 """hot_sku: C buyers race for one on-order SKU with S units.
 
-Each buyer (a thread, its own customer) places 1-unit orders until the SKU is
-sold out, first through the service layer (orders.services.checkout.order_place),
-then through HTTP (POST /api/v1/orders on gunicorn). Checks: exactly S orders,
-stock 0 (never negative), ledger conserved.
+Each buyer (its own customer) places 1-unit orders until the SKU is sold out,
+first through the service layer (orders.services.checkout.order_place), with
+the C buyers spread over P processes of C/P threads each (a web tier runs
+several processes; one Python process runs one thread at a time), then through
+HTTP (POST /api/v1/orders on gunicorn). A one-process run with all C threads
+is printed as a reference. Checks: exactly S orders, stock 0 (never negative),
+ledger conserved.
 
 Baseline, same run, same concurrency, same kind of row: a raw psycopg
 transaction ``BEGIN; UPDATE inventory_stock SET on_hand = on_hand - 1 WHERE
@@ -11,6 +14,7 @@ id=%s AND on_hand >= 1; COMMIT`` until the row is empty.
 """
 
 import argparse
+import time
 import uuid
 
 from bench import common
@@ -24,6 +28,8 @@ def parse(argv):
     parser = argparse.ArgumentParser(prog=f"python -m bench {NAME}", description=__doc__.splitlines()[0])
     parser.add_argument("--stock", type=int, default=500, help="units of the hot SKU (S)")
     parser.add_argument("--threads", type=int, default=16, help="concurrent buyers (C)")
+    parser.add_argument("--processes", type=int, default=4,
+                        help="processes the service-layer buyers are spread over (P; C/P threads each)")
     parser.add_argument("--baseline-stock", type=int, default=5000, help="units the raw SQL baseline takes")
     parser.add_argument("--http-workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--http-threads", type=int, default=8, help="gunicorn threads per worker")
@@ -97,6 +103,62 @@ def service_run(*, shop, customers, units: int, code: str = "HOT-SVC") -> dict:
     seconds = common.run_threads(_service_buyer, [(c, cart, placed, errors) for c in customers])
     return {**_sold_out_checks(shop=shop, sku=sku, units=units, succeeded=len(placed), errors=errors),
             "seconds": seconds, "orders_per_s": common.rate(len(placed), seconds)}
+
+
+def _process_buyers(database_url: str, customer_ids: list[int], store_id: int, sku_code: str,
+                    ready, go, results) -> None:
+    """One buyer process: its own Django setup and connections, C/P threads."""
+    import os
+
+    # The parent's database (under pytest: the test database), production settings.
+    os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": database_url,
+                       "LOG_LEVEL": "ERROR"})
+    common.setup_django()
+    from accounts.models import Customer
+    from orders.services.checkout import Cart, CartItem
+
+    cart = Cart(store_id=store_id, order_type="pickup", items=(CartItem(sku_code=sku_code, qty=1),))
+    customers = list(Customer.objects.filter(pk__in=customer_ids).select_related("tier"))
+    from django.db import connection
+
+    connection.close()
+    placed: list = []
+    errors: list = []
+    ready.put(1)
+    go.wait()
+    common.run_threads(_service_buyer, [(c, cart, placed, errors) for c in customers])
+    results.put({"placed": len(placed), "errors": errors[:10], "error_count": len(errors), "ended": time.time()})
+
+
+def service_run_processes(*, shop, customers, units: int, processes: int, code: str = "HOT-MP") -> dict:
+    import multiprocessing
+
+    from catalog.models import StockDeductionMode
+    from django.db import connections
+
+    sku = common.sku_create(shop=shop, code=code, stock=units, stock_mode=StockDeductionMode.ON_ORDER)
+    database_url = common.database_url()
+    connections.close_all()
+    context = multiprocessing.get_context("spawn")
+    ready, results, go = context.Queue(), context.Queue(), context.Event()
+    groups = [[c.pk for c in customers[i::processes]] for i in range(processes)]
+    workers = [context.Process(target=_process_buyers, args=(database_url, ids, shop.store.pk, sku.code, ready, go, results))
+               for ids in groups if ids]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        ready.get(timeout=120)
+    started = time.time()
+    go.set()
+    reports = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    seconds = max(r["ended"] for r in reports) - started
+    placed = sum(r["placed"] for r in reports)
+    errors = [e for r in reports for e in r["errors"]]
+    return {**_sold_out_checks(shop=shop, sku=sku, units=units, succeeded=placed, errors=errors),
+            "seconds": seconds, "orders_per_s": common.rate(placed, seconds),
+            "layout": f"{len(workers)} processes x {len(groups[0])} threads"}
 
 
 # --- HTTP --------------------------------------------------------------------
@@ -188,14 +250,22 @@ def main(argv=None) -> dict:
 
     queries = queries_per_order(shop=shop, customer=customers[0])
     baseline = baseline_run(shop=shop, units=args.baseline_stock, threads=args.threads)
-    print(f"  baseline raw SQL txn: {baseline['tx']} tx in {baseline['seconds']:.2f}s", flush=True)
-    service = service_run(shop=shop, customers=customers, units=args.stock)
+    print(f"  baseline raw SQL txn: {baseline['tx']} tx in {baseline['seconds']:.2f}s "
+          f"({args.threads} threads, one process)", flush=True)
+    service = service_run_processes(shop=shop, customers=customers, units=args.stock, processes=args.processes)
     print(common.line(f"{NAME} service", service["orders_per_s"], "orders/s", "raw SQL txn",
                       baseline["tx_per_s"], "tx/s", aim=SERVICE_AIM), flush=True)
-    print(f"  {service['succeeded']} orders in {service['seconds']:.2f}s; {queries} SQL queries per order_place",
-          flush=True)
+    print(f"  {service['succeeded']} orders in {service['seconds']:.2f}s ({service['layout']}); "
+          f"{queries} SQL queries per order_place", flush=True)
     _print_checks("service", args.stock, service)
     ok = baseline["ok"] and service["ok"]
+    # The same service with all C buyers as threads of one process (GIL-bound).
+    threaded = service_run(shop=shop, customers=customers, units=args.stock, code="HOT-THR")
+    print(f"  reference: {args.threads} threads in one process: {threaded['orders_per_s']:.1f} orders/s "
+          f"(ratio {common.ratio(threaded['orders_per_s'], baseline['tx_per_s']):.2f}; "
+          f"{threaded['succeeded']} orders in {threaded['seconds']:.2f}s)", flush=True)
+    _print_checks("service, one process", args.stock, threaded)
+    ok = ok and threaded["ok"]
     single = None
     if args.single_stock:
         # Same service, one buyer: shows what the concurrency adds (or costs).
@@ -203,9 +273,12 @@ def main(argv=None) -> dict:
         print(f"  reference: 1 buyer through the service layer: {single['orders_per_s']:.1f} orders/s "
               f"({single['succeeded']} orders in {single['seconds']:.2f}s)", flush=True)
         ok = ok and single["ok"]
-    result = {"bench": NAME, "stock": args.stock, "threads": args.threads, "queries_per_order": queries,
-              "baseline": baseline, "service": service,
-              "service_ratio": common.ratio(service["orders_per_s"], baseline["tx_per_s"]), "service_1_buyer": single}
+    result = {"bench": NAME, "stock": args.stock, "threads": args.threads, "processes": args.processes,
+              "queries_per_order": queries, "baseline": baseline, "service": service,
+              "service_ratio": common.ratio(service["orders_per_s"], baseline["tx_per_s"]),
+              "service_one_process": threaded,
+              "service_one_process_ratio": common.ratio(threaded["orders_per_s"], baseline["tx_per_s"]),
+              "service_1_buyer": single}
     if not args.skip_http:
         http = http_run(shop=shop, customers=customers, units=args.stock, workers=args.http_workers,
                         threads=args.http_threads)

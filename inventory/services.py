@@ -11,7 +11,7 @@ constraint ``on_hand >= 0`` is the last line of defence.
 
 from collections import defaultdict
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
 from django.utils.translation import gettext_lazy as _
 
@@ -52,10 +52,14 @@ def stock_deduct(
     missing unit raises ``OutOfStock`` (detail lists the SKUs) and nothing
     changes. With it (platform orders, already paid) what is there is taken,
     stock stays >= 0, and the missing units are recorded as StockShortfall and
-    returned (sku_id -> missing qty). Joins the caller's transaction.
+    returned (sku_id -> missing qty). Joins the caller's transaction; when it
+    raises, it has changed nothing, so a caller may catch and go on.
     """
     if any(qty <= 0 for qty in quantities.values()):
         raise InvalidInput(_("Quantities must be positive."), code="invalid_quantity")
+    if not allow_shortfall and connection.vendor == "postgresql":
+        _deduct_all_or_nothing(store_id=store_id, quantities=quantities, reference=reference, reason=reason)
+        return {}
     with transaction.atomic():
         stocks = _locked_stocks(store_id=store_id, sku_ids=list(quantities))
         wanted = {sku_id: qty for sku_id, qty in quantities.items() if sku_id in stocks}
@@ -81,14 +85,78 @@ def stock_deduct(
                 for sku_id, qty in sorted(wanted.items())
             ])
         except IntegrityError:
-            raise Conflict(_("This reference already took stock."), code="stock_already_deducted",
-                           detail={"reference": reference}) from None
+            raise _already_deducted(reference) from None
         if shortfall:
             StockShortfall.objects.bulk_create([
                 StockShortfall(store_id=store_id, sku_id=sku_id, reference=reference, quantity=qty)
                 for sku_id, qty in sorted(shortfall.items())
             ])
     return shortfall
+
+
+def _already_deducted(reference: str) -> Conflict:
+    return Conflict(_("This reference already took stock."), code="stock_already_deducted",
+                    detail={"reference": reference})
+
+
+def _deduct_all_or_nothing(*, store_id: int, quantities: dict[int, int], reference: str, reason: str) -> None:
+    """The hot path of order placement (PostgreSQL): two statements whatever the
+    number of lines, and no savepoint.
+
+    1. One UPDATE whose CTE locks the store's rows of these SKUs in sku order
+       (``ORDER BY sku_id FOR UPDATE``, so multi-line orders never deadlock) and
+       changes them only if *every* row keeps ``on_hand >= 0``: all or nothing.
+    2. One INSERT of the ledger rows, ``ON CONFLICT DO NOTHING``: a reference
+       that already took stock inserts nothing; the UPDATE is then undone by its
+       exact inverse (the rows are still locked by us) and the call raises.
+
+    The stock rows stay locked from statement 1 to the caller's COMMIT, which is
+    why order placement runs this last.
+    """
+    stock_table, movement_table = Stock._meta.db_table, StockMovement._meta.db_table
+    items = sorted(quantities.items())
+    wanted = ", ".join(["(%s::bigint, %s::integer)"] * len(items))
+    params = [value for item in items for value in item]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH want(sku_id, qty) AS (VALUES {wanted}), "
+            f"locked AS (SELECT s.id, s.sku_id, s.on_hand FROM {stock_table} s "
+            f"  WHERE s.store_id = %s AND s.sku_id IN (SELECT sku_id FROM want) ORDER BY s.sku_id FOR UPDATE) "
+            f"UPDATE {stock_table} AS t SET on_hand = t.on_hand - w.qty, updated_at = now() "
+            f"FROM locked l JOIN want w ON w.sku_id = l.sku_id "
+            f"WHERE t.id = l.id AND NOT EXISTS ("
+            f"  SELECT 1 FROM locked l2 JOIN want w2 ON w2.sku_id = l2.sku_id WHERE l2.on_hand < w2.qty) "
+            f"RETURNING t.id, t.sku_id",
+            [*params, store_id],
+        )
+        changed = {sku_id: stock_id for stock_id, sku_id in cursor.fetchall()}
+        if not changed:
+            levels = dict(Stock.objects.filter(store_id=store_id, sku_id__in=list(quantities))
+                          .values_list("sku_id", "on_hand"))
+            short = {str(sku_id): {"wanted": qty, "on_hand": levels[sku_id]}
+                     for sku_id, qty in items if sku_id in levels and levels[sku_id] < qty}
+            if short:
+                raise OutOfStock(detail={"skus": short})
+            return  # none of these SKUs is tracked
+        rows = [(changed[sku_id], -qty) for sku_id, qty in items if sku_id in changed]
+        values = ", ".join(["(%s, %s, %s, %s, '', now())"] * len(rows))
+        cursor.execute(
+            f"INSERT INTO {movement_table} (stock_id, delta, reason, reference, note, created_at) "
+            f"VALUES {values} ON CONFLICT DO NOTHING RETURNING id",
+            [value for stock_id, delta in rows for value in (stock_id, delta, reason, reference)],
+        )
+        inserted = [row[0] for row in cursor.fetchall()]
+        if len(inserted) != len(rows):
+            # Undo exactly what this call did (the rows are still ours), then refuse.
+            undo = ", ".join(["(%s::bigint, %s::integer)"] * len(rows))
+            cursor.execute(
+                f"UPDATE {stock_table} AS t SET on_hand = t.on_hand - u.delta FROM (VALUES {undo}) AS u(id, delta) "
+                f"WHERE t.id = u.id",
+                [value for row in rows for value in row],
+            )
+            if inserted:
+                StockMovement.objects.filter(pk__in=inserted).delete()
+            raise _already_deducted(reference)
 
 
 def stock_release(*, store_id: int, reference: str) -> dict[int, int]:

@@ -23,7 +23,15 @@ from inventory.selectors import stock_levels
 from inventory.services import OutOfStock, stock_deduct, stock_release_many
 from orders.locks import order_lock_by_no
 from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
-from orders.services.core import DiscountInput, LineInput, event_write, order_create, order_transition
+from orders.services.core import (
+    DiscountInput,
+    LineInput,
+    business_date_of,
+    day_seq_next,
+    event_write,
+    order_create,
+    order_transition,
+)
 from promotions.engine import CartLine, PricingContext, Quote, quote_compute
 from payments.services import payments_close_for_orders
 from promotions.services import (
@@ -182,13 +190,17 @@ def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime |
         for d in quote.discounts if d.amount > 0
     ]
     expires_at = now + timedelta(minutes=priced.store.brand.unpaid_timeout_minutes)
+    # Drawn before the transaction: in autocommit the store's counter row is
+    # locked for this statement only, not until our COMMIT (a failed placement
+    # leaves a gap). Inside a caller's transaction it is held as before.
+    day_seq = day_seq_next(store_id=priced.store.pk, business_date=business_date_of(now))
     with transaction.atomic():
         order = order_create(
             store=priced.store, channel=channel, order_type=cart.order_type, lines=lines,
             actor=Actor(kind=ActorKind.CUSTOMER, id=str(customer.pk)), customer_id=customer.pk,
             contact_name=cart.contact_name or customer.name, contact_phone=cart.contact_phone or customer.phone,
             address=cart.address, customer_note=cart.note, discounts=discounts, delivery_fee=quote.delivery_fee,
-            placed_at=now, expires_at=expires_at, raw_payload={"pricing": quote_as_dict(quote)},
+            placed_at=now, expires_at=expires_at, raw_payload={"pricing": quote_as_dict(quote)}, day_seq=day_seq,
         )
         coupon_ids = [d.coupon_id for d in quote.discounts if d.coupon_id]
         if coupon_ids:
