@@ -259,6 +259,34 @@ def test_no_oversell_when_many_customers_order_the_last_units():
     assert on_hand(store, sku) == 0
     assert Order.objects.count() == 6
     assert stock_ledger_mismatches() == []
+    # Day numbers are drawn before each placement's transaction: unique, never
+    # reused; the 10 refused placements left gaps among the 16 numbers drawn.
+    numbers = sorted(Order.objects.values_list("day_seq", flat=True))
+    assert len(set(numbers)) == 6 and set(numbers) <= set(range(1, 17))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_placement_leaves_a_gap_in_the_day_numbers_and_changes_nothing_else():
+    store = StoreFactory()
+    sku = SkuFactory(brand=store.brand, code="LAST", price=D("9.90"), stock_mode=StockDeductionMode.ON_ORDER)
+    StoreSkuFactory(store=store, sku=sku)
+    stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=1)
+    customer = CustomerFactory(brand=store.brand)
+    first = order_place(customer=customer, cart=Cart(store_id=store.pk, order_type="pickup",
+                                                     items=(CartItem("LAST", 1),)), channel="miniapp")
+    stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=1)
+    with pytest.raises(Exception) as refused:
+        order_place(customer=customer, cart=Cart(store_id=store.pk, order_type="pickup",
+                                                 items=(CartItem("LAST", 2),)), channel="miniapp")
+    assert refused.value.code == "out_of_stock"
+    second = order_place(customer=customer, cart=Cart(store_id=store.pk, order_type="pickup",
+                                                      items=(CartItem("LAST", 1),)), channel="miniapp")
+
+    assert (first.day_seq, second.day_seq) == (1, 3)
+    assert second.order_no.endswith("00003")
+    assert Order.objects.count() == 2
+    assert on_hand(store, sku) == 0
+    assert stock_ledger_mismatches() == []
 
 
 @pytest.mark.postgres_only
