@@ -10,9 +10,10 @@ Setup: a Meituan-bound store, the simulator as a subprocess, Redis database 14
    process; tasks/s from the first publish until the workers ran all N.
 2. Throughput: N events for N/2 platform orders, each order's ``accept`` then
    ``mark_ready`` written with ``outbox_enqueue`` in one transaction per order (the
-   on-commit hook publishes ``core.relay_outbox`` for the order's key, as in
-   production); events/s from the first write until the last ``delivered_at``. A
-   sweep (``core.relay_outbox`` for all keys) is published every 15 s, as beat does.
+   on-commit hook kicks the relay as in production: a ``core.relay_outbox`` task
+   is published only when no kicked relay is waiting, see core.outbox); events/s
+   from the first write until the last ``delivered_at``. A sweep
+   (``core.relay_outbox``) is published every 15 s, as beat does.
 3. Lag: ``accept`` events at a steady ``--lag-rate`` per second for ``--lag-seconds``,
    one transaction each; p50/p99 of ``delivered_at - created_at`` and of the
    simulator's call log time minus ``created_at``.
@@ -131,9 +132,9 @@ def _payload(*, store_id: int, order_id: int, action: str) -> dict:
 
 
 def _sweep() -> None:
-    from core.outbox import outbox_relay_schedule
+    from core.tasks import relay_outbox_task
 
-    outbox_relay_schedule(key=None)
+    relay_outbox_task.delay()  # what beat publishes
 
 
 def throughput_run(*, store, brand_id: int, order_ids: list[int], timeout: float) -> dict:

@@ -63,8 +63,12 @@ class OutboxMessage(models.Model):
         verbose_name_plural = _("outbox messages")
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due_idx"),
-            models.Index(fields=["key", "status", "id"], name="outbox_key_status_idx"),
+            # The relay's claim: due pending messages in order, and "no older pending
+            # message of this key". Partial, so delivered rows do not grow them.
+            models.Index(fields=["next_attempt_at", "id"], name="outbox_pending_due_idx",
+                         condition=models.Q(status="pending")),
+            models.Index(fields=["key", "id"], name="outbox_pending_key_idx", condition=models.Q(status="pending")),
+            models.Index(fields=["key"], name="outbox_key_idx"),  # the admin's search by exact key
         ]
 
     def __str__(self) -> str:

@@ -9,8 +9,16 @@ def purge_idempotency_records_task() -> int:
 
 
 @shared_task(name="core.relay_outbox")
-def relay_outbox_task(key: str | None = None, limit: int = 200) -> dict:
-    """Deliver due outbox messages: after a commit (one key) and as the periodic sweep (all keys)."""
-    from core.outbox import outbox_relay
+def relay_outbox_task(key: str | None = None, limit: int = 500) -> dict:
+    """Deliver due outbox messages: kicked after commits (coalesced) and as the periodic sweep.
 
-    return outbox_relay(limit=limit, key=key)
+    Clears the kick flag before claiming (see core.outbox), and kicks again when
+    it stopped at ``limit`` with more possibly due. ``key`` (one key only) is
+    accepted for relays queued by older code."""
+    from core.outbox import outbox_kick_clear, outbox_relay, outbox_relay_kick
+
+    outbox_kick_clear()
+    result = outbox_relay(limit=limit, key=key)
+    if result["delivered"] + result["failed"] >= limit:
+        outbox_relay_kick()
+    return result

@@ -14,7 +14,7 @@ from channels.selectors import (
     platform_items_for_skus,
 )
 from core.models import OutboxMessage
-from core.outbox import OutboxPermanentError
+from core.outbox import OutboxPermanentError, outbox_memo
 from orders.models import OrderAction
 from orders.services.sync import REFUND_REJECT
 
@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 
 def _binding_for_message(*, store_id: int, platform: str) -> StoreBinding | None:
-    binding = binding_for_store(store_id=store_id, platform=platform)
+    # Read once per relay round, not once per message (core.outbox.outbox_memo).
+    binding = outbox_memo(("binding", store_id, platform),
+                          lambda: binding_for_store(store_id=store_id, platform=platform))
     if binding is not None and not binding.enabled:
         raise RuntimeError(f"the {platform} binding of store {store_id} is disabled")  # retried with backoff
     return binding
