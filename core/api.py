@@ -56,8 +56,14 @@ def exception_handler(exc, context):
         message = _("The input is not valid.")
         return Response(error_body(code=code, message=message, detail=detail), status=400)
     if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
-        # DRF would answer 403 when no authenticator offers a challenge; the contract says 401.
-        return Response(error_body(code=code, message=exc.detail), status=status.HTTP_401_UNAUTHORIZED)
+        # DRF would answer 403 when no authenticator offers a challenge; the contract says 401,
+        # with the challenge of the view's first authenticator (RFC 9110: a 401 names its scheme).
+        view, request = context.get("view"), context.get("request")
+        challenge = view.get_authenticate_header(request) if view is not None and request is not None else None
+        if challenge:
+            headers["WWW-Authenticate"] = challenge
+        return Response(error_body(code=code, message=exc.detail), status=status.HTTP_401_UNAUTHORIZED,
+                        headers=headers)
     return Response(error_body(code=code, message=exc.detail), status=exc.status_code, headers=headers)
 
 

@@ -55,6 +55,7 @@ def test_no_token_is_401_in_the_error_shape():
     response = APIClient().get("/api/v1/orders")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Bearer"
 
 
 def test_menu_shows_prices_availability_and_stock(api, shop):

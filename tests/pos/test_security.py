@@ -48,6 +48,7 @@ def test_no_token_is_401(store, skus, method, path, body):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Token"
     assert Order.objects.get(pk=order.pk).status == "paid"
 
 
