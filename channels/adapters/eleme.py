@@ -307,6 +307,8 @@ def refund_detail(message: dict) -> ParsedRefund:
     partial = str(message.get("refundType") or "normal") == "part"
     if not partial:
         return ParsedRefund()
+    if message.get("totalPrice") in (None, "") and not lines:
+        raise PlatformPayloadError("a partial refund needs totalPrice or goodsList")
     amount = money(message.get("totalPrice")) if message.get("totalPrice") not in (None, "") \
         else sum((Decimal(line["amount"]) for line in lines), ZERO)
     if amount < 0:

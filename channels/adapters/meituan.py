@@ -360,6 +360,8 @@ def refund_detail(params: dict) -> ParsedRefund:
         amount = sum((Decimal(line["amount"]) for line in lines), ZERO)
     if amount is not None and amount < 0:
         raise PlatformPayloadError("money must not be negative")
+    if partial and amount is None:
+        raise PlatformPayloadError("a partial refund needs money or food")
     return ParsedRefund(partial=partial, amount=amount, lines=tuple(lines))
 
 

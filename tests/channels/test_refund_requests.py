@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from accounts.models import StaffRole
-from channels.adapters.base import ParsedRefund, PushEvent, PushKind
+from channels.adapters.base import ParsedRefund, PlatformPayloadError, PushEvent, PushKind
 from channels.adapters.eleme import refund_detail as eleme_refund_detail
 from channels.adapters.meituan import refund_detail as meituan_refund_detail
 from channels.models import PlatformRefundRequest
@@ -76,6 +76,8 @@ def test_meituan_part_refund_push_carries_money_and_food_lines():
         {"name": "宫保鸡丁", "merchant_code": "HC001", "platform_sku_id": "1001001", "quantity": 1,
          "amount": "28.00"},))
     assert meituan_refund_detail({"notify_type": "apply"}) == ParsedRefund()
+    with pytest.raises(PlatformPayloadError):
+        meituan_refund_detail({"notify_type": "part"})  # partial, but of what?
 
 
 def test_eleme_part_refund_message_carries_total_price_and_goods():
@@ -87,6 +89,8 @@ def test_eleme_part_refund_message_carries_total_price_and_goods():
         {"name": "扬州炒饭", "merchant_code": "ZS001", "platform_sku_id": "800001", "quantity": 1,
          "amount": "24.00"},))
     assert eleme_refund_detail({"refundType": "normal"}) == ParsedRefund()
+    with pytest.raises(PlatformPayloadError):
+        eleme_refund_detail({"refundType": "part"})
 
 
 def test_a_refund_push_with_a_bad_amount_is_refused_and_writes_nothing(client, shop):
