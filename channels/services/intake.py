@@ -350,10 +350,13 @@ def _refund_applied(*, order: Order, reason: str, platform: str, refund_id: str,
         if last is not None and last.reason_code == REFUND_REQUESTED:
             return []  # flagged before applications were recorded
     actor = _platform_actor(platform)
-    with transaction.atomic():
-        request, _created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
-        order_refund_requested_flag(order_id=order.pk, actor=actor, reason=refund_request_label(),
-                                    data=refund_request_data(request))
+    try:
+        with transaction.atomic():
+            request, _created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
+            order_refund_requested_flag(order_id=order.pk, actor=actor, reason=refund_request_label(),
+                                        data=refund_request_data(request))
+    except IntegrityError:
+        return []  # the same application, recorded at the same moment by a concurrent push or pull
     return [OrderAction.FLAG.value]
 
 
