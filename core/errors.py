@@ -57,6 +57,12 @@ class IdempotencyKeyReused(DomainError):
     default_message = _("This Idempotency-Key was already used with a different request body.")
 
 
+class IdempotencyKeyInProgress(DomainError):
+    status_code = 409
+    code = "idempotency_key_in_progress"
+    default_message = _("A request with this Idempotency-Key is still being processed; retry later.")
+
+
 class IdempotencyKeyInvalid(DomainError):
     code = "idempotency_key_invalid"
     status_code = 400

@@ -4,6 +4,16 @@ Use ``IdempotentAPIView`` (or mix ``IdempotencyMixin`` into a DRF view): a POST
 that carries ``Idempotency-Key`` runs in one transaction together with the
 reservation of the key; the rendered response is stored and replayed byte for
 byte to a retry with the same body; the same key with another body gets 422.
+
+A view whose work calls a third party over the network (starting a payment)
+sets ``idempotency_atomic = False``: holding a transaction across an HTTP call
+to somebody else is what this project never does. The key is then reserved in
+its own short transaction (a row without a status code: "in progress"), the
+view runs outside any transaction (its service must itself be idempotent), and
+the answer is stored when it is known. A retry while the first request is still
+running gets 409 ``idempotency_key_in_progress``; a reservation left behind by
+a crashed process is taken over after ``STALE_RESERVATION``; a 5xx answer is
+not stored (the reservation is dropped), so the retry runs again.
 """
 
 import hashlib
@@ -14,10 +24,12 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from core.errors import IdempotencyKeyInvalid, IdempotencyKeyReused
+from core.errors import IdempotencyKeyInProgress, IdempotencyKeyInvalid, IdempotencyKeyReused
 from core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+# A reservation this old without an answer belongs to a request that died.
+STALE_RESERVATION = timedelta(seconds=120)
 
 
 class _Replay(Exception):
@@ -62,6 +74,8 @@ class IdempotencyMixin:
     """DRF view mixin; must come before APIView in the bases."""
 
     _idempotency_record: IdempotencyRecord | None = None
+    # False: reserve the key in its own transaction and run the view outside one (see the module).
+    idempotency_atomic = True
 
     def dispatch(self, request, *args, **kwargs):
         raw_key = request.headers.get(HEADER)
@@ -72,17 +86,40 @@ class IdempotencyMixin:
             method=request.method, path=request.get_full_path(), body=request.body
         )
         self._idempotency_raw_key = raw_key
+        if not self.idempotency_atomic:
+            return self._dispatch_outside_transaction(request, *args, **kwargs)
         with transaction.atomic():
             response = super().dispatch(request, *args, **kwargs)
-            record = self._idempotency_record
-            if record is not None:
-                if hasattr(response, "render") and not response.is_rendered:
-                    response.render()
-                record.status_code = response.status_code
-                record.content_type = response.get("Content-Type", "")
-                record.body = bytes(response.content)
-                record.save(update_fields=["status_code", "content_type", "body"])
+            self._idempotency_store(response)
         return response
+
+    def _dispatch_outside_transaction(self, request, *args, **kwargs):
+        try:
+            response = super().dispatch(request, *args, **kwargs)
+        except BaseException:
+            self._idempotency_drop()
+            raise
+        if response.status_code >= 500:
+            self._idempotency_drop()  # not an answer to keep: let the retry run again
+        else:
+            self._idempotency_store(response)
+        return response
+
+    def _idempotency_store(self, response) -> None:
+        record = self._idempotency_record
+        if record is None:
+            return
+        if hasattr(response, "render") and not response.is_rendered:
+            response.render()
+        record.status_code = response.status_code
+        record.content_type = response.get("Content-Type", "")
+        record.body = bytes(response.content)
+        record.save(update_fields=["status_code", "content_type", "body"])
+
+    def _idempotency_drop(self) -> None:
+        record = self._idempotency_record
+        if record is not None:
+            IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -100,6 +137,15 @@ class IdempotencyMixin:
             existing = IdempotencyRecord.objects.get(credential=credential, key=key)
             if existing.fingerprint != self._idempotency_fingerprint:
                 raise IdempotencyKeyReused(detail={"key": key}) from None
+            if existing.status_code is None:  # only outside a transaction: another request holds the key
+                now = timezone.now()
+                taken_over = IdempotencyRecord.objects.filter(
+                    pk=existing.pk, status_code__isnull=True, created_at__lt=now - STALE_RESERVATION,
+                ).update(created_at=now)
+                if not taken_over:
+                    raise IdempotencyKeyInProgress(detail={"key": key}) from None
+                self._idempotency_record = existing
+                return
             raise _Replay(existing) from None
 
     def handle_exception(self, exc):

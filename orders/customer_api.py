@@ -220,6 +220,10 @@ class OrderDetailApi(CustomerAPIView):
 
 
 class OrderPayApi(CustomerAPIView):
+    # payment_start calls the provider over HTTP and is idempotent per order itself:
+    # never inside the Idempotency-Key transaction (core.idempotency).
+    idempotency_atomic = False
+
     class Input(serializers.Serializer):
         provider = serializers.ChoiceField(choices=["wxpay"])
 

@@ -428,3 +428,86 @@ def test_refund_that_could_not_start_is_retried_by_the_owed_refunds_job(wxpay, s
     refund = PaymentRefund.objects.get(transaction__order_ref=order_no)
     assert refund.refund_id != ""
     assert (refund.amount, refund.reason) == (D("36.00"), "customer_cancelled")
+
+
+# --- paying with an Idempotency-Key: the provider call is outside any transaction -----
+def _place(shop, customer) -> str:
+    created = client_for(customer).post("/api/v1/orders", {"store": shop["store"].pk, "order_type": "pickup",
+                                                           "lines": [{"sku": "RICE", "qty": 1}]}, format="json")
+    assert created.status_code == 201, created.json()
+    return created.json()["order_no"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pay_with_a_key_calls_the_provider_outside_a_transaction_and_replays_the_answer(
+        wxpay, shop, customer, monkeypatch):
+    from payments.provider import WxPayClient
+
+    seen = []
+    original = WxPayClient.prepay_create
+
+    def spy(self, **kwargs):
+        seen.append((connection.in_atomic_block, PaymentTransaction.objects.filter(
+            out_trade_no=kwargs["out_trade_no"]).exists()))
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(WxPayClient, "prepay_create", spy)
+    order_no = _place(shop, customer)
+    api = client_for(customer)
+
+    first = api.post(f"/api/v1/orders/{order_no}/pay", {"provider": "wxpay"}, format="json",
+                     HTTP_IDEMPOTENCY_KEY="pay-1")
+    again = api.post(f"/api/v1/orders/{order_no}/pay", {"provider": "wxpay"}, format="json",
+                     HTTP_IDEMPOTENCY_KEY="pay-1")
+
+    assert first.status_code == 200, first.json()
+    assert seen == [(False, True)]  # no transaction open; the payment row already committed
+    assert again.status_code == 200 and again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert PaymentTransaction.objects.filter(order_ref=order_no).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pay_key_still_in_progress_is_409_and_a_stale_one_is_taken_over(wxpay, shop, customer):
+    from core.idempotency import request_fingerprint
+    from core.models import IdempotencyRecord
+
+    order_no = _place(shop, customer)
+    path = f"/api/v1/orders/{order_no}/pay"
+    body = b'{"provider":"wxpay"}'
+    IdempotencyRecord.objects.create(credential=f"customer:{customer.pk}", key="pay-2",
+                                     fingerprint=request_fingerprint(method="POST", path=path, body=body))
+    api = client_for(customer)
+
+    busy = api.post(path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="pay-2")
+    assert busy.status_code == 409
+    assert busy.json()["error"] == {"code": "idempotency_key_in_progress", "message": busy.json()["error"]["message"],
+                                    "detail": {"key": "pay-2"}}
+    assert PaymentTransaction.objects.filter(order_ref=order_no).count() == 0
+
+    IdempotencyRecord.objects.filter(key="pay-2").update(created_at=timezone.now() - timedelta(seconds=121))
+    taken = api.post(path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="pay-2")
+    assert taken.status_code == 200, taken.json()
+    assert IdempotencyRecord.objects.get(key="pay-2").status_code == 200
+    assert PaymentTransaction.objects.filter(order_ref=order_no).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pay_key_whose_provider_call_failed_is_not_kept_so_the_retry_runs(wxpay, shop, customer):
+    from core.models import IdempotencyRecord
+
+    order_no = _place(shop, customer)
+    requests.post(f"{wxpay.base_url}/_sim/faults", json={"path_prefix": "/v3/pay/transactions/jsapi",
+                                                          "mode": "error500", "count": 2}, timeout=5).raise_for_status()
+    api = client_for(customer)
+
+    failed = api.post(f"/api/v1/orders/{order_no}/pay", {"provider": "wxpay"}, format="json",
+                      HTTP_IDEMPOTENCY_KEY="pay-3")
+    assert (failed.status_code, failed.json()["error"]["code"]) == (502, "payment_provider_error"), failed.content
+    assert not IdempotencyRecord.objects.filter(key="pay-3").exists()
+
+    retried = api.post(f"/api/v1/orders/{order_no}/pay", {"provider": "wxpay"}, format="json",
+                       HTTP_IDEMPOTENCY_KEY="pay-3")
+    assert retried.status_code == 200, retried.json()
+    assert "Idempotent-Replayed" not in retried
+    assert IdempotencyRecord.objects.get(key="pay-3").status_code == 200
