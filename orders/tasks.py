@@ -48,12 +48,17 @@ def payment_refund_task(self, order_no: str, amount: str, refund_ref: str, reaso
 
 @shared_task(name="orders.reconcile_payments")
 def reconcile_payments_task() -> int:
-    """Recover lost payment notifies by asking the provider (payments.selectors)."""
-    from payments.selectors import payments_pending_for_reconcile
+    """Recover lost payment notifies by asking the provider (payments.selectors):
+    payments still open after a minute, and payments we closed in the last day
+    (the provider keeps them payable; money that arrives there is refunded by
+    ``order_payment_confirm``, the order being cancelled), each at most every 15 min."""
+    from payments.selectors import payments_closed_for_reconcile, payments_pending_for_reconcile
     from payments.services import payment_reconcile
 
     recovered = 0
-    for txn in payments_pending_for_reconcile(older_than_seconds=60, limit=200):
+    candidates = [*payments_pending_for_reconcile(older_than_seconds=60, limit=200),
+                  *payments_closed_for_reconcile(window_hours=24, every_seconds=900, limit=200)]
+    for txn in candidates:
         result = payment_reconcile(out_trade_no=txn.out_trade_no)
         if result is not None:
             order_payment_confirm(order_no=result.order_ref, provider=result.provider,

@@ -46,6 +46,8 @@ class PaymentTransaction(models.Model):
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     notify_payload = models.JSONField(_("payment notify"), null=True, blank=True,
                                       help_text=_("The provider's notify (or query answer) that marked it paid."))
+    checked_at = models.DateTimeField(_("last asked the provider"), null=True, blank=True,
+                                      help_text=_("When the lost-notify job last queried the provider."))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

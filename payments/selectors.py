@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db.models import F, Q
 from django.utils import timezone
 
 from payments.models import PaymentRefund, PaymentStatus, PaymentTransaction, RefundStatus
@@ -23,6 +24,23 @@ def payments_pending_for_reconcile(*, older_than_seconds: int, limit: int,
     return list(
         PaymentTransaction.objects.filter(status=PaymentStatus.CREATED, created_at__lte=cutoff)
         .order_by("created_at", "id")[:limit]
+    )
+
+
+def payments_closed_for_reconcile(*, window_hours: int, every_seconds: int, limit: int,
+                                  now: datetime | None = None) -> list[PaymentTransaction]:
+    """Payments we closed (the order expired or was cancelled) in the last
+    ``window_hours`` after handing the customer payment parameters (a prepay id),
+    not asked about for ``every_seconds``: the provider keeps such a payment
+    payable, so money may still arrive while its notify is lost. Least recently
+    asked first. ``updated_at`` is the closing time: asking only sets
+    ``checked_at`` (a queryset update, which leaves ``updated_at`` alone)."""
+    now = now or timezone.now()
+    return list(
+        PaymentTransaction.objects.filter(status=PaymentStatus.CLOSED, updated_at__gte=now - timedelta(hours=window_hours))
+        .exclude(prepay_id="")
+        .filter(Q(checked_at__isnull=True) | Q(checked_at__lte=now - timedelta(seconds=every_seconds)))
+        .order_by(F("checked_at").asc(nulls_first=True), "id")[:limit]
     )
 
 

@@ -256,6 +256,7 @@ def payment_reconcile(*, out_trade_no: str, now: datetime | None = None) -> Paym
     if payment.status in PAID_STATUSES:
         return _payment_result(payment, first_time=False)
     answer = provider_client(payment.provider).query(out_trade_no=out_trade_no)
+    PaymentTransaction.objects.filter(pk=payment.pk).update(checked_at=now)
     if not answer.paid:
         return None
     return _payment_mark_succeeded(payment=payment, transaction_id=answer.transaction_id,

@@ -511,3 +511,40 @@ def test_pay_key_whose_provider_call_failed_is_not_kept_so_the_retry_runs(wxpay,
     assert retried.status_code == 200, retried.json()
     assert "Idempotent-Replayed" not in retried
     assert IdempotencyRecord.objects.get(key="pay-3").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_money_taken_after_expiry_with_its_notify_lost_is_found_and_refunded(wxpay, shop, customer):
+    order_no, started = _place_and_start_payment(shop, customer)
+    assert orders_expire_unpaid(now=timezone.now() + timedelta(minutes=16)) == 1
+    assert PaymentTransaction.objects.get(order_ref=order_no).status == "closed"
+
+    sim_pay(wxpay, started["out_trade_no"], notify=False)  # paid at the provider; the notify is lost
+
+    assert reconcile_payments_task.apply().get() == 1
+    payment = PaymentTransaction.objects.get(order_ref=order_no)
+    assert payment.transaction_id != ""
+    assert payment.paid_at is not None
+    assert Order.objects.get(order_no=order_no).status == OrderStatus.CANCELLED
+    refund = PaymentRefund.objects.get(transaction=payment)
+    assert (refund.amount, refund.reason) == (D("36.00"), "order_cancelled_before_payment")
+    assert reconcile_payments_task.apply().get() == 0
+    assert on_hand(shop["store"], shop["rice"]) == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_closed_unpaid_payment_is_asked_about_at_most_every_15_minutes(wxpay, shop, customer):
+    order_no, started = _place_and_start_payment(shop, customer)
+    assert orders_expire_unpaid(now=timezone.now() + timedelta(minutes=16)) == 1
+
+    def queries() -> int:
+        calls = requests.get(f"{wxpay.base_url}/_sim/calls", params={"path_prefix": "/v3/pay/transactions/out-trade-no"},
+                             timeout=5).json()["calls"]
+        return len(calls)
+
+    assert reconcile_payments_task.apply().get() == 0
+    assert reconcile_payments_task.apply().get() == 0
+    assert queries() == 1
+    PaymentTransaction.objects.filter(order_ref=order_no).update(checked_at=timezone.now() - timedelta(minutes=16))
+    assert reconcile_payments_task.apply().get() == 0
+    assert queries() == 2
