@@ -509,3 +509,36 @@ def test_a_worker_killed_mid_delivery_leads_to_one_status_change(sim, shop, brok
     order.refresh_from_db()
     assert (order.status, _accept_events(order)) == ("accepted", 1)
     assert OutboxMessage.objects.count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_commits_queues_one_relay_that_delivers_them_all(sim, shop, broker, settings):
+    import redis as redis_lib
+
+    from core.outbox import KICK_FLAG
+
+    settings.OUTBOX_KICK_TTL_SECONDS = 120  # the worker below may take a while to start
+    _redis, start_worker = broker
+    client = redis_lib.Redis(port=REDIS_PORT)
+    meituan_shop(sim, shop)
+    made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 3, "lines": [MT_LINE]})
+    assert binding_pull(binding_id=shop["meituan"].pk).created == 3
+    orders = list(Order.objects.filter(channel="meituan").order_by("pk"))
+
+    for order in orders:  # three transactions, three commits: one relay task queued, no worker yet
+        order_transition(order_id=order.pk, action="accept", actor=POS)
+
+    assert client.llen("celery") == 1
+    assert client.exists(KICK_FLAG)
+    start_worker()
+
+    assert wait_for(lambda: OutboxMessage.objects.filter(status=OutboxStatus.DELIVERED).count() == 3, 60)
+    assert not client.exists(KICK_FLAG)  # the relay cleared it before claiming
+    assert sorted(c["body"]["order_id"] for c in sim_calls(sim, CONFIRM, direction="in")) == sorted(
+        str(o["order_id"]) for o in made)
+
+    # The next commit finds no relay waiting: it queues a new one.
+    order_transition(order_id=orders[0].pk, action="mark_ready", actor=POS)
+    assert wait_for(lambda: OutboxMessage.objects.filter(status=OutboxStatus.DELIVERED).count() == 4, 60)
+    assert [(m.status, m.attempts) for m in OutboxMessage.objects.order_by("pk")] == [(OutboxStatus.DELIVERED, 1)] * 4

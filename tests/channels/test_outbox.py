@@ -6,6 +6,7 @@ from datetime import timezone as dt_timezone
 import pytest
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from core.actors import Actor
 from core.models import OutboxMessage, OutboxStatus
@@ -287,3 +288,214 @@ def test_superuser_retries_any_dead_letter(admin_client, db, delivered):
 
     message.refresh_from_db()
     assert message.status == OutboxStatus.PENDING
+
+
+# --- batch relay: one claim per round, outcomes in one UPDATE ---------------------------------
+
+
+def test_a_claim_takes_only_the_head_of_each_key_and_leases_it(db, delivered):
+    from core.outbox import _claim
+
+    heads = [_enqueue("A", 1), _enqueue("B", 1), _enqueue("C", 1)]
+    _enqueue("A", 2)
+    _enqueue("A", 3)
+    _enqueue("B", 2)
+
+    claimed = _claim(now=NOW, limit=100, key=None)
+
+    assert [m.pk for m in claimed] == [m.pk for m in heads]
+    assert all(m.attempts == 1 and m.next_attempt_at == NOW + timedelta(seconds=120) for m in claimed)
+    assert [m.payload for m in claimed] == [{"n": 1}] * 3
+    stored = {m.pk: (m.attempts, m.next_attempt_at) for m in OutboxMessage.objects.all()}
+    assert all(stored[m.pk] == (1, NOW + timedelta(seconds=120)) for m in heads)
+    assert _claim(now=NOW, limit=100, key=None) == []  # heads leased, the rest waits behind them
+
+
+@override_settings(OUTBOX_RELAY_BATCH=2)
+def test_small_batches_still_deliver_every_key_in_order(db, delivered):
+    calls, _state = delivered
+    for n in range(1, 4):
+        for key in ("A", "B", "C"):
+            _enqueue(key, n)
+
+    assert outbox_relay(limit=100, now=NOW) == {"delivered": 9, "failed": 0}
+
+    for key in ("A", "B", "C"):
+        assert [n for k, n in calls if k == key] == [1, 2, 3]
+
+
+@pytest.mark.postgres_only  # elsewhere the claim is a SELECT ... FOR UPDATE and an UPDATE in a transaction
+def test_a_round_costs_a_claim_and_one_update_whatever_its_size(db, delivered, django_assert_num_queries):
+    calls, _state = delivered
+    for index in range(20):
+        _enqueue(f"K{index}", 1)
+
+    with django_assert_num_queries(3):  # claim, mark delivered, the claim that finds nothing more
+        assert outbox_relay(limit=100, now=NOW) == {"delivered": 20, "failed": 0}
+    assert len(calls) == 20
+    assert OutboxMessage.objects.filter(status=OutboxStatus.DELIVERED, delivered_at__isnull=False).count() == 20
+
+
+def test_a_failing_head_blocks_its_key_but_not_the_other_keys_of_its_round(db, delivered):
+    calls, _state = delivered
+    failing = _enqueue("F", 1)
+    _enqueue("F", 2)
+    for key in ("A", "B"):
+        _enqueue(key, 1)
+        _enqueue(key, 2)
+
+    def handler(message):
+        if message.key == "F":
+            raise ConnectionError("down")
+        calls.append((message.key, message.payload["n"]))
+
+    _HANDLERS[TOPIC] = handler
+
+    assert outbox_relay(limit=100, now=NOW) == {"delivered": 4, "failed": 1}
+    assert sorted(calls) == [("A", 1), ("A", 2), ("B", 1), ("B", 2)]
+    failing.refresh_from_db()
+    assert (failing.status, failing.attempts, failing.last_error) == (OutboxStatus.PENDING, 1, "ConnectionError: down")
+    assert OutboxMessage.objects.get(key="F", payload__n=2).attempts == 0
+
+
+def test_a_failure_is_not_written_over_a_lease_another_relay_took_meanwhile(db, delivered):
+    _calls, _state = delivered
+    message = _enqueue("A", 1)
+
+    def handler(msg):
+        # our lease ran out and a second relay claimed the message (attempt 2) while we waited
+        OutboxMessage.objects.filter(pk=msg.pk).update(attempts=2, next_attempt_at=NOW + timedelta(seconds=300))
+        raise TimeoutError("slow")
+
+    _HANDLERS[TOPIC] = handler
+    outbox_relay(limit=1, now=NOW)
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.next_attempt_at, message.last_error) == (
+        OutboxStatus.PENDING, 2, NOW + timedelta(seconds=300), "")
+
+
+@override_settings(OUTBOX_LEASE_SECONDS=0.2)
+def test_a_message_not_started_within_half_the_lease_is_handed_back(db, delivered, caplog):
+    import time
+
+    calls, _state = delivered
+    _enqueue("A", 1)
+    late = _enqueue("B", 1)
+
+    def handler(message):
+        time.sleep(0.15)  # longer than half the lease: the next message of the round must not start
+        calls.append((message.key, message.payload["n"]))
+
+    _HANDLERS[TOPIC] = handler
+    # Round 1 claims A and B, delivers A and hands B back (attempt undone, due at once);
+    # round 2 claims B again and delivers it.
+    assert outbox_relay(limit=10, now=NOW) == {"delivered": 2, "failed": 0}
+
+    late.refresh_from_db()
+    assert calls == [("A", 1), ("B", 1)]
+    assert (late.status, late.attempts) == (OutboxStatus.DELIVERED, 1)
+    assert "outbox messages handed back unstarted (round too slow for the lease)" in caplog.messages
+
+
+def test_outbox_memo_shares_a_lookup_within_a_round_only(db, delivered):
+    from core.outbox import outbox_memo
+
+    lookups = []
+
+    def handler(message):
+        outbox_memo("binding", lambda: lookups.append(message.pk))
+
+    _HANDLERS[TOPIC] = handler
+    for key in ("A", "B", "C"):
+        _enqueue(key, 1)
+
+    outbox_relay(limit=10, now=NOW)
+    assert len(lookups) == 1
+    outbox_memo("binding", lambda: lookups.append("outside"))
+    outbox_memo("binding", lambda: lookups.append("outside"))
+    assert lookups[1:] == ["outside", "outside"]
+
+
+def test_the_relay_task_clears_the_kick_and_kicks_again_when_it_stopped_at_its_limit(db, delivered, monkeypatch):
+    import core.outbox
+    from core.tasks import relay_outbox_task
+
+    events = []
+    monkeypatch.setattr(core.outbox, "outbox_kick_clear", lambda: events.append("clear"))
+    monkeypatch.setattr(core.outbox, "outbox_relay_kick", lambda: events.append("kick"))
+    for key in ("A", "B", "C"):
+        OutboxMessage.objects.create(topic=TOPIC, key=key, payload={"n": 1}, next_attempt_at=timezone.now())
+
+    assert relay_outbox_task(limit=2) == {"delivered": 2, "failed": 0}
+    assert events == ["clear", "kick"]
+    assert relay_outbox_task(limit=2) == {"delivered": 1, "failed": 0}
+    assert events == ["clear", "kick", "clear"]
+
+
+# --- concurrent relays with delivery threads (PostgreSQL) --------------------------------------
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(OUTBOX_RELAY_BATCH=7, OUTBOX_RELAY_THREADS=4)
+def test_concurrent_threaded_relays_deliver_each_message_once_in_key_order_and_a_failing_key_waits():
+    import threading
+    import time
+
+    from django.db import connection
+
+    lock = threading.Lock()
+    delivered, in_flight, overlaps, threads_seen = [], set(), [], set()
+
+    def handler(message):
+        with lock:
+            if message.key in in_flight:
+                overlaps.append(message.key)
+            in_flight.add(message.key)
+            threads_seen.add(threading.current_thread().name)
+        time.sleep(0.002)
+        with lock:
+            in_flight.discard(message.key)
+            if message.key == "F":
+                raise ConnectionError("F is down")
+            delivered.append((message.key, message.payload["n"]))
+
+    keys = [f"K{index}" for index in range(12)] + ["F"]
+    _HANDLERS[TOPIC] = handler
+    try:
+        for n in range(4):
+            for key in keys:
+                OutboxMessage.objects.create(topic=TOPIC, key=key, payload={"n": n},
+                                             next_attempt_at=timezone.now() - timedelta(seconds=1))
+        barrier = threading.Barrier(4)
+        results, errors = [], []
+
+        def relay():
+            try:
+                barrier.wait(timeout=10)
+                results.append(outbox_relay(limit=1000))
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        relays = [threading.Thread(target=relay) for _ in range(4)]
+        for thread in relays:
+            thread.start()
+        for thread in relays:
+            thread.join(timeout=60)
+    finally:
+        _HANDLERS.pop(TOPIC, None)
+
+    assert errors == []
+    assert overlaps == []  # never two messages of one key at once
+    assert any(name.startswith("outbox-relay") for name in threads_seen)  # the delivery threads were used
+    assert sorted(delivered) == sorted((key, n) for n in range(4) for key in keys if key != "F")
+    for key in keys[:-1]:
+        assert [n for k, n in delivered if k == key] == [0, 1, 2, 3]
+    assert sum(r["delivered"] for r in results) == 48
+    assert sum(r["failed"] for r in results) == 1  # F's head, once: then it backs off
+    failing = OutboxMessage.objects.filter(key="F").order_by("pk")
+    assert [(m.status, m.attempts) for m in failing] == [(OutboxStatus.PENDING, 1)] + [(OutboxStatus.PENDING, 0)] * 3
+    assert OutboxMessage.objects.filter(status=OutboxStatus.DELIVERED).count() == 48
