@@ -7,6 +7,12 @@ OMS API (every request signed, see below):
         -> 200 {"order_no", "vouchers": [{"code", "line_no", "sku", "face_value_fen", "state"}]}
         one code per unit; idempotent on order_no (the same request again answers the same
         codes; the same order_no with other items or store is 409 ORDER_NO_REUSED)
+    POST /oms/v1/vouchers/redeem  {"code", "order_no", "store_ref", "redeemed_at"}
+        the merchant reports a code redeemed at its own store -> 200 {"code", "state": "redeemed"};
+        the same report again is 200; a code redeemed at an OMS shop is 409 ALREADY_REDEEMED,
+        a void one 409 VOUCHER_VOID, an unknown one (or another order's) 404 VOUCHER_NOT_EXIST
+    POST /oms/v1/vouchers/void    {"order_no"}  the order was refunded: its codes not yet
+        redeemed become void -> 200 {"order_no", "voided": [codes], "vouchers": [...]}; idempotent
     GET  /oms/v1/vouchers/{code}  -> 200 {"code", "order_no", "state", "redeemed_at", ...}
 Errors answer ``{"code": "PARAM_ERROR", "message": "..."}`` with a 4xx status
 (401 BAD_SIGNATURE / STALE_TIMESTAMP / UNKNOWN_APP).
@@ -83,6 +89,8 @@ class OmsSimulator:
 
     def register(self, router: Router) -> None:
         router.add("POST", "/oms/v1/vouchers/issue", self.vouchers_issue)
+        router.add("POST", "/oms/v1/vouchers/redeem", self.voucher_redeem)
+        router.add("POST", "/oms/v1/vouchers/void", self.vouchers_void)
         router.add("GET", "/oms/v1/vouchers/{code}", self.voucher_query)
         router.add("POST", "/_sim/oms/redeem", self.control_redeem)
         router.add("GET", "/_sim/oms/vouchers", self.control_vouchers)
@@ -167,7 +175,7 @@ class OmsSimulator:
                         "code": code, "order_no": order_no, "store_ref": store_ref, "line_no": item["line_no"],
                         "sku": item["sku"], "face_value_fen": item["face_value_fen"], "state": "issued",
                         "issued_at": datetime.now(CHINA_TZ).isoformat(timespec="seconds"), "redeemed_at": None,
-                        "redeemed_store_ref": "",
+                        "redeemed_store_ref": "", "redeemed_via": "",
                     }
                     codes.append(code)
             self._orders[order_no] = {"fingerprint": fingerprint, "callback_url": callback_url, "codes": codes}
@@ -184,6 +192,48 @@ class OmsSimulator:
         return {"order_no": order_no, "vouchers": [
             {"code": v["code"], "line_no": v["line_no"], "sku": v["sku"], "face_value_fen": v["face_value_fen"],
              "state": v["state"]} for v in vouchers]}
+
+    def _signed_object(self, request: SimRequest) -> dict:
+        self._verify(request)
+        data = request.json(error=_param_error)
+        if not isinstance(data, dict):
+            raise _param_error("body must be a JSON object")
+        return data
+
+    def voucher_redeem(self, request: SimRequest) -> SimResponse:
+        data = self._signed_object(request)
+        code = _text(data, "code", max_length=32)
+        order_no = _text(data, "order_no", max_length=32)
+        store_ref = _text(data, "store_ref", max_length=64)
+        redeemed_at = _text(data, "redeemed_at", max_length=40)
+        with self._lock:
+            voucher = self._vouchers.get(code)
+            if voucher is None or voucher["order_no"] != order_no:
+                raise SimHttpError(404, {"code": "VOUCHER_NOT_EXIST", "message": "no such voucher for this order"})
+            if voucher["state"] == "void":
+                raise SimHttpError(409, {"code": "VOUCHER_VOID", "message": "the voucher is void"})
+            if voucher["state"] == "redeemed":
+                if voucher.get("redeemed_via") != "merchant" or voucher["redeemed_store_ref"] != store_ref:
+                    raise SimHttpError(409, {"code": "ALREADY_REDEEMED",
+                                             "message": "the voucher was already redeemed elsewhere"})
+                return SimResponse(200, {"code": code, "state": "redeemed"})  # the same report again
+            voucher.update(state="redeemed", redeemed_at=redeemed_at, redeemed_store_ref=store_ref,
+                           redeemed_via="merchant")
+        return SimResponse(200, {"code": code, "state": "redeemed"})
+
+    def vouchers_void(self, request: SimRequest) -> SimResponse:
+        data = self._signed_object(request)
+        order_no = _text(data, "order_no", max_length=32)
+        with self._lock:
+            order = self._orders.get(order_no)
+            if order is None:
+                raise SimHttpError(404, {"code": "ORDER_NOT_EXIST", "message": "no vouchers for this order"})
+            voided = []
+            for code in order["codes"]:
+                if self._vouchers[code]["state"] == "issued":
+                    self._vouchers[code]["state"] = "void"
+                    voided.append(code)
+            return SimResponse(200, {**self._issue_answer(order_no), "voided": voided})
 
     def voucher_query(self, request: SimRequest) -> SimResponse:
         self._verify(request)
@@ -206,9 +256,12 @@ class OmsSimulator:
             voucher = self._vouchers.get(data["code"])
             if voucher is None:
                 raise SimHttpError(404, {"code": "VOUCHER_NOT_EXIST", "message": "no such voucher"})
+            if voucher["state"] == "void":
+                raise SimHttpError(409, {"code": "VOUCHER_VOID", "message": "the voucher is void"})
             if voucher["state"] != "issued":
                 raise SimHttpError(409, {"code": "ALREADY_REDEEMED", "message": "the voucher is already redeemed"})
             voucher["state"] = "redeemed"
+            voucher["redeemed_via"] = "oms"
             voucher["redeemed_at"] = datetime.now(CHINA_TZ).isoformat(timespec="seconds")
             voucher["redeemed_store_ref"] = store_ref or voucher["store_ref"]
             callback_url = self._orders[voucher["order_no"]]["callback_url"]

@@ -24,6 +24,7 @@ from orders.models import (
     OrderLine,
     OrderType,
     PickupOrder,
+    VoucherCode,
     VoucherOrder,
 )
 from orders.status_map import status_label
@@ -95,6 +96,15 @@ class OrderEventInline(ReadOnlyInlineMixin, TenantInline):
     ordering = ["id"]
 
 
+class VoucherCodeInline(ReadOnlyInlineMixin, TenantInline):
+    """The codes the OMS issued for a voucher order, and who redeemed them."""
+
+    model = VoucherCode
+    fields = ["code", "line_no", "sku_code", "state", "issued_at", "redeemed_at", "redeemed_by_kind",
+              "redeemed_by_name", "redeemed_store_ref"]
+    ordering = ["line_no", "id"]
+
+
 class OrderAdmin(TransitionAdminMixin, TenantAdmin):
     role_permissions = READ_ONLY
     list_display = ["order_no", "store", "channel", "order_type", "merchant_status", "total", "placed_at",
@@ -106,6 +116,11 @@ class OrderAdmin(TransitionAdminMixin, TenantAdmin):
     search_fields = ["=order_no", "=phone_last4", "=channel_order_id", "=channel_order_no"]
     search_help_text = _("Order number, last 4 digits of the phone, or the channel's order id or number.")
     inlines = [OrderLineInline, OrderDiscountInline, OrderEventInline]
+
+    def get_inlines(self, request, obj):
+        if obj is not None and obj.order_type == OrderType.VOUCHER:
+            return [OrderLineInline, VoucherCodeInline, OrderDiscountInline, OrderEventInline]
+        return self.inlines
     readonly_fields = ["merchant_status"]
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"

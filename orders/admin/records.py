@@ -1,4 +1,4 @@
-"""Order lines, discounts and events on their own lists, and the day sequence counters.
+"""Order lines, discounts, events and voucher codes on their own lists, and the day sequence counters.
 
 All read-only: lines and discounts are written by orders.services with the
 order; events are the append-only audit trail (no add, change or delete for
@@ -9,7 +9,7 @@ superusers see them.
 from django.contrib import admin
 
 from accounts.admin_base import ALL_ROLES, TenantAdmin
-from orders.models import DaySequence, OrderDiscount, OrderEvent, OrderLine
+from orders.models import DaySequence, OrderDiscount, OrderEvent, OrderLine, VoucherCode
 
 
 class ReadOnlyAdmin(TenantAdmin):
@@ -50,6 +50,17 @@ class OrderEventAdmin(ReadOnlyAdmin):
     list_select_related = ["order"]
     list_filter = ["action", "actor_kind"]
     search_fields = ["=order__order_no"]
+
+
+@admin.register(VoucherCode)
+class VoucherCodeAdmin(ReadOnlyAdmin):
+    """E-voucher codes: look a code up to see its order, state and who redeemed it."""
+
+    list_display = ["code", "order", "sku_code", "state", "issued_at", "redeemed_at", "redeemed_by_kind",
+                    "redeemed_by_name"]
+    list_select_related = ["order"]
+    list_filter = ["state", "redeemed_by_kind"]
+    search_fields = ["=code", "=order__order_no"]
 
 
 @admin.register(DaySequence)

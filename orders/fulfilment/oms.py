@@ -6,10 +6,15 @@
   for the codes over HTTP (orders.fulfilment.oms_client) and records them with
   ``orders.services.vouchers.voucher_codes_record_issued``, which runs ``issue``.
   A failing OMS is retried by the outbox with backoff, then dead-lettered.
-- Refunded: the codes not yet redeemed become void.
-- Redeemed: at the POS (``POST /api/pos/v1/vouchers/redeem``) or reported by the
-  OMS (``POST /api/v1/fulfilment/oms/callback``), both through
+- Refunded: the codes not yet redeemed become void, here and (``fulfilment.voucher_void``)
+  at the OMS.
+- Redeemed: at the POS (``POST /api/pos/v1/vouchers/redeem``; the OMS is told with
+  ``fulfilment.voucher_redeemed``) or reported by the OMS
+  (``POST /api/v1/fulfilment/oms/callback``), both through
   ``orders.services.vouchers.voucher_code_redeem``.
+
+All three topics use the order number as the outbox key, so the OMS hears about one
+order's issue, redemptions and void in that order.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.actors import Actor
 from core.models import OutboxMessage
@@ -30,7 +36,11 @@ from orders.models import Order, OrderAction, OrderLine, OrderStatus
 logger = logging.getLogger(__name__)
 
 VOUCHER_ISSUE_TOPIC = "fulfilment.voucher_issue"
+VOUCHER_REDEEMED_TOPIC = "fulfilment.voucher_redeemed"
+VOUCHER_VOID_TOPIC = "fulfilment.voucher_void"
 OMS_ACTOR = "oms"
+# Flag kind of a code we redeemed that the OMS had seen redeemed elsewhere.
+REDEEMED_TWICE_FLAG = "voucher_redeemed_twice"
 
 
 def oms_actor() -> Actor:
@@ -48,10 +58,22 @@ class OmsRoute(FulfilmentRoute):
         elif action == OrderAction.REFUND:
             from orders.services.vouchers import voucher_codes_void
 
-            voucher_codes_void(order=order)
+            if voucher_codes_void(order=order):
+                outbox_enqueue(topic=VOUCHER_VOID_TOPIC, key=order.order_no, brand_id=order.brand_id,
+                               payload={"order_no": order.order_no})
 
     def outbox_handlers(self):
-        return {VOUCHER_ISSUE_TOPIC: voucher_issue_deliver}
+        return {VOUCHER_ISSUE_TOPIC: voucher_issue_deliver, VOUCHER_REDEEMED_TOPIC: voucher_redeemed_deliver,
+                VOUCHER_VOID_TOPIC: voucher_void_deliver}
+
+
+def voucher_redeemed_enqueue(*, order: Order, code: str, store_id: int, redeemed_at: datetime) -> None:
+    """A code redeemed at one of our stores: the OMS must hear of it, so the code
+    cannot be used again at a shop it serves. Call inside the redeeming
+    transaction (same key as the issue message: delivered after it)."""
+    outbox_enqueue(topic=VOUCHER_REDEEMED_TOPIC, key=order.order_no, brand_id=order.brand_id,
+                   payload={"order_no": order.order_no, "code": code, "store_ref": str(store_id),
+                            "redeemed_at": redeemed_at.isoformat()})
 
 
 def voucher_issue_deliver(message: OutboxMessage) -> None:
@@ -86,14 +108,60 @@ def voucher_issue_deliver(message: OutboxMessage) -> None:
         raise OutboxPermanentError(f"{exc}: {exc.detail}") from exc
 
 
+def voucher_redeemed_deliver(message: OutboxMessage) -> None:
+    """Outbox handler of ``fulfilment.voucher_redeemed``: one OMS call. A code the
+    OMS had already seen redeemed at one of its shops (used twice) flags the order
+    for a person; retrying cannot help."""
+    from orders.fulfilment.oms_client import OmsRejected, oms_client
+
+    payload = message.payload
+    try:
+        oms_client().redeem(code=payload["code"], order_no=payload["order_no"], store_ref=payload["store_ref"],
+                            redeemed_at=datetime.fromisoformat(payload["redeemed_at"]))
+    except OmsRejected as exc:
+        if exc.detail.get("oms_code") != "ALREADY_REDEEMED":
+            raise OutboxPermanentError(f"{exc}: {exc.detail}") from exc
+        order = Order.objects.filter(order_no=payload["order_no"]).only("id").first()
+        if order is not None:
+            _flag_redeemed_twice(order_id=order.pk, code=payload["code"])
+
+
+def _flag_redeemed_twice(*, order_id: int, code: str) -> None:
+    """Once per code: both sides of a double use may notice it."""
+    from orders.services.sync import order_flag, order_last_flag
+
+    last = order_last_flag(order_id=order_id, kinds=[REDEEMED_TWICE_FLAG])
+    if last is not None and last.data.get("code") == code:
+        return
+    order_flag(order_id=order_id, actor=oms_actor(), kind=REDEEMED_TWICE_FLAG,
+               reason=str(_("The voucher code was also redeemed at a shop of the OMS.")), data={"code": code})
+
+
+def voucher_void_deliver(message: OutboxMessage) -> None:
+    """Outbox handler of ``fulfilment.voucher_void``: the refunded order's codes are
+    voided at the OMS too (idempotent there)."""
+    from orders.fulfilment.oms_client import OmsRejected, oms_client
+
+    try:
+        oms_client().void(order_no=message.payload["order_no"])
+    except OmsRejected as exc:
+        raise OutboxPermanentError(f"{exc}: {exc.detail}") from exc
+
+
 def oms_callback_record(*, headers: Mapping[str, str], body: bytes, now: datetime | None = None):
     """A signed ``voucher.redeemed`` report from the OMS: verified (bad signature
     401, stale timestamp or malformed 400), then the code is redeemed. A replay
-    (or a report of a code already redeemed at the POS) changes nothing. Returns
-    the ``VoucherRedemption``."""
+    changes nothing; the report of a code already redeemed at our POS (used
+    twice) changes nothing either but flags the order for a person. Returns the
+    ``VoucherRedemption``."""
     from orders.fulfilment.oms_client import oms_client
     from orders.services.vouchers import voucher_code_redeem
 
     report = oms_client().callback_verify(headers=headers, body=body, now=now or timezone.now())
-    return voucher_code_redeem(code=report.code, order_no=report.order_no, actor=oms_actor(),
-                               store_ref=report.store_ref, redeemed_at=report.redeemed_at, replay_ok=True)
+    redemption = voucher_code_redeem(code=report.code, order_no=report.order_no, actor=oms_actor(),
+                                     store_ref=report.store_ref, redeemed_at=report.redeemed_at, replay_ok=True,
+                                     report_to_oms=False)
+    if not redemption.first_time and redemption.voucher.redeemed_by_id != OMS_ACTOR:
+        # Redeemed here (POS) before the OMS's report of a use at one of its shops arrived.
+        _flag_redeemed_twice(order_id=redemption.order.pk, code=report.code)
+    return redemption

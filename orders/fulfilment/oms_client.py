@@ -7,6 +7,8 @@ like payments.provider). No state: base URL and credentials come from
   and ``X-Oms-Signature``: lowercase hex HMAC-SHA256 keyed with the app secret
   over ``timestamp + "\\n" + nonce + "\\n" + body + "\\n"``. Idempotent on our
   order number: the same request again answers the same codes.
+- ``POST {base}/oms/v1/vouchers/redeem`` reports a code redeemed at our POS;
+  ``POST {base}/oms/v1/vouchers/void`` voids a refunded order's codes.
 - The OMS reports a redemption by POSTing ``{"event": "voucher.redeemed", ...}``
   to our callback URL, signed the same way; ``callback_verify`` checks it.
 
@@ -36,6 +38,8 @@ from core.errors import DomainError
 logger = logging.getLogger(__name__)
 
 ISSUE_PATH = "/oms/v1/vouchers/issue"
+REDEEM_PATH = "/oms/v1/vouchers/redeem"
+VOID_PATH = "/oms/v1/vouchers/void"
 # A callback whose timestamp is further than this from our clock, either way, is refused.
 CALLBACK_MAX_SKEW_SECONDS = 300
 REDEEMED_EVENT = "voucher.redeemed"
@@ -154,6 +158,21 @@ class OmsClient:
                 raise OmsError(_("The voucher system answered a malformed voucher."), detail={"answer": answer})
             issued.append(IssuedVoucher(code=code, line_no=line_no, sku=str(voucher.get("sku", ""))))
         return issued
+
+    def redeem(self, *, code: str, order_no: str, store_ref: str, redeemed_at: datetime) -> dict:
+        """Tell the OMS a code was redeemed at one of our stores (so it cannot be
+        used at an OMS shop). The same report again is answered 200; a code the OMS
+        saw redeemed elsewhere is ``OmsRejected`` with ``oms_code`` ALREADY_REDEEMED."""
+        return self._post(REDEEM_PATH, self._body({"code": code, "order_no": order_no, "store_ref": store_ref,
+                                                   "redeemed_at": redeemed_at.isoformat()}))
+
+    def void(self, *, order_no: str) -> dict:
+        """Void the order's codes not yet redeemed (the order was refunded). Idempotent."""
+        return self._post(VOID_PATH, self._body({"order_no": order_no}))
+
+    @staticmethod
+    def _body(data: dict) -> bytes:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def _post(self, path: str, body: bytes) -> dict:
         try:

@@ -116,10 +116,12 @@ def voucher_codes_record_issued(*, order_no: str, codes: list[IssuedCode], actor
 
 def voucher_code_redeem(*, code: str, actor: Actor, store_id: int | None = None, order_no: str = "",
                         store_ref: str = "", redeemed_at: datetime | None = None,
-                        replay_ok: bool = False) -> VoucherRedemption:
+                        replay_ok: bool = False, report_to_oms: bool = True) -> VoucherRedemption:
     """Redeem one code. With ``store_id`` (the POS) a code of another store is
     not found; with ``order_no`` (the OMS) a code of another order is not found.
-    The order moves to ``redeemed`` with its last code.
+    The order moves to ``redeemed`` with its last code. Unless ``report_to_oms``
+    is off (the OMS itself reported it), an outbox message tells the OMS, in the
+    same transaction.
 
     A code already redeemed is a 409 ``voucher_already_redeemed`` (``detail``:
     the order's status, when and by whom), unless ``replay_ok`` (a repeated OMS
@@ -157,6 +159,11 @@ def voucher_code_redeem(*, code: str, actor: Actor, store_id: int | None = None,
         voucher.redeemed_store_ref = store_ref[:64]
         voucher.save(update_fields=["state", "redeemed_at", "redeemed_by_kind", "redeemed_by_id",
                                     "redeemed_by_name", "redeemed_store_ref"])
+        if report_to_oms:
+            from orders.fulfilment.oms import voucher_redeemed_enqueue
+
+            voucher_redeemed_enqueue(order=order, code=voucher.code, store_id=order.store_id,
+                                     redeemed_at=redeemed_at)
         left = VoucherCode.objects.filter(order_id=order.pk, state=VoucherCodeState.ISSUED).count()
         if left == 0:
             order = order_transition(order_id=order.pk, action=OrderAction.REDEEM, actor=actor,

@@ -7,7 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.actors import Actor
 from orders.models import OrderEvent, OrderStatus
+from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
 from tests.order_helpers import make_order, walk
 
 ORDERS = "/admin/orders/order/"
@@ -173,6 +175,28 @@ def test_order_page_shows_lines_and_the_timeline_oldest_first(login, manager_a, 
     assert [form.instance.actor_kind for form in formsets["events"].formset.forms] == ["system", "payment", "staff"]
     assert formsets["discounts"].formset.forms == []
     assert response.context["has_change_permission"] is False
+
+
+def test_voucher_order_page_shows_its_codes_and_who_redeemed_them(login, manager_a, store_a):
+    # given
+    voucher = walk(make_order(store=store_a, order_type="voucher"), "pay")
+    voucher_codes_record_issued(order_no=voucher.order_no, actor=Actor.system("oms"),
+                                codes=[IssuedCode(code="EV0000000010", line_no=1),
+                                       IssuedCode(code="EV0000000011", line_no=1)])
+    voucher_code_redeem(code="EV0000000011", actor=Actor(kind="pos", id="7", name="Counter"), report_to_oms=False)
+    meal = walk(make_order(store=store_a), "pay")
+    waiting = walk(make_order(store=store_a, order_type="voucher"), "pay")
+    # when
+    page = login(manager_a).get(_change_url(voucher))
+    meal_page = login(manager_a).get(_change_url(meal))
+    waiting_page = login(manager_a).get(_change_url(waiting))
+    # then
+    formsets = {f.formset.prefix: f for f in page.context["inline_admin_formsets"]}
+    assert [(form.instance.code, form.instance.state, form.instance.redeemed_by_name)
+            for form in formsets["voucher_codes"].formset.forms] == [
+        ("EV0000000010", "issued", ""), ("EV0000000011", "redeemed", "Counter")]
+    assert "voucher_codes" not in {f.formset.prefix for f in meal_page.context["inline_admin_formsets"]}
+    assert _buttons(waiting_page) == ["cancel"]  # only the OMS route issues: no "issue" button for staff
 
 
 def test_search_by_phone_last4_and_channel_order_id(login, manager_a, store_a):

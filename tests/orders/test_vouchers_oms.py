@@ -370,6 +370,21 @@ def test_the_simulators_bad_signature_fault_is_refused_and_its_retry_accepted(st
     assert VoucherCode.objects.get(code=code).state == "redeemed"
 
 
+def test_a_code_the_oms_reported_redeemed_is_409_at_the_pos(store, oms, sim, receiver):
+    order = issued_order(store)
+    code = codes_of(order)[0]
+    sim_redeem(sim, code)
+    post_callback(receiver.next())
+
+    response = token_client(pos_terminal(store=store)[1]).post("/api/pos/v1/vouchers/redeem", {"code": code},
+                                                              format="json")
+
+    assert response.status_code == 409
+    detail = response.json()["error"]["detail"]
+    assert (response.json()["error"]["code"], detail["status"], detail["redeemed_by"]) == (
+        "voucher_already_redeemed", "issued", "system")
+
+
 def test_a_report_for_a_code_of_another_order_is_404(store, oms, sim):
     order = issued_order(store)
     body = json.dumps({"event": "voucher.redeemed", "event_id": "e1", "code": codes_of(order)[0],
@@ -432,6 +447,77 @@ def test_a_refund_voids_the_codes_left_and_they_cannot_be_redeemed(store, oms, s
     assert response.json()["error"]["code"] == "voucher_not_redeemable"
     assert response.json()["error"]["detail"] == {"code": second, "order_no": order.order_no, "status": "refunded",
                                                   "voucher_state": "void"}
+
+
+# --- the OMS hears about what happens here -----------------------------------------------------
+
+
+def sim_voucher(sim, code):
+    return next(v for v in requests.get(f"{sim.base_url}/_sim/oms/vouchers", timeout=5).json()["vouchers"]
+                if v["code"] == code)
+
+
+def test_a_pos_redemption_is_reported_to_the_oms_so_the_code_cannot_be_used_there(store, oms, sim):
+    order = issued_order(store)
+    code = codes_of(order)[0]
+    pos = token_client(pos_terminal(store=store)[1])
+
+    pos.post("/api/pos/v1/vouchers/redeem", {"code": code}, format="json")
+
+    message = OutboxMessage.objects.get(topic="fulfilment.voucher_redeemed")
+    redeemed_at = VoucherCode.objects.get(code=code).redeemed_at
+    assert (message.key, message.payload) == (order.order_no, {
+        "order_no": order.order_no, "code": code, "store_ref": str(store.pk),
+        "redeemed_at": redeemed_at.isoformat()})
+    assert outbox_relay(limit=10) == {"delivered": 1, "failed": 0}
+    held = sim_voucher(sim, code)
+    assert (held["state"], held["redeemed_via"], held["redeemed_store_ref"], held["redeemed_at"]) == (
+        "redeemed", "merchant", str(store.pk), redeemed_at.isoformat())
+    at_oms_shop = requests.post(f"{sim.base_url}/_sim/oms/redeem", json={"code": code}, timeout=5)
+    assert (at_oms_shop.status_code, at_oms_shop.json()["code"]) == (409, "ALREADY_REDEEMED")
+
+
+def test_a_code_used_at_an_oms_shop_and_at_our_pos_flags_the_order(store, oms, sim, receiver):
+    order = issued_order(store)
+    code = codes_of(order)[0]
+    sim_redeem(sim, code)  # its report is still on the way
+    late_report = receiver.next()
+    pos = token_client(pos_terminal(store=store)[1])
+    pos.post("/api/pos/v1/vouchers/redeem", {"code": code}, format="json")
+
+    assert outbox_relay(limit=10) == {"delivered": 1, "failed": 0}
+    late = post_callback(late_report)
+
+    assert late.status_code == 200
+    order = reread(order)
+    assert order.needs_attention is True
+    flag = OrderEvent.objects.get(order=order, action="flag")  # once, though both sides noticed
+    assert (flag.reason_code, flag.data) == ("voucher_redeemed_twice",
+                                             {"kind": "voucher_redeemed_twice", "code": code})
+
+
+def test_a_redemption_the_oms_reported_is_not_reported_back(store, oms, sim, receiver):
+    order = issued_order(store)
+    sim_redeem(sim, codes_of(order)[0])
+
+    post_callback(receiver.next())
+
+    assert OutboxMessage.objects.filter(topic="fulfilment.voucher_redeemed").count() == 0
+
+
+def test_a_refund_voids_the_codes_at_the_oms_too(store, oms, sim):
+    order = issued_order(store)
+    first, second, third = codes_of(order)
+    token_client(pos_terminal(store=store)[1]).post("/api/pos/v1/vouchers/redeem", {"code": first}, format="json")
+
+    walk(order, "refund")
+
+    message = OutboxMessage.objects.get(topic="fulfilment.voucher_void")
+    assert (message.key, message.payload) == (order.order_no, {"order_no": order.order_no})
+    assert outbox_relay(limit=10) == {"delivered": 2, "failed": 0}  # the redemption, then the void
+    assert [sim_voucher(sim, code)["state"] for code in (first, second, third)] == ["redeemed", "void", "void"]
+    at_oms_shop = requests.post(f"{sim.base_url}/_sim/oms/redeem", json={"code": second}, timeout=5)
+    assert (at_oms_shop.status_code, at_oms_shop.json()["code"]) == (409, "VOUCHER_VOID")
 
 
 # --- the customer sees the codes ----------------------------------------------------------------

@@ -165,3 +165,34 @@ def test_query_a_code_and_reset_forgets_everything(sim):
 
     assert (found.status_code, found.json()["state"], found.json()["order_no"]) == (200, "issued", "261201000010001")
     assert (gone.status_code, gone.json()["code"]) == (404, "VOUCHER_NOT_EXIST")
+
+
+def test_a_merchant_redemption_report_is_idempotent_and_refused_for_a_code_used_elsewhere(sim):
+    [mine, theirs] = oms_post(sim, ISSUE, issue_body()).json()["vouchers"]
+    requests.post(f"{sim.base_url}/_sim/oms/redeem", json={"code": theirs["code"]}, timeout=5)
+    report = {"code": mine["code"], "order_no": "261201000010001", "store_ref": "1",
+              "redeemed_at": "2026-12-01T12:00:00+08:00"}
+
+    first = oms_post(sim, "/oms/v1/vouchers/redeem", report)
+    again = oms_post(sim, "/oms/v1/vouchers/redeem", report)
+    used = oms_post(sim, "/oms/v1/vouchers/redeem", {**report, "code": theirs["code"]})
+    other_order = oms_post(sim, "/oms/v1/vouchers/redeem", {**report, "order_no": "261201000010002"})
+
+    assert (first.status_code, first.json()) == (200, {"code": mine["code"], "state": "redeemed"})
+    assert (again.status_code, again.json()) == (200, {"code": mine["code"], "state": "redeemed"})
+    assert (used.status_code, used.json()["code"]) == (409, "ALREADY_REDEEMED")
+    assert (other_order.status_code, other_order.json()["code"]) == (404, "VOUCHER_NOT_EXIST")
+
+
+def test_void_voids_the_codes_not_yet_redeemed_once(sim):
+    [used, left] = oms_post(sim, ISSUE, issue_body()).json()["vouchers"]
+    requests.post(f"{sim.base_url}/_sim/oms/redeem", json={"code": used["code"]}, timeout=5)
+
+    first = oms_post(sim, "/oms/v1/vouchers/void", {"order_no": "261201000010001"})
+    again = oms_post(sim, "/oms/v1/vouchers/void", {"order_no": "261201000010001"})
+    unknown = oms_post(sim, "/oms/v1/vouchers/void", {"order_no": "261201000019999"})
+
+    assert first.json()["voided"] == [left["code"]]
+    assert [v["state"] for v in first.json()["vouchers"]] == ["redeemed", "void"]
+    assert again.json()["voided"] == []
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "ORDER_NOT_EXIST")

@@ -30,6 +30,7 @@ from inventory.models import Stock
 from inventory.services import stock_set
 from core.actors import Actor, ActorKind
 from core.models import OutboxMessage, OutboxStatus
+from orders.fulfilment.oms import VOUCHER_ISSUE_TOPIC, VOUCHER_VOID_TOPIC
 from orders.management import demo_data as data
 from orders.management.demo_orders import (
     OrderPlan,
@@ -39,7 +40,7 @@ from orders.management.demo_orders import (
     reachable_pairs,
     step_times,
 )
-from orders.models import Channel, Order, OrderType
+from orders.models import Channel, Order, OrderStatus, OrderType
 from orders.services import DiscountInput, LineInput, order_create, order_transition
 from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
 from orders.services.sync import ORDER_ACTION_TOPIC
@@ -286,7 +287,19 @@ class Command(BaseCommand):
                                        prices=store_prices, customers=customers, staff=staff, now=now)
                     self._progress(done, len(todo))
                 self._settle_platform_messages(brand)
+                self._settle_fulfilment_messages(brand)
         return len(todo)
+
+    def _settle_fulfilment_messages(self, brand: Brand) -> None:
+        """Seeded vouchers got made-up codes the OMS (the simulator) never issued:
+        their issue requests (unless still waiting in ``paid``, which the OMS may
+        then fulfil for the demo) and their voids are marked delivered, not sent."""
+        seeded = Order.objects.filter(brand=brand, raw_payload__has_key=PLAN_KEY, order_type=OrderType.VOUCHER)
+        settled = seeded.exclude(status=OrderStatus.PAID).values_list("order_no", flat=True)
+        OutboxMessage.objects.filter(topic__in=[VOUCHER_ISSUE_TOPIC, VOUCHER_VOID_TOPIC], status=OutboxStatus.PENDING,
+                                     key__in=list(settled)).update(
+            status=OutboxStatus.DELIVERED, delivered_at=timezone.now(),
+            last_error="not sent: seed_demo history, unknown to the OMS")
 
     def _settle_platform_messages(self, brand: Brand) -> None:
         """The seeded platform orders are made-up history the platform (the simulator)
@@ -360,7 +373,8 @@ class Command(BaseCommand):
                                                     codes=self._voucher_codes(order, index=index))
             elif step.action == "redeem":  # every code redeemed: the last one redeems the order
                 for voucher in order.voucher_codes.order_by("id"):
-                    order = voucher_code_redeem(code=voucher.code, actor=actor, redeemed_at=moment).order
+                    order = voucher_code_redeem(code=voucher.code, actor=actor, redeemed_at=moment,
+                                                report_to_oms=False).order
             else:
                 order = order_transition(order_id=order.pk, action=step.action, actor=actor, now=moment,
                                          **self._params(step, plan=plan, order=order, store=store))
