@@ -152,7 +152,7 @@ class OmsSimulator:
                 raise _param_error(f"items[{index}] must be an object")
             normalised.append({
                 "line_no": _int(item, "line_no", low=1, high=999, where=where),
-                "sku": _text(item, "sku", max_length=64, where=where),
+                "sku": _text(item, "sku", max_length=64, where=where, required=False),
                 "name": _text(item, "name", max_length=120, where=where),
                 "qty": _int(item, "qty", low=1, high=99, where=where),
                 "face_value_fen": _int(item, "face_value_fen", low=0, high=10**9, where=where),
