@@ -19,7 +19,7 @@ from accounts.models import Customer, Store
 from catalog.models import StockDeductionMode, StoreSku
 from core.actors import Actor, ActorKind
 from core.errors import Conflict, InvalidInput, NotFound
-from inventory.selectors import stock_levels
+from inventory.selectors import stock_levels, stock_on_hand_subquery
 from inventory.services import OutOfStock, stock_deduct, stock_release_many
 from orders.locks import order_lock_by_no
 from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
@@ -110,13 +110,18 @@ def cart_price(*, customer: Customer, cart: Cart, now: datetime | None = None) -
     writes nothing. A store of another brand is simply not found."""
     now = now or timezone.now()
     by_code = _cart_check(cart)
-    store = Store.objects.select_related("brand").filter(pk=cart.store_id, brand_id=customer.brand_id).first()
+    # One query for the store, its rows of these SKUs and their stock; the store
+    # alone is read only when none of the codes is known (to tell the errors apart).
+    rows = list(
+        StoreSku.objects.filter(store_id=cart.store_id, store__brand_id=customer.brand_id,
+                                sku__code__in=list(by_code))
+        .select_related("store__brand", "sku__product")
+        .annotate(on_hand=stock_on_hand_subquery())
+    )
+    store = rows[0].store if rows else (
+        Store.objects.select_related("brand").filter(pk=cart.store_id, brand_id=customer.brand_id).first())
     if store is None:
         raise NotFound(_("Store not found."), code="store_not_found")
-    rows = list(
-        StoreSku.objects.filter(store=store, sku__code__in=list(by_code))
-        .select_related("sku__product")
-    )
     found = {row.sku.code: row for row in rows}
     unknown = sorted(set(by_code) - set(found))
     if unknown:
@@ -127,7 +132,7 @@ def cart_price(*, customer: Customer, cart: Cart, now: datetime | None = None) -
         raise InvalidInput(_("Some items are not available."), code="sku_unavailable", detail={"skus": unavailable})
     store_skus = {row.sku_id: row for row in rows}
     quantities = {found[code].sku_id: qty for code, qty in by_code.items()}
-    stock = stock_levels(store_id=store.pk, sku_ids=list(quantities))
+    stock = {row.sku_id: row.on_hand for row in rows if row.on_hand is not None}
     sold_out = sorted(store_skus[sku_id].sku.code for sku_id, on_hand in stock.items() if on_hand <= 0)
     if sold_out:
         raise InvalidInput(_("Some items are sold out."), code="sku_unavailable", detail={"skus": sold_out})
