@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, can_proceed
 
-from accounts.models import Store
+from accounts.models import Brand, Store
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionNotAllowed
 from inventory.services import stock_release
@@ -49,10 +49,12 @@ def business_date_of(moment: datetime) -> date:
 
 def day_seq_next(*, store_id: int, business_date: date) -> int:
     """The next day sequence number of a store: one INSERT ... ON CONFLICT DO
-    UPDATE ... RETURNING (PostgreSQL and SQLite alike). Call inside a
-    transaction: the counter row stays locked until commit, so numbers are
-    never reused. It is a per-store hot row: order creation at one store is
-    serialised from this statement to COMMIT (see docs/benchmarks.md)."""
+    UPDATE ... RETURNING (PostgreSQL and SQLite alike). Numbers are never
+    reused. Inside a transaction the counter row stays locked until COMMIT,
+    which serialises order creation at one store; called outside one (autocommit,
+    as order placement does) it is held for this one statement only, like a
+    database sequence, and a placement that then fails leaves a gap in the
+    day's numbers (see docs/benchmarks.md)."""
     table = DaySequence._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -130,6 +132,7 @@ def order_create(
     needs_attention: bool = False,
     attention_reason: str = "",
     raw_payload: dict | None = None,
+    day_seq: int | None = None,
 ) -> Order:
     """Create an order with its lines, discounts and a ``create`` event.
 
@@ -137,6 +140,13 @@ def order_create(
     platform); this function adds them up and checks they are consistent. With
     ``paid=True`` (platform orders) the order starts in ``paid``. ``expected_at``:
     the time the customer booked (platform orders); None: as soon as possible.
+
+    ``day_seq``: a number the caller already drew with ``day_seq_next`` for the
+    store and the business day of ``placed_at`` (order placement draws it before
+    its transaction, so the store's counter row is not held until COMMIT); when
+    absent it is drawn here. Joins the caller's transaction without a savepoint:
+    a caller that catches an error from here and goes on wraps the call in its
+    own ``atomic()`` (the platform intake does).
     """
     if order_type not in OrderType.values:
         raise InvalidInput(_("Unknown order type."), code="unknown_order_type")
@@ -160,9 +170,9 @@ def order_create(
     if total < 0:
         raise InvalidInput(_("The order total cannot be negative."), code="negative_total")
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         business_date = business_date_of(placed_at)
-        seq = day_seq_next(store_id=store.pk, business_date=business_date)
+        seq = day_seq or day_seq_next(store_id=store.pk, business_date=business_date)
         order = Order(
             order_no=order_number_for(store_id=store.pk, business_date=business_date, day_seq=seq),
             brand_id=store.brand_id, store=store, channel=channel, order_type=order_type,
@@ -325,26 +335,33 @@ def order_confirm(*, order_id: int, order_type: str, actor: Actor, **kw) -> Orde
     return order_transition(order_id=order_id, action=CONFIRM_ACTION[order_type], actor=actor, **kw)
 
 
-def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int = 200) -> int:
+def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int = 200,
+                                max_batches: int = 50) -> int:
     """Close the after-sales window: confirmed orders older than the brand's
-    window become ``completed``. Idempotent; safe to run twice at once."""
+    window become ``completed``. Brand by brand, so a brand with a short window
+    never waits behind the oldest orders of one with a long window; only orders
+    whose window has closed are read. Idempotent; safe to run twice at once."""
     now = now or timezone.now()
     confirmed = [OrderStatus.DELIVERED, OrderStatus.PICKED_UP, OrderStatus.SERVED, OrderStatus.REDEEMED]
     done = 0
-    candidates = (
-        Order.objects.filter(status__in=confirmed, confirmed_at__isnull=False)
-        .select_related("brand").only("id", "confirmed_at", "brand__after_sales_days")
-        .order_by("confirmed_at")[:batch_size]
-    )
-    for order in candidates:
-        if order.confirmed_at + timedelta(days=order.brand.after_sales_days) > now:
-            continue
-        try:
-            order_transition(order_id=order.pk, action=OrderAction.COMPLETE,
-                             actor=Actor.system("after_sales_close"), now=now)
-            done += 1
-        except TransitionNotAllowed:
-            continue  # another run (or a refund) got there first
+    for brand_id, days in Brand.objects.order_by("id").values_list("id", "after_sales_days"):
+        cutoff = now - timedelta(days=days)
+        for _batch in range(max_batches):
+            ids = list(
+                Order.objects.filter(brand_id=brand_id, status__in=confirmed, confirmed_at__lte=cutoff)
+                .order_by("confirmed_at", "id").values_list("id", flat=True)[:batch_size]
+            )
+            completed = 0
+            for order_id in ids:
+                try:
+                    order_transition(order_id=order_id, action=OrderAction.COMPLETE,
+                                     actor=Actor.system("after_sales_close"), now=now)
+                    completed += 1
+                except TransitionNotAllowed:
+                    continue  # another run (or a refund) got there first
+            done += completed
+            if len(ids) < batch_size or not completed:
+                break
     return done
 
 
