@@ -551,3 +551,57 @@ def oms_actor():
     from orders.fulfilment.oms import oms_actor as actor
 
     return actor()
+
+
+# --- end to end: checkout, payment, OMS, redemption, all over real HTTP ------------------------
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_a_paid_voucher_order_is_issued_by_the_oms_and_redeemed_there(settings, live_server):
+    from tests.factories import SkuFactory, StoreSkuFactory
+
+    store = StoreFactory()
+    StoreSkuFactory(store=store, sku=SkuFactory(brand=store.brand, code="V50", price="45.00"))
+    customer = CustomerFactory(brand=store.brand)
+    api = client_for(customer)
+    with running_simulator(wxpay_api_key="e2e-wxpay-key", wxpay_mchid="1900000099", oms_app_key=OMS_KEY,
+                           oms_app_secret=OMS_SECRET, notify_backoff=(0.05, 0.1), notify_max_attempts=30,
+                           notify_timeout=3.0) as sim:
+        settings.PAYMENT_PROVIDERS = {"wxpay": {
+            "base_url": sim.base_url, "appid": "wxe2e", "mchid": "1900000099", "api_key": "e2e-wxpay-key",
+            "notify_url": f"{live_server.url}/api/v1/payments/notify/wxpay", "timeout": 3.0, "retries": 1}}
+        settings.OMS = {"base_url": sim.base_url, "app_key": OMS_KEY, "app_secret": OMS_SECRET,
+                        "callback_url": f"{live_server.url}{CALLBACK_PATH}", "timeout": 3.0}
+        created = api.post("/api/v1/orders", {"store": store.pk, "order_type": "voucher",
+                                              "lines": [{"sku": "V50", "qty": 2}]}, format="json").json()
+        order_no = created["order_no"]
+        started = api.post(f"/api/v1/orders/{order_no}/pay", {"provider": "wxpay"}, format="json").json()
+
+        requests.post(f"{sim.base_url}/_sim/wxpay/pay", json={"out_trade_no": started["out_trade_no"]}, timeout=5)
+
+        # the notify commits the payment and its issue message; the relay after commit asks the OMS
+        assert wait_for(lambda: Order.objects.get(order_no=order_no).status == "issued")
+        issued = api.get(f"/api/v1/orders/{order_no}").json()
+        codes = [v["code"] for v in issued["vouchers"]]
+        assert [(v["sku"], v["state"]) for v in issued["vouchers"]] == [("V50", "issued"), ("V50", "issued")]
+        assert sorted(codes) == sorted(v["code"] for v in sim_vouchers(sim, order_no))
+
+        for code in codes:  # redeemed at OMS shops; the OMS calls our callback
+            sim_redeem(sim, code)
+
+        assert wait_for(lambda: Order.objects.get(order_no=order_no).status == "redeemed")
+    done = api.get(f"/api/v1/orders/{order_no}").json()
+    assert [v["state"] for v in done["vouchers"]] == ["redeemed", "redeemed"]
+    assert list(OrderEvent.objects.filter(order__order_no=order_no).order_by("id").values_list(
+        "action", "actor_kind")) == [("create", "customer"), ("pay", "payment"), ("issue", "system"),
+                                     ("redeem", "system")]
+    assert StoreFeedEvent.objects.filter(order__order_no=order_no).count() == 0
