@@ -21,7 +21,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, TenantAdmin
+from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
 from accounts.models import Brand, Customer, CustomerToken, MemberTier, StaffMembership, Store, mask_phone
 from accounts.selectors import roles_for_user, scope_for_user
 from core.models import IdempotencyRecord
@@ -264,7 +264,7 @@ class UserAdmin(TenantAdmin, DjangoUserAdmin):
         return super().get_list_filter(request) if is_superuser(request) else ["is_active"]
 
 
-class IdempotencyRecordAdmin(TenantAdmin):
+class IdempotencyRecordAdmin(ReadOnlyTenantAdmin):
     """core's model, registered here (see core/admin.py). Not tenant-owned: no role
     gets any right, so only superusers see it; nobody edits it."""
 
@@ -273,15 +273,6 @@ class IdempotencyRecordAdmin(TenantAdmin):
     list_filter = ["status_code"]
     search_fields = ["=credential", "=key"]
     exclude = ["body"]
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 admin.site.register(IdempotencyRecord, IdempotencyRecordAdmin)

@@ -74,5 +74,22 @@ class TenantAdmin(RoleScopedMixin, admin.ModelAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
+class ReadOnlyTenantAdmin(TenantAdmin):
+    """Rows written only by services (ledgers, audit trails, answers of the
+    platforms): nobody adds, changes or deletes them here; ``role_permissions``
+    says who may view. Admin actions may still call services."""
+
+    role_permissions = {"view": ALL_ROLES, "add": set(), "change": set(), "delete": set()}
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantInline(RoleScopedMixin, admin.TabularInline):
     extra = 0

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.admin_base import BRAND_ADMIN, MANAGERS, TenantAdmin
+from accounts.admin_base import BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
 from channels.models import PlatformRefundRequest, RefundRequestStatus, StoreBinding
 from channels.services.refunds import refund_request_agree, refund_request_reject
 from core.actors import Actor
@@ -90,7 +90,7 @@ class StoreBindingAdmin(TenantAdmin):
         return fields
 
 
-class OutboxMessageAdmin(TenantAdmin):
+class OutboxMessageAdmin(ReadOnlyTenantAdmin):
     role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
     list_display = ["id", "topic", "key", "status", "attempts", "next_attempt_at", "last_error", "created_at",
                     "delivered_at"]
@@ -99,15 +99,6 @@ class OutboxMessageAdmin(TenantAdmin):
     ordering = ["-id"]
     actions = ["retry_dead_letters"]
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_retry_permission(self, request):
         return self._role_allows(request, "view")
@@ -130,7 +121,7 @@ class RefundRejectForm(forms.Form):
                              widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 
-class PlatformRefundRequestAdmin(TenantAdmin):
+class PlatformRefundRequestAdmin(ReadOnlyTenantAdmin):
     """Refund applications from the platforms; brand admins and store managers answer them
     (Agree / Reject with a reason), which the platform hears through the outbox."""
 
@@ -143,15 +134,6 @@ class PlatformRefundRequestAdmin(TenantAdmin):
     ordering = ["-id"]
     actions = ["agree_refunds", "reject_refunds"]
     readonly_fields = [f.name for f in PlatformRefundRequest._meta.fields]
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_decide_permission(self, request):
         return self._role_allows(request, "decide")

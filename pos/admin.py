@@ -11,8 +11,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.admin_base import ALL_ROLES, MANAGERS, TenantAdmin
-from orders.admin.records import ReadOnlyAdmin
+from accounts.admin_base import ALL_ROLES, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
 from orders.models import StoreFeedEvent
 from pos.models import PosTerminal, WalkInSale
 from pos.services import pos_terminal_create, pos_terminal_revoke, pos_terminal_rotate
@@ -81,7 +80,7 @@ class WalkInSaleAdmin(TenantAdmin):
 
 
 @admin.register(StoreFeedEvent)
-class StoreFeedEventAdmin(ReadOnlyAdmin):
+class StoreFeedEventAdmin(ReadOnlyTenantAdmin):
     list_display = ["id", "store", "type", "order", "created_at", "acked_at", "acked_by"]
     list_filter = ["type", ("acked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["store", "order"]

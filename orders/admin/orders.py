@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_base import ALL_ROLES, TenantAdmin, TenantInline
+from accounts.admin_base import ALL_ROLES, ReadOnlyTenantAdmin, TenantInline
 from accounts.selectors import scope_for_user, store_list_for_scope
 from orders.admin.transitions import TransitionAdminMixin
 from orders.models import (
@@ -105,7 +105,8 @@ class VoucherCodeInline(ReadOnlyInlineMixin, TenantInline):
     ordering = ["line_no", "id"]
 
 
-class OrderAdmin(TransitionAdminMixin, TenantAdmin):
+class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
+    # Orders are created by services and changed only through transitions, by everyone.
     role_permissions = READ_ONLY
     list_display = ["order_no", "store", "channel", "order_type", "merchant_status", "total", "placed_at",
                     "needs_attention"]
@@ -152,15 +153,6 @@ class OrderAdmin(TransitionAdminMixin, TenantAdmin):
         matches = Q(order_no=term) | Q(phone_last4=term) | Q(channel_order_id=term) | Q(channel_order_no=term)
         return queryset.filter(matches), False
 
-    # Orders are created by services and changed only through transitions, by everyone.
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class TypedOrderAdmin(OrderAdmin):

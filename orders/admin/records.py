@@ -8,25 +8,12 @@ superusers see them.
 
 from django.contrib import admin
 
-from accounts.admin_base import ALL_ROLES, TenantAdmin
+from accounts.admin_base import ReadOnlyTenantAdmin
 from orders.models import DaySequence, OrderDiscount, OrderEvent, OrderLine, VoucherCode
 
 
-class ReadOnlyAdmin(TenantAdmin):
-    role_permissions = {"view": ALL_ROLES, "add": set(), "change": set(), "delete": set()}
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(OrderLine)
-class OrderLineAdmin(ReadOnlyAdmin):
+class OrderLineAdmin(ReadOnlyTenantAdmin):
     list_display = ["order", "line_no", "sku_code", "name", "spec", "unit_price", "quantity", "line_total"]
     list_select_related = ["order"]
     search_fields = ["=order__order_no", "=sku_code"]
@@ -34,7 +21,7 @@ class OrderLineAdmin(ReadOnlyAdmin):
 
 
 @admin.register(OrderDiscount)
-class OrderDiscountAdmin(ReadOnlyAdmin):
+class OrderDiscountAdmin(ReadOnlyTenantAdmin):
     list_display = ["order", "kind", "name", "amount", "merchant_part", "platform_part"]
     list_select_related = ["order"]
     list_filter = ["kind"]
@@ -42,7 +29,7 @@ class OrderDiscountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(ReadOnlyAdmin):
+class OrderEventAdmin(ReadOnlyTenantAdmin):
     """The append-only audit trail."""
 
     list_display = ["created_at", "order", "action", "from_status", "to_status", "actor_kind", "actor_name",
@@ -53,7 +40,7 @@ class OrderEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(VoucherCode)
-class VoucherCodeAdmin(ReadOnlyAdmin):
+class VoucherCodeAdmin(ReadOnlyTenantAdmin):
     """E-voucher codes: look a code up to see its order, state and who redeemed it."""
 
     list_display = ["code", "order", "sku_code", "state", "issued_at", "redeemed_at", "redeemed_by_kind",
@@ -64,7 +51,7 @@ class VoucherCodeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DaySequence)
-class DaySequenceAdmin(ReadOnlyAdmin):
+class DaySequenceAdmin(ReadOnlyTenantAdmin):
     """Not tenant-owned (no tenant_brand_lookup): superusers only."""
 
     role_permissions = {"view": set(), "add": set(), "change": set(), "delete": set()}

@@ -255,7 +255,9 @@ def test_no_oversell_when_many_customers_order_the_last_units():
     results, errors = _threads(16, lambda i: order_place(customer=customers[i], cart=cart, channel="miniapp"))
 
     assert len(results) == 6
-    assert len(errors) == 10 and {getattr(e, "code", None) for e in errors} == {"out_of_stock"}
+    # Refused at the deduction (out_of_stock) or, arriving after the last unit went,
+    # already at the price check (sku_unavailable: sold out).
+    assert len(errors) == 10 and {getattr(e, "code", None) for e in errors} <= {"out_of_stock", "sku_unavailable"}
     assert on_hand(store, sku) == 0
     assert Order.objects.count() == 6
     assert stock_ledger_mismatches() == []
