@@ -4,7 +4,8 @@ wait) beside a bare Django JSON view, idle and with 5 new events.
 Both run on the same gunicorn server (with ``REDIS_URL``, as in production: the
 throttle's cache and the feed's wake-up channel are Redis; ``--redis-url ''`` runs
 the embedded mode), from the same client threads (one requests.Session each), for
-the same duration:
+the same duration, interleaved in ``--rounds`` slices (ping, idle, 5 new, ping, ...)
+so that a change of load on a shared machine hits all three alike:
 
 1. baseline: ``GET /ping/`` (core.views.ping_view, no database);
 2. idle: ``GET events?wait=0`` of a store with no unacknowledged event (it has
@@ -37,8 +38,9 @@ IDLE_AIM = 0.5
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog=f"python -m bench {NAME}", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured duration of each phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured duration of each phase (all rounds)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each phase")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved slices each phase is cut into")
     parser.add_argument("--clients", type=int, default=16, help="client threads")
     parser.add_argument("--acked", type=int, default=200, help="acknowledged events of the idle store")
     parser.add_argument("--http-workers", type=int, default=2, help="gunicorn workers")
@@ -92,6 +94,13 @@ def query_counts(*, brand) -> dict[int, int]:
             raise SystemExit(f"query count request failed: {answer.status_code} {answer.content[:300]!r}")
         counts[n] = len(captured)
     return counts
+
+
+def _merge(runs: list[dict]) -> dict:
+    requests, seconds = sum(r["requests"] for r in runs), sum(r["seconds"] for r in runs)
+    errors = [e for r in runs for e in r["errors"]]
+    return {"requests": requests, "seconds": seconds, "rps": common.rate(requests, seconds), "errors": errors[:5],
+            "error_count": sum(r["error_count"] for r in runs)}
 
 
 def main(argv=None) -> dict:
@@ -156,21 +165,26 @@ def main(argv=None) -> dict:
                     wrong.append(("5 new", got))
             return answer
 
-        baseline = phase(clients=idle_clients, request=ping, seconds=args.seconds, warmup=args.warmup)
-        idle_run = phase(clients=idle_clients, request=idle, seconds=args.seconds, warmup=args.warmup)
-        busy_run = phase(clients=busy_clients, request=busy, seconds=args.seconds, warmup=args.warmup)
-        baseline_after = phase(clients=idle_clients, request=ping, seconds=args.seconds, warmup=0)
+        # The machine is shared: the three measurements are interleaved in --rounds slices
+        # (ping, idle, 5 new, ping, ...) so a change of load hits all of them alike.
+        for clients, request in ((idle_clients, ping), (idle_clients, idle), (busy_clients, busy)):
+            phase(clients=clients, request=request, seconds=0, warmup=args.warmup)
+        slices = {"baseline": [], "idle": [], "new5": []}
+        for _round in range(args.rounds):
+            for key, clients, request in (("baseline", idle_clients, ping), ("idle", idle_clients, idle),
+                                          ("new5", busy_clients, busy)):
+                slices[key].append(phase(clients=clients, request=request, seconds=args.seconds / args.rounds,
+                                         warmup=0))
+    baseline, idle_run, busy_run = (_merge(slices[k]) for k in ("baseline", "idle", "new5"))
 
     still_unacked = StoreFeedEvent.objects.filter(store=busy_store, acked_at__isnull=True).count()
-    # The machine is shared: the baseline is measured before and after the feed phases, and
-    # the ratios use the mean of both (weighted by their durations).
-    base_rps = common.rate(baseline["requests"] + baseline_after["requests"],
-                           baseline["seconds"] + baseline_after["seconds"])
+    base_rps = baseline["rps"]
     idle_ratio = common.ratio(idle_run["rps"], base_rps)
     busy_ratio = common.ratio(busy_run["rps"], base_rps)
-    print(f"  baseline GET /ping/: {baseline['rps']:.1f} req/s before ({baseline['requests']} in "
-          f"{baseline['seconds']:.2f}s), {baseline_after['rps']:.1f} req/s after the feed phases "
-          f"({baseline_after['requests']} in {baseline_after['seconds']:.2f}s); mean {base_rps:.1f} req/s", flush=True)
+    per_round = ", ".join(f"{b['rps']:.0f}/{i['rps']:.0f}/{f['rps']:.0f}"
+                          for b, i, f in zip(slices["baseline"], slices["idle"], slices["new5"]))
+    print(f"  {args.rounds} interleaved rounds of {args.seconds / args.rounds:.1f}s each; req/s per round "
+          f"(ping/idle/5 new): {per_round}", flush=True)
     print(common.line(f"{NAME} idle (0 new events, wait=0)", idle_run["rps"], "req/s", "bare JSON view /ping/",
                       base_rps, "req/s", aim=IDLE_AIM), flush=True)
     print(common.line(f"{NAME} 5 new events (wait=0)", busy_run["rps"], "req/s", "bare JSON view /ping/",
@@ -178,7 +192,7 @@ def main(argv=None) -> dict:
     print(f"  {idle_run['requests']} idle polls in {idle_run['seconds']:.2f}s, {busy_run['requests']} polls with "
           f"5 events in {busy_run['seconds']:.2f}s (gunicorn {args.http_workers} workers x {args.http_threads} "
           f"threads)", flush=True)
-    errors = idle_run["error_count"] + busy_run["error_count"] + baseline["error_count"] + baseline_after["error_count"]
+    errors = idle_run["error_count"] + busy_run["error_count"] + baseline["error_count"]
     ok = True
     ok &= common.check("no failed requests", errors == 0,
                        f"{errors} errors {(idle_run['errors'] + busy_run['errors'])[:2]}")
@@ -190,7 +204,7 @@ def main(argv=None) -> dict:
     met = idle_ratio >= IDLE_AIM
     print(f"  aim idle ratio >= {IDLE_AIM}: {'met' if met else 'NOT met'} ({idle_ratio:.2f})", flush=True)
     result = {"bench": NAME, "clients": args.clients, "redis": bool(args.redis_url), "query_counts": counts,
-              "baseline": baseline, "baseline_after": baseline_after, "baseline_rps": base_rps, "idle": idle_run, "new5": busy_run,
+              "rounds": args.rounds, "baseline": baseline, "idle": idle_run, "new5": busy_run,
               "idle_ratio": idle_ratio, "new5_ratio": busy_ratio, "idle_aim_met": met,
               "new_orders": len(new_orders), "still_unacked": still_unacked, "wrong_answers": len(wrong),
               "gunicorn": f"{args.http_workers} workers x {args.http_threads} threads", "ok": bool(ok)}
