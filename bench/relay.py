@@ -14,7 +14,12 @@ Setup: a Meituan-bound store, the simulator as a subprocess, Redis database 14
    is published only when no kicked relay is waiting, see core.outbox); events/s
    from the first write until the last ``delivered_at``. A sweep
    (``core.relay_outbox``) is published every 15 s, as beat does.
-3. Lag: ``accept`` events at a steady ``--lag-rate`` per second for ``--lag-seconds``,
+3. Drain (``--drain``, default N): a backlog of events for fresh orders written
+   in one transaction WITHOUT kicking the relay (as after a broker outage), then
+   one ``core.relay_outbox`` published; events/s from that publish until the last
+   ``delivered_at``: what the relay alone sustains, without the writer sharing the
+   cores.
+4. Lag: ``accept`` events at a steady ``--lag-rate`` per second for ``--lag-seconds``,
    one transaction each; p50/p99 of ``delivered_at - created_at`` and of the
    simulator's call log time minus ``created_at``.
 
@@ -46,6 +51,7 @@ def parse(argv):
     parser.add_argument("--events", type=int, default=10000, help="outbox events relayed (N, even)")
     parser.add_argument("--noop", type=int, default=None, help="no-op tasks of the baseline (default N)")
     parser.add_argument("--concurrency", type=int, default=4, help="celery worker processes")
+    parser.add_argument("--drain", type=int, default=None, help="events of the drain phase (default N; 0: skip)")
     parser.add_argument("--lag-rate", type=float, default=100.0, help="events per second of the lag phase")
     parser.add_argument("--lag-seconds", type=float, default=20.0, help="duration of the lag phase (0: skip)")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
@@ -170,6 +176,32 @@ def throughput_run(*, store, brand_id: int, order_ids: list[int], timeout: float
             "events_per_s": common.rate(delivered, seconds), "started_at": started_at}
 
 
+def drain_run(*, store, brand_id: int, order_ids: list[int], timeout: float) -> dict:
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from core.models import OutboxMessage, OutboxStatus
+    from core.tasks import relay_outbox_task
+    from orders.services.sync import ORDER_ACTION_TOPIC
+
+    written_at = timezone.now()
+    OutboxMessage.objects.bulk_create([
+        OutboxMessage(topic=ORDER_ACTION_TOPIC, key=f"B{order_id}", brand_id=brand_id,
+                      payload=_payload(store_id=store.pk, order_id=order_id, action=action))
+        for order_id in order_ids for action in ("accept", "mark_ready")], batch_size=1000)
+    batch = OutboxMessage.objects.filter(created_at__gte=written_at)
+    events = batch.count()
+    started_at = timezone.now()
+    relay_outbox_task.delay()  # one kick; the relays it starts fan out over the worker processes
+    done = wait_until(lambda: not batch.filter(status=OutboxStatus.PENDING).exists(), timeout=timeout, tick=0.25,
+                      every=(SWEEP_SECONDS, _sweep))
+    last = batch.aggregate(last=Max("delivered_at"))["last"]
+    seconds = (last - started_at).total_seconds() if last else timeout
+    delivered = batch.filter(status=OutboxStatus.DELIVERED).count()
+    return {"events": events, "delivered": delivered, "done": done, "seconds": seconds,
+            "events_per_s": common.rate(delivered, seconds)}
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -228,11 +260,15 @@ def main(argv=None) -> dict:
     celery_use_broker(args.redis_url)
     noop_count = args.noop if args.noop is not None else args.events
     lag_events = int(args.lag_rate * args.lag_seconds)
+    drain_events = args.events if args.drain is None else args.drain
+    if drain_events % 2:
+        raise SystemExit("--drain must be even (two events per order)")
 
     with SimulatorProcess() as sim:
         shop, _binding = meituan_store_bound(sim=sim)
         throughput_ids = meituan_orders_create(sim=sim, count=args.events // 2)
         lag_ids = meituan_orders_create(sim=sim, count=lag_events) if lag_events else []
+        drain_ids = meituan_orders_create(sim=sim, count=drain_events // 2) if drain_events else []
         with CeleryWorkers(redis_url=args.redis_url, concurrency=args.concurrency) as workers:
             warm = noop_run(count=args.concurrency * 2, timeout=90)
             if not warm["done"]:
@@ -240,6 +276,8 @@ def main(argv=None) -> dict:
             baseline = noop_run(count=noop_count, timeout=args.timeout)
             relay = throughput_run(store=shop.store, brand_id=shop.brand.pk, order_ids=throughput_ids,
                                    timeout=args.timeout)
+            drain = (drain_run(store=shop.store, brand_id=shop.brand.pk, order_ids=drain_ids, timeout=args.timeout)
+                     if drain_ids else None)
             lag = (lag_run(store=shop.store, brand_id=shop.brand.pk, order_ids=lag_ids, rate_per_s=args.lag_rate,
                            timeout=args.timeout) if lag_ids else None)
         worker_exit = workers.process.returncode
@@ -260,11 +298,13 @@ def main(argv=None) -> dict:
         if call["route"] == "/api/v1/order/confirm":
             call_at.setdefault(order_id, call["at"])
     confirm, meal = "/api/v1/order/confirm", "/api/v1/order/preparationMealComplete"
-    once = all(len(per_order[str(i)][confirm]) == 1 and len(per_order[str(i)][meal]) == 1 for i in throughput_ids)
+    once = all(len(per_order[str(i)][confirm]) == 1 and len(per_order[str(i)][meal]) == 1
+               for i in throughput_ids + drain_ids)
     once = once and all(len(per_order[str(i)][confirm]) == 1 and not per_order[str(i)][meal] for i in lag_ids)
-    in_order = all(per_order[str(i)][confirm][0] < per_order[str(i)][meal][0] for i in throughput_ids
-                   if per_order[str(i)][confirm] and per_order[str(i)][meal])
-    final_ok = all(sim_orders[i]["status"] == 4 and sim_orders[i]["sim"]["meal_ready"] for i in throughput_ids)
+    in_order = all(per_order[str(i)][confirm][0] < per_order[str(i)][meal][0]
+                   for i in throughput_ids + drain_ids if per_order[str(i)][confirm] and per_order[str(i)][meal])
+    final_ok = all(sim_orders[i]["status"] == 4 and sim_orders[i]["sim"]["meal_ready"]
+                   for i in throughput_ids + drain_ids)
     final_ok = final_ok and all(sim_orders[i]["status"] == 4 and not sim_orders[i]["sim"]["meal_ready"]
                                 for i in lag_ids)
     counts = {s: OutboxMessage.objects.filter(status=s).count() for s in OutboxStatus.values}
@@ -278,6 +318,10 @@ def main(argv=None) -> dict:
     print(f"  events written in {relay['produce_seconds']:.1f} s, all delivered {relay['seconds']:.1f} s after the "
           f"first write; no-op tasks published in {baseline['publish_seconds']:.1f} s, all ran in "
           f"{baseline['seconds']:.1f} s")
+    if drain is not None:
+        print(f"  drain of a backlog of {drain['events']} events (written without kicks, then one relay task): "
+              f"{drain['events_per_s']:.1f} events/s ({drain['delivered']} in {drain['seconds']:.1f} s), "
+              f"ratio to the no-op baseline {common.ratio(drain['events_per_s'], baseline['tasks_per_s']):.2f}")
     if lag is not None:
         print(f"  lag at {args.lag_rate:.0f} events/s for {args.lag_seconds:.0f} s ({lag['events']} events, written at "
               f"{lag['achieved_rate']:.1f}/s): commit->delivered p50 {lag['p50_ms']:.0f} ms, p99 {lag['p99_ms']:.0f} ms,"
@@ -286,7 +330,7 @@ def main(argv=None) -> dict:
     ok = True
     ok &= common.check("no-op baseline ran every task", baseline["ran"] == noop_count,
                        f"{baseline['ran']} of {noop_count}")
-    total = args.events + lag_events
+    total = args.events + lag_events + drain_events
     ok &= common.check("every event delivered", counts.get("delivered", 0) == total and counts.get("pending", 0) == 0
                        and counts.get("dead", 0) == 0, str(counts))
     ok &= common.check("simulator got each call exactly once", once and bad_status == 0,
@@ -297,7 +341,7 @@ def main(argv=None) -> dict:
     relay.pop("started_at", None)
     result = {"bench": NAME, "events": args.events, "concurrency": args.concurrency, "relay": relay,
               "baseline": baseline, "ratio": common.ratio(relay["events_per_s"], baseline["tasks_per_s"]),
-              "lag": lag, "outbox": counts, "sim_calls": len(calls), "exactly_once": once, "in_order": in_order,
+              "drain": drain, "lag": lag, "outbox": counts, "sim_calls": len(calls), "exactly_once": once, "in_order": in_order,
               "final_status_ok": final_ok, "worker_exit": worker_exit, "ok": bool(ok)}
     common.emit(result)
     return result

@@ -273,8 +273,17 @@ OUTBOX_MAX_ATTEMPTS = 8
 OUTBOX_BACKOFF_BASE_SECONDS = 5.0
 OUTBOX_BACKOFF_MAX_SECONDS = 3600.0
 OUTBOX_BACKOFF_JITTER = 0.2
-# How long a claimed message stays invisible to other relays (longer than any delivery).
+# How long a claimed message stays invisible to other relays (longer than any delivery;
+# a message not started within half of it is handed back).
 OUTBOX_LEASE_SECONDS = 120
+# One relay round: up to BATCH due messages (one per key) claimed in one statement,
+# delivered on up to THREADS threads per worker process (each with its own database
+# connection, kept for CONN_MAX_AGE), outcomes written in one UPDATE.
+OUTBOX_RELAY_BATCH = 50
+OUTBOX_RELAY_THREADS = 4
+# After-commit kicks are coalesced by a flag in the broker's Redis; it expires after
+# this long in case the relay task it queued is lost.
+OUTBOX_KICK_TTL_SECONDS = 5
 # Platform HTTP calls (base URLs and credentials are per StoreBinding).
 CHANNELS_HTTP_CONNECT_TIMEOUT = 3.0
 CHANNELS_HTTP_READ_TIMEOUT = 10.0

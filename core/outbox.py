@@ -401,20 +401,27 @@ def _record(outcomes: list[_Outcome], *, now: datetime, rng: Callable[[], float]
 
 
 def outbox_relay(*, limit: int = 100, key: str | None = None, now: datetime | None = None,
-                 rng: Callable[[], float] = random.random) -> dict[str, int]:
+                 rng: Callable[[], float] = random.random,
+                 on_backlog: Callable[[], None] | None = None) -> dict[str, int]:
     """Deliver due messages (all keys, or one ``key``), at most ``limit`` attempts.
 
     Works in rounds: each round claims the head message of up to
     ``OUTBOX_RELAY_BATCH`` due keys, so a key with several messages advances
     one message per round, in order. Stops when nothing is due. Safe to run in
-    several workers at once. Returns {"delivered": n, "failed": n}.
+    several workers at once. ``on_backlog`` is called (once) when a round came
+    back full: more is due than one round takes, another relay may help.
+    Returns {"delivered": n, "failed": n}.
     """
     delivered = failed = 0
     while delivered + failed < limit:
         moment = now or timezone.now()
-        batch = _claim(now=moment, limit=min(limit - delivered - failed, _batch_size()), key=key)
+        size = min(limit - delivered - failed, _batch_size())
+        batch = _claim(now=moment, limit=size, key=key)
         if not batch:
             break
+        if on_backlog is not None and len(batch) == _batch_size():
+            on_backlog()
+            on_backlog = None
         ok, not_ok = _record(_deliver_batch(batch), now=moment, rng=rng)
         delivered += ok
         failed += not_ok

@@ -12,13 +12,14 @@ def purge_idempotency_records_task() -> int:
 def relay_outbox_task(key: str | None = None, limit: int = 500) -> dict:
     """Deliver due outbox messages: kicked after commits (coalesced) and as the periodic sweep.
 
-    Clears the kick flag before claiming (see core.outbox), and kicks again when
-    it stopped at ``limit`` with more possibly due. ``key`` (one key only) is
-    accepted for relays queued by older code."""
+    Clears the kick flag before claiming (see core.outbox); kicks another relay
+    when a round comes back full (a backlog: other worker processes join in) and
+    when it stopped at ``limit`` with more possibly due. ``key`` (one key only)
+    is accepted for relays queued by older code."""
     from core.outbox import outbox_kick_clear, outbox_relay, outbox_relay_kick
 
     outbox_kick_clear()
-    result = outbox_relay(limit=limit, key=key)
+    result = outbox_relay(limit=limit, key=key, on_backlog=outbox_relay_kick)
     if result["delivered"] + result["failed"] >= limit:
         outbox_relay_kick()
     return result

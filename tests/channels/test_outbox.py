@@ -499,3 +499,18 @@ def test_concurrent_threaded_relays_deliver_each_message_once_in_key_order_and_a
     failing = OutboxMessage.objects.filter(key="F").order_by("pk")
     assert [(m.status, m.attempts) for m in failing] == [(OutboxStatus.PENDING, 1)] + [(OutboxStatus.PENDING, 0)] * 3
     assert OutboxMessage.objects.filter(status=OutboxStatus.DELIVERED).count() == 48
+
+
+@override_settings(OUTBOX_RELAY_BATCH=2)
+def test_a_full_round_kicks_one_more_relay_for_the_backlog(db, delivered, monkeypatch):
+    import core.outbox
+    from core.tasks import relay_outbox_task
+
+    events = []
+    monkeypatch.setattr(core.outbox, "outbox_kick_clear", lambda: events.append("clear"))
+    monkeypatch.setattr(core.outbox, "outbox_relay_kick", lambda: events.append("kick"))
+    for key in ("A", "B", "C", "D", "E"):
+        OutboxMessage.objects.create(topic=TOPIC, key=key, payload={"n": 1}, next_attempt_at=timezone.now())
+
+    assert relay_outbox_task() == {"delivered": 5, "failed": 0}
+    assert events == ["clear", "kick"]  # once, however many full rounds
