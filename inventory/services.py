@@ -1,12 +1,16 @@
 """Writes to stock. Every change is a conditional UPDATE plus a ledger row.
 
-Lock discipline: the Stock rows of one call are locked with one
-``SELECT ... ORDER BY sku_id FOR UPDATE`` (orders.locks-style, always in sku
-order) so two multi-line orders touching the same SKUs in opposite orders
-wait for each other instead of deadlocking. The deduction itself is a single
-``UPDATE ... WHERE on_hand >= qty`` per call (a CASE over the SKUs), so the
-number of queries does not grow with the number of lines; the CHECK
-constraint ``on_hand >= 0`` is the last line of defence.
+Lock discipline: the Stock rows of one call are locked in sku order
+(``ORDER BY sku_id FOR UPDATE``), so two multi-line orders touching the same
+SKUs in opposite orders wait for each other instead of deadlocking. The
+deduction itself is a single guarded ``UPDATE ... WHERE on_hand >= qty`` for
+all lines, so the number of queries does not grow with the number of lines; the
+CHECK constraint ``on_hand >= 0`` is the last line of defence.
+
+On PostgreSQL the order deduction (``stock_deduct`` without shortfall) is one
+statement: lock, all-or-nothing UPDATE and the ledger INSERT in CTEs, with no
+savepoint; the hot stock row is then held only from that statement to the
+caller's COMMIT. The other paths (and SQLite) use the ORM in a savepoint.
 """
 
 from collections import defaultdict
@@ -100,63 +104,62 @@ def _already_deducted(reference: str) -> Conflict:
 
 
 def _deduct_all_or_nothing(*, store_id: int, quantities: dict[int, int], reference: str, reason: str) -> None:
-    """The hot path of order placement (PostgreSQL): two statements whatever the
+    """The hot path of order placement (PostgreSQL): one statement whatever the
     number of lines, and no savepoint.
 
-    1. One UPDATE whose CTE locks the store's rows of these SKUs in sku order
-       (``ORDER BY sku_id FOR UPDATE``, so multi-line orders never deadlock) and
-       changes them only if *every* row keeps ``on_hand >= 0``: all or nothing.
-    2. One INSERT of the ledger rows, ``ON CONFLICT DO NOTHING``: a reference
-       that already took stock inserts nothing; the UPDATE is then undone by its
-       exact inverse (the rows are still locked by us) and the call raises.
+    Its CTEs lock the store's rows of these SKUs in sku order (``ORDER BY sku_id
+    FOR UPDATE``, so multi-line orders never deadlock), change them only if
+    *every* row keeps ``on_hand >= 0`` (all or nothing), and insert the ledger
+    rows of what changed with ``ON CONFLICT DO NOTHING``. It answers, per SKU,
+    the stock row, the on-hand it saw under the lock, whether it changed and
+    whether its ledger row went in. A reference that already took stock inserts
+    no ledger row: the change is then undone by its exact inverse (the rows are
+    still locked by us) and the call raises.
 
-    The stock rows stay locked from statement 1 to the caller's COMMIT, which is
-    why order placement runs this last.
+    The stock rows stay locked from this statement to the caller's COMMIT, which
+    is why order placement runs it last: the hot row is held for this statement
+    and the COMMIT only.
     """
     stock_table, movement_table = Stock._meta.db_table, StockMovement._meta.db_table
     items = sorted(quantities.items())
     wanted = ", ".join(["(%s::bigint, %s::integer)"] * len(items))
-    params = [value for item in items for value in item]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH want(sku_id, qty) AS (VALUES {wanted}), "
             f"locked AS (SELECT s.id, s.sku_id, s.on_hand FROM {stock_table} s "
-            f"  WHERE s.store_id = %s AND s.sku_id IN (SELECT sku_id FROM want) ORDER BY s.sku_id FOR UPDATE) "
-            f"UPDATE {stock_table} AS t SET on_hand = t.on_hand - w.qty, updated_at = now() "
-            f"FROM locked l JOIN want w ON w.sku_id = l.sku_id "
-            f"WHERE t.id = l.id AND NOT EXISTS ("
-            f"  SELECT 1 FROM locked l2 JOIN want w2 ON w2.sku_id = l2.sku_id WHERE l2.on_hand < w2.qty) "
-            f"RETURNING t.id, t.sku_id",
-            [*params, store_id],
+            f"  WHERE s.store_id = %s AND s.sku_id IN (SELECT sku_id FROM want) ORDER BY s.sku_id FOR UPDATE), "
+            f"changed AS (UPDATE {stock_table} AS t SET on_hand = t.on_hand - w.qty, updated_at = now() "
+            f"  FROM locked l JOIN want w ON w.sku_id = l.sku_id "
+            f"  WHERE t.id = l.id AND NOT EXISTS ("
+            f"    SELECT 1 FROM locked l2 JOIN want w2 ON w2.sku_id = l2.sku_id WHERE l2.on_hand < w2.qty) "
+            f"  RETURNING t.id, w.qty), "
+            f"booked AS (INSERT INTO {movement_table} (stock_id, delta, reason, reference, note, created_at) "
+            f"  SELECT c.id, -c.qty, %s, %s, '', now() FROM changed c ON CONFLICT DO NOTHING RETURNING id, stock_id) "
+            f"SELECT l.id, l.sku_id, l.on_hand, c.qty, b.id FROM locked l "
+            f"LEFT JOIN changed c ON c.id = l.id LEFT JOIN booked b ON b.stock_id = l.id",
+            [*[value for item in items for value in item], store_id, reason, reference],
         )
-        changed = {sku_id: stock_id for stock_id, sku_id in cursor.fetchall()}
-        if not changed:
-            levels = dict(Stock.objects.filter(store_id=store_id, sku_id__in=list(quantities))
-                          .values_list("sku_id", "on_hand"))
-            short = {str(sku_id): {"wanted": qty, "on_hand": levels[sku_id]}
-                     for sku_id, qty in items if sku_id in levels and levels[sku_id] < qty}
-            if short:
-                raise OutOfStock(detail={"skus": short})
-            return  # none of these SKUs is tracked
-        rows = [(changed[sku_id], -qty) for sku_id, qty in items if sku_id in changed]
-        values = ", ".join(["(%s, %s, %s, %s, '', now())"] * len(rows))
-        cursor.execute(
-            f"INSERT INTO {movement_table} (stock_id, delta, reason, reference, note, created_at) "
-            f"VALUES {values} ON CONFLICT DO NOTHING RETURNING id",
-            [value for stock_id, delta in rows for value in (stock_id, delta, reason, reference)],
-        )
-        inserted = [row[0] for row in cursor.fetchall()]
-        if len(inserted) != len(rows):
-            # Undo exactly what this call did (the rows are still ours), then refuse.
-            undo = ", ".join(["(%s::bigint, %s::integer)"] * len(rows))
+        rows = cursor.fetchall()
+    if not rows:
+        return  # none of these SKUs is tracked
+    changed = [(stock_id, qty) for stock_id, _sku, _on_hand, qty, _booked in rows if qty is not None]
+    if not changed:
+        short = {str(sku_id): {"wanted": quantities[sku_id], "on_hand": on_hand}
+                 for _id, sku_id, on_hand, _qty, _booked in rows if on_hand < quantities[sku_id]}
+        raise OutOfStock(detail={"skus": short})
+    booked = [movement_id for *_rest, movement_id in rows if movement_id is not None]
+    if len(booked) != len(changed):
+        # Undo exactly what this call did (the rows are still ours), then refuse.
+        with connection.cursor() as cursor:
+            undo = ", ".join(["(%s::bigint, %s::integer)"] * len(changed))
             cursor.execute(
-                f"UPDATE {stock_table} AS t SET on_hand = t.on_hand - u.delta FROM (VALUES {undo}) AS u(id, delta) "
+                f"UPDATE {stock_table} AS t SET on_hand = t.on_hand + u.qty FROM (VALUES {undo}) AS u(id, qty) "
                 f"WHERE t.id = u.id",
-                [value for row in rows for value in row],
+                [value for row in changed for value in row],
             )
-            if inserted:
-                StockMovement.objects.filter(pk__in=inserted).delete()
-            raise _already_deducted(reference)
+        if booked:
+            StockMovement.objects.filter(pk__in=booked).delete()
+        raise _already_deducted(reference)
 
 
 def stock_release(*, store_id: int, reference: str) -> dict[int, int]:

@@ -127,9 +127,9 @@ def test_deduction_query_count_does_not_grow_with_lines(django_assert_num_querie
     skus = [SkuFactory(brand=store.brand) for _ in range(20)]
     for sku in skus:
         stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=5)
-    # PostgreSQL: one locking, all-or-nothing UPDATE and one ledger INSERT, no savepoint.
+    # PostgreSQL: one statement (lock in sku order, all-or-nothing UPDATE, ledger INSERT), no savepoint.
     # SQLite: savepoint, lock, update, insert ledger, release savepoint.
-    expected = 2 if connection.vendor == "postgresql" else 5
+    expected = 1 if connection.vendor == "postgresql" else 5
     with django_assert_num_queries(expected):
         stock_deduct(store_id=store.pk, quantities={skus[0].pk: 1}, reference="ONE")
     with django_assert_num_queries(expected):
