@@ -22,7 +22,6 @@ with the number of events (1 = 5 = 20, and 0 is not more).
 
 import argparse
 import os
-import time
 from decimal import Decimal
 
 from bench import common
