@@ -172,8 +172,9 @@ _kick_clients: dict[str, Any] = {}
 
 def _kick_client():
     """A Redis client on the broker, for the kick flag; None when tasks are eager or the broker is not Redis."""
-    from config.celery_app import app
+    from core.tasks import relay_outbox_task
 
+    app = relay_outbox_task.app
     if app.conf.task_always_eager:
         return None
     url = str(app.conf.broker_url or "")
@@ -316,7 +317,10 @@ def _run_handler(message: OutboxMessage, *, start_by: float, memo: dict, threade
     finally:
         _round.memo = None
         if threaded:
-            _thread_connection_tidy()
+            try:
+                _thread_connection_tidy()
+            except Exception:  # noqa: BLE001 (the outcome stands; the next message reconnects)
+                logger.warning("outbox delivery thread could not close its connection", exc_info=True)
     outcome.at = timezone.now()
     return outcome
 
