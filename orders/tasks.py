@@ -59,11 +59,15 @@ def reconcile_payments_task() -> int:
     candidates = [*payments_pending_for_reconcile(older_than_seconds=60, limit=200),
                   *payments_closed_for_reconcile(window_hours=24, every_seconds=900, limit=200)]
     for txn in candidates:
-        result = payment_reconcile(out_trade_no=txn.out_trade_no)
-        if result is not None:
-            order_payment_confirm(order_no=result.order_ref, provider=result.provider,
-                                  transaction_id=result.transaction_id, amount=result.amount, paid_at=result.paid_at)
-            recovered += 1
+        try:
+            result = payment_reconcile(out_trade_no=txn.out_trade_no)
+            if result is not None:
+                order_payment_confirm(order_no=result.order_ref, provider=result.provider,
+                                      transaction_id=result.transaction_id, amount=result.amount,
+                                      paid_at=result.paid_at)
+                recovered += 1
+        except Exception:  # one payment the provider cannot answer for must not stop the others
+            logger.exception("payment reconciliation failed", extra={"out_trade_no": txn.out_trade_no})
     return recovered
 
 

@@ -16,14 +16,15 @@ def payment_get_for_order(*, order_ref: str) -> PaymentTransaction | None:
 
 def payments_pending_for_reconcile(*, older_than_seconds: int, limit: int,
                                    now: datetime | None = None) -> list[PaymentTransaction]:
-    """Payments still ``created`` for at least ``older_than_seconds``, oldest first.
+    """Payments still ``created`` for at least ``older_than_seconds``: never asked
+    about first, then the least recently asked, then the oldest.
 
     The input of the lost-notify job: for each, call payments.services.payment_reconcile.
     """
     cutoff = (now or timezone.now()) - timedelta(seconds=older_than_seconds)
     return list(
         PaymentTransaction.objects.filter(status=PaymentStatus.CREATED, created_at__lte=cutoff)
-        .order_by("created_at", "id")[:limit]
+        .order_by(F("checked_at").asc(nulls_first=True), "created_at", "id")[:limit]
     )
 
 

@@ -255,8 +255,10 @@ def payment_reconcile(*, out_trade_no: str, now: datetime | None = None) -> Paym
         raise PaymentNotFound(detail={"out_trade_no": out_trade_no})
     if payment.status in PAID_STATUSES:
         return _payment_result(payment, first_time=False)
-    answer = provider_client(payment.provider).query(out_trade_no=out_trade_no)
+    # Recorded before asking, so a provider that fails for this payment does not keep
+    # it at the head of the next run's list.
     PaymentTransaction.objects.filter(pk=payment.pk).update(checked_at=now)
+    answer = provider_client(payment.provider).query(out_trade_no=out_trade_no)
     if not answer.paid:
         return None
     return _payment_mark_succeeded(payment=payment, transaction_id=answer.transaction_id,

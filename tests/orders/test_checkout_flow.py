@@ -550,3 +550,30 @@ def test_a_closed_unpaid_payment_is_asked_about_at_most_every_15_minutes(wxpay, 
     PaymentTransaction.objects.filter(order_ref=order_no).update(checked_at=timezone.now() - timedelta(minutes=16))
     assert reconcile_payments_task.apply().get() == 0
     assert queries() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_the_provider_cannot_answer_for_does_not_stop_the_reconciliation(wxpay, shop, customer, caplog):
+    order_no, started = _place_and_start_payment(shop, customer)
+    assert orders_expire_unpaid(now=timezone.now() + timedelta(minutes=16)) == 1
+    sim_pay(wxpay, started["out_trade_no"], notify=False)
+    # An older open payment whose query the provider keeps failing (HTTP 500).
+    PaymentTransaction.objects.create(
+        provider="wxpay", out_trade_no="UNKNOWN-AT-PROVIDER", order_ref="no-such-order", brand=shop["store"].brand,
+        description="ghost", amount=D("1.00"), amount_fen=100, prepay_id="",
+    )
+    PaymentTransaction.objects.filter(out_trade_no="UNKNOWN-AT-PROVIDER").update(
+        created_at=timezone.now() - timedelta(hours=1))
+    requests.post(f"{wxpay.base_url}/_sim/faults", json={
+        "path_prefix": "/v3/pay/transactions/out-trade-no/UNKNOWN-AT-PROVIDER", "mode": "error500", "count": 10,
+    }, timeout=5).raise_for_status()
+
+    with caplog.at_level("ERROR", logger="orders.tasks"):
+        assert reconcile_payments_task.apply().get() == 1
+
+    failures = [r for r in caplog.records if r.getMessage() == "payment reconciliation failed"]
+    assert [r.out_trade_no for r in failures] == ["UNKNOWN-AT-PROVIDER"]
+    refund = PaymentRefund.objects.get(transaction__order_ref=order_no)
+    assert (refund.amount, refund.reason) == (D("36.00"), "order_cancelled_before_payment")
+    ghost = PaymentTransaction.objects.get(out_trade_no="UNKNOWN-AT-PROVIDER")
+    assert (ghost.status, ghost.checked_at is not None) == ("created", True)
