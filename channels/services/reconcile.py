@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from channels.adapters import adapter_for
@@ -60,7 +60,7 @@ def platform_orders_due_for_check(*, now: datetime, limit: int) -> list[tuple[in
                                  placed_at__gte=newer_than)
             .exclude(status__in=FINAL_STATUSES).exclude(channel_order_id__isnull=True)
             .filter(Q(platform_check__isnull=True) | Q(platform_check__checked_at__lte=checked_before))
-            .order_by("platform_check__checked_at", "placed_at", "pk")
+            .order_by(F("platform_check__checked_at").asc(nulls_first=True), "placed_at", "pk")
             .values_list("pk", "platform_check__checked_at")[:limit])
     return list(rows)
 

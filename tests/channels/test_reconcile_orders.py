@@ -149,3 +149,22 @@ def test_the_job_is_in_the_beat_schedule_and_the_embedded_scheduler(db):
         "task": "channels.reconcile_platform_orders", "schedule": 60.0}
     assert EmbeddedScheduler(jobs={"reconcile-platform-orders": job}, clock=lambda: 0.0).run_due() == [
         "reconcile-platform-orders"]
+
+
+def test_never_checked_orders_come_before_rechecks_when_more_are_due_than_the_limit(shop):
+    from channels.services import platform_order_ingest
+    from channels.services.reconcile import platform_orders_due_for_check
+    from tests.channels.samples import meituan_order
+
+    orders = [platform_order_ingest(binding=shop["meituan"], payload=meituan_order(order_id=f"9100{i}")).order
+              for i in range(3)]
+    for minutes, order in zip((30, 20, 15), orders):
+        Order.objects.filter(pk=order.pk).update(placed_at=timezone.now() - timedelta(minutes=minutes))
+    now = _later()
+    # The two oldest were checked long ago; the newest was never checked.
+    for order in orders[:2]:
+        PlatformOrderCheck.objects.create(order=order, checked_at=now - timedelta(minutes=30))
+
+    due = platform_orders_due_for_check(now=now, limit=1)
+
+    assert due == [(orders[2].pk, None)]
