@@ -6,8 +6,9 @@
   for the codes over HTTP (orders.fulfilment.oms_client) and records them with
   ``orders.services.vouchers.voucher_codes_record_issued``, which runs ``issue``.
   A failing OMS is retried by the outbox with backoff, then dead-lettered.
-- Refunded: the codes not yet redeemed become void, here and (``fulfilment.voucher_void``)
-  at the OMS.
+- Refunded, or cancelled after payment: the codes not yet redeemed become void, here
+  and (``fulfilment.voucher_void``, always sent, so codes whose issue answer was lost
+  are voided too) at the OMS.
 - Redeemed: at the POS (``POST /api/pos/v1/vouchers/redeem``; the OMS is told with
   ``fulfilment.voucher_redeemed``) or reported by the OMS
   (``POST /api/v1/fulfilment/oms/callback``), both through
@@ -31,7 +32,7 @@ from core.models import OutboxMessage
 from core.outbox import OutboxPermanentError, outbox_enqueue
 from orders.fulfilment.base import FulfilmentRoute
 from orders.fulfilment.registry import OMS_ROUTE
-from orders.models import Order, OrderAction, OrderLine, OrderStatus
+from orders.models import Order, OrderAction, OrderLine, OrderStatus, VoucherCode
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ VOUCHER_VOID_TOPIC = "fulfilment.voucher_void"
 OMS_ACTOR = "oms"
 # Flag kind of a code we redeemed that the OMS had seen redeemed elsewhere.
 REDEEMED_TWICE_FLAG = "voucher_redeemed_twice"
+# Flag kind of a code the OMS reports used after we voided it.
+REDEEMED_AFTER_VOID_FLAG = "voucher_redeemed_after_void"
 
 
 def oms_actor() -> Actor:
@@ -55,12 +58,17 @@ class OmsRoute(FulfilmentRoute):
         if became_paid:
             outbox_enqueue(topic=VOUCHER_ISSUE_TOPIC, key=order.order_no, brand_id=order.brand_id,
                            payload={"order_no": order.order_no, "store_id": order.store_id})
-        elif action == OrderAction.REFUND:
+        elif action == OrderAction.REFUND or (action == OrderAction.CANCEL
+                                              and from_status != OrderStatus.PENDING_PAYMENT):
+            # Refunded, or cancelled after payment: the issue message went out (or is
+            # queued), and the OMS may hold codes we never heard of (an issue answer
+            # lost on the way). Void them here and, always, there: same key, so the
+            # void reaches the OMS after any issue call; no codes there is fine.
             from orders.services.vouchers import voucher_codes_void
 
-            if voucher_codes_void(order=order):
-                outbox_enqueue(topic=VOUCHER_VOID_TOPIC, key=order.order_no, brand_id=order.brand_id,
-                               payload={"order_no": order.order_no})
+            voucher_codes_void(order=order)
+            outbox_enqueue(topic=VOUCHER_VOID_TOPIC, key=order.order_no, brand_id=order.brand_id,
+                           payload={"order_no": order.order_no})
 
     def outbox_handlers(self):
         return {VOUCHER_ISSUE_TOPIC: voucher_issue_deliver, VOUCHER_REDEEMED_TOPIC: voucher_redeemed_deliver,
@@ -127,24 +135,31 @@ def voucher_redeemed_deliver(message: OutboxMessage) -> None:
 
 
 def _flag_redeemed_twice(*, order_id: int, code: str) -> None:
-    """Once per code: both sides of a double use may notice it."""
+    _flag_once(order_id=order_id, kind=REDEEMED_TWICE_FLAG, code=code,
+               reason=str(_("The voucher code was also redeemed at a shop of the OMS.")))
+
+
+def _flag_once(*, order_id: int, kind: str, code: str, reason: str) -> None:
+    """Once per code and kind: both sides of a double use, or a retried report, may notice it."""
     from orders.services.sync import order_flag, order_last_flag
 
-    last = order_last_flag(order_id=order_id, kinds=[REDEEMED_TWICE_FLAG])
+    last = order_last_flag(order_id=order_id, kinds=[kind])
     if last is not None and last.data.get("code") == code:
         return
-    order_flag(order_id=order_id, actor=oms_actor(), kind=REDEEMED_TWICE_FLAG,
-               reason=str(_("The voucher code was also redeemed at a shop of the OMS.")), data={"code": code})
+    order_flag(order_id=order_id, actor=oms_actor(), kind=kind, reason=reason, data={"code": code})
 
 
 def voucher_void_deliver(message: OutboxMessage) -> None:
-    """Outbox handler of ``fulfilment.voucher_void``: the refunded order's codes are
-    voided at the OMS too (idempotent there)."""
+    """Outbox handler of ``fulfilment.voucher_void``: the refunded or cancelled
+    order's codes are voided at the OMS too (idempotent there). An OMS that never
+    issued codes for the order has nothing to void: done."""
     from orders.fulfilment.oms_client import OmsRejected, oms_client
 
     try:
         oms_client().void(order_no=message.payload["order_no"])
     except OmsRejected as exc:
+        if exc.detail.get("oms_code") == "ORDER_NOT_EXIST":
+            return
         raise OutboxPermanentError(f"{exc}: {exc.detail}") from exc
 
 
@@ -157,10 +172,22 @@ def oms_callback_record(*, headers: Mapping[str, str], body: bytes, now: datetim
     from orders.fulfilment.oms_client import oms_client
     from orders.services.vouchers import voucher_code_redeem
 
+    from orders.services.vouchers import VoucherNotRedeemable, VoucherRedemption
+
     report = oms_client().callback_verify(headers=headers, body=body, now=now or timezone.now())
-    redemption = voucher_code_redeem(code=report.code, order_no=report.order_no, actor=oms_actor(),
-                                     store_ref=report.store_ref, redeemed_at=report.redeemed_at, replay_ok=True,
-                                     report_to_oms=False)
+    try:
+        redemption = voucher_code_redeem(code=report.code, order_no=report.order_no, actor=oms_actor(),
+                                         store_ref=report.store_ref, redeemed_at=report.redeemed_at,
+                                         replay_ok=True, report_to_oms=False)
+    except VoucherNotRedeemable:
+        # The customer used a code at an OMS shop after we voided it (refund or cancel
+        # raced the OMS): a fact we cannot undo. Acknowledged, and put before a person.
+        order = Order.objects.get(order_no=report.order_no)
+        _flag_once(order_id=order.pk, kind=REDEEMED_AFTER_VOID_FLAG, code=report.code,
+                   reason=str(_("A voided voucher code was used at a shop of the OMS.")))
+        voucher = VoucherCode.objects.get(code=report.code, order=order)
+        return VoucherRedemption(order=Order.objects.get(pk=order.pk), voucher=voucher, first_time=False,
+                                 codes_left=0)
     if not redemption.first_time and redemption.voucher.redeemed_by_id != OMS_ACTOR:
         # Redeemed here (POS) before the OMS's report of a use at one of its shops arrived.
         _flag_redeemed_twice(order_id=redemption.order.pk, code=report.code)

@@ -259,13 +259,33 @@ def test_asking_the_oms_twice_gives_the_same_codes_and_recording_them_twice_chan
                                     codes=[IssuedCode(code="EV0000000000", line_no=1)])
 
 
-def test_an_order_cancelled_before_the_relay_asks_the_oms_nothing(store, oms, sim):
+def test_an_order_cancelled_before_the_relay_asks_the_oms_for_no_codes(store, oms, sim):
     order = voucher_order(store)
     walk(order, "pay", "cancel")
 
-    assert outbox_relay(limit=10) == {"delivered": 1, "failed": 0}
+    # The issue message is skipped (not paid any more); the void finds nothing at the OMS.
+    assert outbox_relay(limit=10) == {"delivered": 2, "failed": 0}
 
     assert (reread(order).status, VoucherCode.objects.count(), sim_calls(sim, ISSUE)) == ("cancelled", 0, [])
+    assert [call["status"] for call in sim_calls(sim, "/oms/v1/vouchers/void")] == [404]
+
+
+def test_codes_whose_issue_answer_was_lost_are_voided_at_the_oms_when_the_order_is_cancelled(store, oms, sim):
+    from orders.fulfilment.oms_client import IssueItem, oms_client
+
+    order = voucher_order(store)
+    walk(order, "pay")
+    # The OMS issued the codes but its answer never reached us (a timeout after the fact).
+    lost = oms_client().issue(order_no=order.order_no, store_ref=str(store.pk), items=[
+        IssueItem(line_no=1, sku="V50", name="50元代金券", qty=2, face_value=Decimal("45.00")),
+        IssueItem(line_no=2, sku="V100", name="100元代金券", qty=1, face_value=Decimal("88.00")),
+    ])
+    walk(order, "cancel")
+
+    assert outbox_relay(limit=10) == {"delivered": 2, "failed": 0}
+
+    assert reread(order).status == "cancelled" and VoucherCode.objects.count() == 0
+    assert [sim_voucher(sim, voucher.code)["state"] for voucher in lost] == ["void", "void", "void"]
 
 
 def test_codes_issued_after_a_cancel_flag_the_order_for_a_person(store):
@@ -393,6 +413,25 @@ def test_a_report_for_a_code_of_another_order_is_404(store, oms, sim):
     response = post_callback(body=body, headers=sign(body))
 
     assert (response.status_code, response.json()["error"]["code"]) == (404, "voucher_not_found")
+
+
+def test_a_voided_code_used_at_an_oms_shop_is_acknowledged_and_flagged_once(store, oms, sim):
+    order = issued_order(store)
+    walk(order, "refund")
+    code = codes_of(order)[0]
+    body = json.dumps({"event": "voucher.redeemed", "event_id": "e9", "code": code, "order_no": order.order_no,
+                       "store_ref": "mall-7", "redeemed_at": "2026-12-01T12:00:00+08:00"}).encode()
+
+    first = post_callback(body=body, headers=sign(body))
+    again = post_callback(body=body, headers=sign(body, nonce="n0nce2"))
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert first.json() == {"code": "SUCCESS", "order_no": order.order_no, "status": "refunded", "codes_left": 0}
+    flagged = reread(order)
+    assert (flagged.needs_attention, flagged.status) == (True, "refunded")
+    flags = OrderEvent.objects.filter(order=order, action="flag", data__kind="voucher_redeemed_after_void")
+    assert [event.data["code"] for event in flags] == [code]
+    assert VoucherCode.objects.get(code=code).state == "void"
 
 
 # --- redemption at the POS ---------------------------------------------------------------------
