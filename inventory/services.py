@@ -61,8 +61,15 @@ def stock_deduct(
     """
     if any(qty <= 0 for qty in quantities.values()):
         raise InvalidInput(_("Quantities must be positive."), code="invalid_quantity")
+    if not quantities:
+        return {}
     if not allow_shortfall and connection.vendor == "postgresql":
-        _deduct_all_or_nothing(store_id=store_id, quantities=quantities, reference=reference, reason=reason)
+        if connection.in_atomic_block:  # no savepoint: a refusal leaves the caller's transaction usable
+            _deduct_all_or_nothing(store_id=store_id, quantities=quantities, reference=reference, reason=reason)
+        else:  # its own transaction, so the undo of a duplicate is atomic too
+            with transaction.atomic():
+                _deduct_all_or_nothing(store_id=store_id, quantities=quantities, reference=reference,
+                                       reason=reason)
         return {}
     with transaction.atomic():
         stocks = _locked_stocks(store_id=store_id, sku_ids=list(quantities))

@@ -216,3 +216,19 @@ def test_multi_line_deductions_in_opposite_orders_do_not_deadlock():
     assert len(results) == 12
     assert [_stock(store, sku) for sku in skus] == [880, 880, 880, 880]
     assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deducting_nothing_changes_nothing_and_a_duplicate_outside_a_transaction_is_undone():
+    store = StoreFactory()
+    sku = SkuFactory(brand=store.brand)
+    stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=3)
+
+    assert stock_deduct(store_id=store.pk, quantities={}, reference="EMPTY") == {}
+    stock_deduct(store_id=store.pk, quantities={sku.pk: 1}, reference="AUTO")  # autocommit caller
+    with pytest.raises(Conflict):
+        stock_deduct(store_id=store.pk, quantities={sku.pk: 1}, reference="AUTO")
+
+    assert _stock(store, sku) == 2
+    assert StockMovement.objects.filter(reference__in=["EMPTY", "AUTO"]).count() == 1
+    assert stock_ledger_mismatches() == []
