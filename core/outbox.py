@@ -49,6 +49,7 @@ shares a lookup (a platform binding, say) between the messages of one round.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -192,19 +193,19 @@ def outbox_relay_kick() -> None:
     """Ask a worker (or, with eager tasks, this process) to run the relay soon; coalesced (see the module doc)."""
     from core.tasks import relay_outbox_task
 
-    flagged = None
+    client, flagged = None, False
     try:
-        flagged = _kick_client()
-        if flagged is not None and not flagged.set(KICK_FLAG, b"1", nx=True, px=_kick_ttl_ms()):
-            return  # a relay is queued and has not claimed yet: it will see this commit
+        client = _kick_client()
+        if client is not None:
+            if not client.set(KICK_FLAG, b"1", nx=True, px=_kick_ttl_ms()):
+                return  # a relay is queued and has not claimed yet: it will see this commit
+            flagged = True
         relay_outbox_task.delay()
     except Exception:  # the broker is down: the sweep delivers later
         logger.warning("outbox relay could not be scheduled; the sweep will deliver", exc_info=True)
-        if flagged is not None:
-            try:
-                flagged.delete(KICK_FLAG)
-            except Exception:  # noqa: BLE001 (the flag expires on its own)
-                pass
+        if flagged:  # no relay was queued: let the next commit try again
+            with contextlib.suppress(Exception):  # else the flag expires on its own
+                client.delete(KICK_FLAG)
 
 
 def outbox_kick_clear() -> None:
@@ -213,7 +214,7 @@ def outbox_kick_clear() -> None:
         client = _kick_client()
         if client is not None:
             client.delete(KICK_FLAG)
-    except Exception:  # noqa: BLE001 (the flag expires on its own; this relay runs anyway)
+    except Exception:  # the flag expires on its own; this relay runs anyway
         logger.warning("outbox kick flag could not be cleared", exc_info=True)
 
 
@@ -319,7 +320,7 @@ def _run_handler(message: OutboxMessage, *, start_by: float, memo: dict, threade
         if threaded:
             try:
                 _thread_connection_tidy()
-            except Exception:  # noqa: BLE001 (the outcome stands; the next message reconnects)
+            except Exception:  # the outcome stands; the next message reconnects
                 logger.warning("outbox delivery thread could not close its connection", exc_info=True)
     outcome.at = timezone.now()
     return outcome
