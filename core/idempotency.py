@@ -106,20 +106,31 @@ class IdempotencyMixin:
         return response
 
     def _idempotency_store(self, response) -> None:
+        self.idempotency_answer(response)
+
+    def idempotency_answer(self, response) -> None:
+        """Store ``response`` as the answer to this request's key.
+
+        Called by ``dispatch`` when the view returns; a view in non-atomic mode may
+        call it itself inside the transaction of its change, so that the change and
+        its answer commit together (nothing runs twice even if the process dies right
+        after). Conditional on the reservation still being this request's and still
+        unanswered: a reservation taken over by a retry is left to the retry."""
         record = self._idempotency_record
         if record is None:
             return
         if hasattr(response, "render") and not response.is_rendered:
             response.render()
-        record.status_code = response.status_code
-        record.content_type = response.get("Content-Type", "")
-        record.body = bytes(response.content)
-        record.save(update_fields=["status_code", "content_type", "body"])
+        IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True, created_at=record.created_at).update(
+            status_code=response.status_code, content_type=response.get("Content-Type", ""),
+            body=bytes(response.content),
+        )
 
     def _idempotency_drop(self) -> None:
         record = self._idempotency_record
         if record is not None:
-            IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+            IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True,
+                                             created_at=record.created_at).delete()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -134,16 +145,22 @@ class IdempotencyMixin:
                     credential=credential, key=key, fingerprint=self._idempotency_fingerprint
                 )
         except IntegrityError:
-            existing = IdempotencyRecord.objects.get(credential=credential, key=key)
+            existing = IdempotencyRecord.objects.filter(credential=credential, key=key).first()
+            if existing is None:  # its holder gave it up (a 5xx) between our insert and this read
+                raise IdempotencyKeyInProgress(detail={"key": key}) from None
             if existing.fingerprint != self._idempotency_fingerprint:
                 raise IdempotencyKeyReused(detail={"key": key}) from None
             if existing.status_code is None:  # only outside a transaction: another request holds the key
                 now = timezone.now()
                 taken_over = IdempotencyRecord.objects.filter(
-                    pk=existing.pk, status_code__isnull=True, created_at__lt=now - STALE_RESERVATION,
+                    pk=existing.pk, status_code__isnull=True, created_at=existing.created_at,
+                    created_at__lt=now - STALE_RESERVATION,
                 ).update(created_at=now)
                 if not taken_over:
                     raise IdempotencyKeyInProgress(detail={"key": key}) from None
+                # The new reservation time is this request's claim: the request that died (or
+                # is merely slow) can no longer store or drop the answer.
+                existing.created_at = now
                 self._idempotency_record = existing
                 return
             raise _Replay(existing) from None

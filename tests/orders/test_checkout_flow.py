@@ -577,3 +577,28 @@ def test_a_payment_the_provider_cannot_answer_for_does_not_stop_the_reconciliati
     assert (refund.amount, refund.reason) == (D("36.00"), "order_cancelled_before_payment")
     ghost = PaymentTransaction.objects.get(out_trade_no="UNKNOWN-AT-PROVIDER")
     assert (ghost.status, ghost.checked_at is not None) == ("created", True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_pay_request_whose_key_was_taken_over_leaves_the_answer_to_the_retry(
+        wxpay, shop, customer, monkeypatch):
+    from core.models import IdempotencyRecord
+    from payments.provider import WxPayClient
+
+    original = WxPayClient.prepay_create
+    claimed_by_retry = timezone.now() + timedelta(seconds=1)
+
+    def slow(self, **kwargs):
+        # While this request waits on the provider, a retry takes the stale key over.
+        IdempotencyRecord.objects.filter(key="pay-slow").update(created_at=claimed_by_retry)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(WxPayClient, "prepay_create", slow)
+    order_no = _place(shop, customer)
+
+    response = client_for(customer).post(f"/api/v1/orders/{order_no}/pay", {"provider": "wxpay"}, format="json",
+                                         HTTP_IDEMPOTENCY_KEY="pay-slow")
+
+    assert response.status_code == 200
+    record = IdempotencyRecord.objects.get(key="pay-slow")
+    assert (record.status_code, record.created_at) == (None, claimed_by_retry)  # the retry's to answer
