@@ -117,14 +117,19 @@ class IdempotencyMixin:
         after). Conditional on the reservation still being this request's and still
         unanswered: a reservation taken over by a retry is left to the retry."""
         record = self._idempotency_record
-        if record is None:
+        if record is None or getattr(self, "_idempotency_answered", False):
             return
         if hasattr(response, "render") and not response.is_rendered:
+            if getattr(response, "accepted_renderer", None) is None and hasattr(self, "finalize_response"):
+                # Called from inside the view: negotiate the renderer as dispatch will.
+                response = self.finalize_response(self.request, response)
             response.render()
         IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True, created_at=record.created_at).update(
             status_code=response.status_code, content_type=response.get("Content-Type", ""),
             body=bytes(response.content),
         )
+        # Once committed there is nothing left to store; rolled back, dispatch stores the real answer.
+        transaction.on_commit(lambda: setattr(self, "_idempotency_answered", True))
 
     def _idempotency_drop(self) -> None:
         record = self._idempotency_record

@@ -206,11 +206,23 @@ class OrderListCreateApi(CustomerAPIView):
         context = {"refunds": refunds_by_order(order_refs=[order.order_no for order in page])}
         return paginator.get_paginated_response(CustomerOrderOutput(page, many=True, context=context).data)
 
+    # The order and its Idempotency-Key answer are written in order_place's own transaction
+    # (core.idempotency), so the store's day-number row is drawn in autocommit, not held
+    # for the whole request.
+    idempotency_atomic = False
+
     @extend_schema(request=CartInput, responses={201: CustomerOrderOutput}, operation_id="customer_order_create")
     def post(self, request):
         channel = "app" if request.headers.get("X-Client", "").lower() == "app" else "miniapp"
-        order = order_place(customer=self.customer, cart=_cart_from(request), channel=channel)
-        return self.order_response(order.order_no, status_code=status.HTTP_201_CREATED)
+        answered: list[Response] = []
+
+        def answer(order: Order) -> None:
+            response = self.order_response(order.order_no, status_code=status.HTTP_201_CREATED)
+            self.idempotency_answer(response)
+            answered.append(response)
+
+        order_place(customer=self.customer, cart=_cart_from(request), channel=channel, on_created=answer)
+        return answered[0]
 
 
 class OrderDetailApi(CustomerAPIView):

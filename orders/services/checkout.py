@@ -7,6 +7,7 @@ payment and released on cancel or expiry.
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -167,9 +168,15 @@ def _stock_mode_for(priced: PricedCart, sku_id: int) -> str:
     return priced.store_skus[sku_id].sku.stock_mode
 
 
-def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime | None = None) -> Order:
+def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime | None = None,
+                on_created: Callable[[Order], None] | None = None) -> Order:
     """Create an unpaid own-channel order: priced on the server, coupons and
-    purchase limits reserved, on-order stock taken, all in one transaction."""
+    purchase limits reserved, on-order stock taken, all in one transaction.
+
+    ``on_created(order)`` runs inside that transaction once the order and its
+    lines are written, before the reservations and the stock deduction (so before
+    the hot stock row is locked): the customer API renders and stores its
+    Idempotency-Key answer there, so the order and its answer commit together."""
     now = now or timezone.now()
     priced = cart_price(customer=customer, cart=cart, now=now)
     if not priced.store.accepts_new_orders:
@@ -207,6 +214,8 @@ def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime |
             address=cart.address, customer_note=cart.note, discounts=discounts, delivery_fee=quote.delivery_fee,
             placed_at=now, expires_at=expires_at, raw_payload={"pricing": quote_as_dict(quote)}, day_seq=day_seq,
         )
+        if on_created is not None:
+            on_created(order)
         coupon_ids = [d.coupon_id for d in quote.discounts if d.coupon_id]
         if coupon_ids:
             coupon_reserve(coupon_ids=coupon_ids, customer_id=customer.pk, order_ref=order.order_no)

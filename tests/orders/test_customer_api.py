@@ -117,6 +117,59 @@ def test_create_is_idempotent_per_key(api, shop):
     assert on_hand(shop, "rice") == 8
 
 
+def test_a_refused_create_with_a_key_stores_the_refusal_and_writes_nothing(api, shop):
+    body = cart(shop)
+    body["lines"] = [{"sku": "RICE", "qty": 11}]  # 10 on hand
+
+    first = api.post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY="too-many")
+    again = api.post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY="too-many")
+
+    assert (first.status_code, first.json()["error"]["code"]) == (409, "out_of_stock")
+    assert again.content == first.content and again["Idempotent-Replayed"] == "true"
+    assert Order.objects.count() == 0
+    assert on_hand(shop, "rice") == 10
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_only(shop, customer, monkeypatch):
+    """Another placement at the same store can draw its number while this one's
+    transaction is still open (the number is drawn in autocommit before it)."""
+    import threading
+
+    from django.db import connection
+
+    import orders.services.checkout as checkout
+    from orders.services.core import business_date_of, day_seq_next
+
+    real_create = checkout.order_create
+    drawn = []
+
+    def create_then_draw_from_elsewhere(**kwargs):
+        order = real_create(**kwargs)
+        assert connection.in_atomic_block
+
+        def other_placement():
+            from django.db import connection as own
+
+            with own.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '500ms'")
+            drawn.append(day_seq_next(store_id=shop["store"].pk, business_date=business_date_of(timezone.now())))
+            own.close()
+
+        worker = threading.Thread(target=other_placement)
+        worker.start()
+        worker.join(timeout=10)
+        return order
+
+    monkeypatch.setattr(checkout, "order_create", create_then_draw_from_elsewhere)
+
+    response = client_for(customer).post("/api/v1/orders", cart(shop), format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+    assert response.status_code == 201
+    assert (response.json()["day_seq"], drawn) == (1, [2])
+
+
 @pytest.mark.parametrize("body_change, code", [
     ({"lines": [{"sku": "NOPE", "qty": 1}]}, "unknown_sku"),
     ({"lines": [{"sku": "RICE", "qty": 0}]}, "invalid_input"),
