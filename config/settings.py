@@ -292,6 +292,8 @@ CHANNELS_PULL_MAX_ORDERS = 50
 CHANNELS_RECONCILE_SECONDS = 300
 # Meituan: for this many minutes after midnight a pull also finishes yesterday's day sequences.
 CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES = 30
+# Day numbers in a row without an order that end the walk of a past day (gaps happen).
+CHANNELS_MEITUAN_PAST_DAY_MISSES = 3
 # Reconciliation of known orders (job reconcile-platform-orders): open platform orders
 # placed more than MINUTES and less than MAX_HOURS ago are fetched from their platform,
 # each at most every EVERY_SECONDS, at most BATCH per run.

@@ -28,6 +28,7 @@ from channels.adapters.base import (
     ParsedOrder,
     ParsedRefund,
     PlatformAdapter,
+    PlatformError,
     PlatformPayloadError,
     PlatformRejected,
     PlatformUnavailable,
@@ -138,8 +139,12 @@ class MeituanAdapter(PlatformAdapter):
         yesterday = (now.date() - timedelta(days=1)).strftime("%Y%m%d")
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         if now - midnight < grace and yesterday in state:
-            payloads += self._walk_day(binding, date=yesterday, after=int(state[yesterday]), newest=None,
-                                       limit=limit)
+            try:
+                payloads += self._walk_day(binding, date=yesterday, after=int(state[yesterday]), newest=None,
+                                           limit=limit)
+            except (PlatformError, PlatformPayloadError) as exc:
+                # Yesterday is tried again by the next pull of the window; today must not wait for it.
+                logger.warning("meituan: finishing yesterday failed", extra={"binding": binding.pk, "error": str(exc)})
         date = now.strftime("%Y%m%d")
         last = int(state.get(date, 0))
         data = self.call(binding, "GET", "order/getOrderDaySeq", {"app_poi_code": binding.shop_code}) or {}
@@ -150,9 +155,11 @@ class MeituanAdapter(PlatformAdapter):
     def _walk_day(self, binding, *, date: str, after: int, newest: int | None, limit: int) -> list[dict]:
         """Orders of ``date`` with day sequences after ``after``: up to ``newest`` (a
         sequence without an order is logged and skipped) or, when the newest is not
-        known (a past day), up to the first sequence without an order."""
+        known (a past day), until ``CHANNELS_MEITUAN_PAST_DAY_MISSES`` sequences in a
+        row have no order (a gap in the day's numbers does not end the walk)."""
         payloads = []
         day_seq = after
+        misses, allowed_misses = 0, int(getattr(settings, "CHANNELS_MEITUAN_PAST_DAY_MISSES", 3))
         while len(payloads) < limit and (newest is None or day_seq < min(newest, after + limit)):
             day_seq += 1
             try:
@@ -160,9 +167,13 @@ class MeituanAdapter(PlatformAdapter):
                                   {"app_poi_code": binding.shop_code, "date_time": date, "day_seq": day_seq})
             except PlatformRejected:
                 if newest is None:
-                    break  # past the last order of that day
+                    misses += 1
+                    if misses >= allowed_misses:
+                        break  # past the last order of that day
+                    continue
                 logger.warning("meituan day_seq has no order", extra={"binding": binding.pk, "day_seq": day_seq})
                 continue
+            misses = 0
             payloads.append(self.fetch_order(binding, str(found["order_id"])))
         return payloads
 

@@ -54,7 +54,9 @@ def test_a_pull_just_after_midnight_finishes_yesterday_then_pulls_today(sim, sho
     assert shop["meituan"].pull_state == {yesterday_key: 2, today_key: 1}
     walked = [(c["query"]["date_time"], c["query"]["day_seq"])
               for c in sim_calls(sim, "/api/v1/order/getOrderIdByDaySeq", direction="in")]
-    assert walked == [(yesterday_key, "2"), (yesterday_key, "3"), (today_key, "1")]
+    # Yesterday ends after 3 day numbers in a row without an order (a gap does not end it).
+    assert walked == [(yesterday_key, "2"), (yesterday_key, "3"), (yesterday_key, "4"), (yesterday_key, "5"),
+                      (today_key, "1")]
 
     again = binding_pull(binding_id=shop["meituan"].pk, now=_local(today, 0, 2))
     assert (again.pulled, again.errors) == (0, [])
@@ -87,3 +89,32 @@ def test_a_day_the_binding_never_pulled_is_not_walked(sim, shop):
 
     assert (result.pulled, result.errors) == (0, [])
     assert sim_calls(sim, "/api/v1/order/getOrderIdByDaySeq", direction="in") == []
+
+
+def test_a_failing_walk_of_yesterday_does_not_hold_up_today(sim, shop, settings):
+    import requests
+
+    settings.CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES = 30
+    today, yesterday, today_key, yesterday_key = _days()
+    meituan_shop(sim, shop)
+    code = shop["meituan"].shop_code
+    late = sim_orders(sim, "meituan", {"shop": code, "lines": [MT_LINE],
+                                       "created_at": int(_local(yesterday, 23, 59).timestamp())})[0]
+    fresh = sim_orders(sim, "meituan", {"shop": code, "lines": [MT_LINE]})[0]
+    shop["meituan"].pull_state = {yesterday_key: 0}
+    shop["meituan"].save()
+    # The first day-sequence lookups fail (yesterday's, with the adapter's own retry); then the platform is back.
+    assert requests.post(f"{sim.base_url}/_sim/faults", json={
+        "path_prefix": "/api/v1/order/getOrderIdByDaySeq", "mode": "error500", "count": 1}, timeout=5).status_code == 201
+
+    first = binding_pull(binding_id=shop["meituan"].pk, now=_local(today, 0, 1))
+    assert sorted(Order.objects.filter(channel="meituan").values_list("channel_order_id", flat=True)) == [
+        str(fresh["order_id"])]
+    assert first.created == 1
+    second = binding_pull(binding_id=shop["meituan"].pk, now=_local(today, 0, 2))
+
+    assert second.created == 1
+    assert sorted(Order.objects.filter(channel="meituan").values_list("channel_order_id", flat=True)) == sorted(
+        [str(late["order_id"]), str(fresh["order_id"])])
+    shop["meituan"].refresh_from_db()
+    assert shop["meituan"].pull_state == {yesterday_key: 1, today_key: 1}
