@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels.adapters.base import ParsedRefund
+from channels.adapters.base import ParsedRefund, PlatformPayloadError
 from channels.models import PlatformRefundRequest, RefundRequestKind, RefundRequestStatus
 from core.actors import Actor, ActorKind
 from core.errors import Conflict, InvalidInput, NotFound
@@ -55,6 +55,8 @@ def refund_request_record(*, order: Order, refund_id: str, reason: str,
     """Record the platform's application for ``order`` (the open one is updated, not
     duplicated); returns (application, created). Runs in the caller's transaction."""
     refund = refund or ParsedRefund()
+    if refund.partial and refund.amount is not None and refund.amount > order.total:
+        raise PlatformPayloadError(f"partial refund of {refund.amount} exceeds the order total {order.total}")
     partial = refund.partial and refund.amount is not None and refund.amount < order.total
     amount = refund.amount if partial else order.total
     fields = {"kind": RefundRequestKind.PARTIAL if partial else RefundRequestKind.FULL, "amount": amount,

@@ -172,7 +172,7 @@ def order_create(
 
     with transaction.atomic(savepoint=False):
         business_date = business_date_of(placed_at)
-        seq = day_seq or day_seq_next(store_id=store.pk, business_date=business_date)
+        seq = day_seq if day_seq is not None else day_seq_next(store_id=store.pk, business_date=business_date)
         order = Order(
             order_no=order_number_for(store_id=store.pk, business_date=business_date, day_seq=seq),
             brand_id=store.brand_id, store=store, channel=channel, order_type=order_type,

@@ -141,6 +141,21 @@ def test_a_partial_application_keeps_its_amount_and_lines(shop):
     assert (order.status, order.needs_attention, order.total) == ("accepted", True, Decimal("55.50"))
 
 
+def test_a_partial_application_for_more_than_the_order_is_refused_and_records_nothing(shop):
+    from channels.adapters.base import PlatformPayloadError
+
+    order = _accepted_meituan(shop)
+    events_before = OrderEvent.objects.filter(order=order).count()
+
+    with pytest.raises(PlatformPayloadError):
+        _apply(shop, order, refund=ParsedRefund(partial=True, amount=Decimal("55.51"), lines=()))
+
+    assert PlatformRefundRequest.objects.count() == 0
+    assert OrderEvent.objects.filter(order=order).count() == events_before
+    order.refresh_from_db()
+    assert order.status == "accepted"
+
+
 # --- the merchant's answer ------------------------------------------------------------------------
 
 
