@@ -170,6 +170,9 @@ class SimulatorServer(ThreadingHTTPServer):
     # Handler threads are joined on close (no daemon threads left behind).
     daemon_threads = False
     block_on_close = True
+    # socketserver's default listen backlog is 5: a relay or a load test with more
+    # concurrent connections than that would see resets, which the real platforms never cause.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], config: SimConfig | None = None) -> None:
         self.config = config or SimConfig()
