@@ -305,7 +305,8 @@ CHANNELS_RECONCILE_ORDER_BATCH = 100
 CHANNELS_PUSH_BASE_URL = ""
 _CHANNEL_JOBS = {
     "relay-outbox": {"task": "core.relay_outbox", "every": 15},
-    "pull-platform-orders": {"task": "channels.schedule_due_pulls", "every": 5},
+    # Every second: one indexed query; a binding is pulled within about a second of its interval.
+    "pull-platform-orders": {"task": "channels.schedule_due_pulls", "every": 1},
     "reconcile-platform-orders": {"task": "channels.reconcile_platform_orders", "every": 60},
 }
 PERIODIC_JOBS.update(_CHANNEL_JOBS)

@@ -87,9 +87,13 @@ def bindings_schedule_due(*, now: datetime | None = None, enqueue=None) -> list[
 
     Each binding is claimed by a conditional UPDATE of ``next_pull_at`` (only if
     it still holds the value we read), so two beats or an overlapping run never
-    schedule the same binding twice. Returns the ids scheduled.
+    schedule the same binding twice. A binding due within half a scheduler tick
+    counts as due now: the tick's own jitter would otherwise land it a few
+    milliseconds early and skip it for a whole tick (a 5 s interval became a 10 s
+    period). Returns the ids scheduled.
     """
     now = now or timezone.now()
+    tolerance = timedelta(seconds=float(settings.PERIODIC_JOBS["pull-platform-orders"]["every"]) / 2)
     if enqueue is None:
         from channels.tasks import pull_binding_task
 
@@ -97,7 +101,7 @@ def bindings_schedule_due(*, now: datetime | None = None, enqueue=None) -> list[
             pull_binding_task.delay(binding_id=binding_id)
 
     scheduled = []
-    due = StoreBinding.objects.filter(enabled=True, next_pull_at__lte=now).values_list(
+    due = StoreBinding.objects.filter(enabled=True, next_pull_at__lte=now + tolerance).values_list(
         "pk", "next_pull_at", "pull_interval_seconds")
     for binding_id, seen, interval in due:
         claimed = StoreBinding.objects.filter(pk=binding_id, next_pull_at=seen).update(

@@ -253,6 +253,22 @@ def test_due_bindings_are_scheduled_once_even_by_two_beats(shop):
     assert (shop["meituan"].next_pull_at - now).total_seconds() == 30
 
 
+def test_a_binding_due_within_half_a_scheduler_tick_is_pulled_now(shop, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.PERIODIC_JOBS = {**settings.PERIODIC_JOBS,
+                              "pull-platform-orders": {"task": "channels.schedule_due_pulls", "every": 1}}
+    now = timezone.now()
+    shop["meituan"].next_pull_at = now + timedelta(milliseconds=400)  # the tick came a little early
+    shop["meituan"].save()
+    shop["eleme"].next_pull_at = now + timedelta(milliseconds=600)  # the next tick is closer
+    shop["eleme"].save()
+
+    assert bindings_schedule_due(now=now, enqueue=lambda binding_id: None) == [shop["meituan"].pk]
+
+
 # --- sold out (沽清) ---------------------------------------------------------------------------------
 
 
