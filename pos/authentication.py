@@ -30,6 +30,25 @@ def _terminal_sql() -> str:
             f"WHERE {q(t.db_table)}.{q('key_hash')} = %s AND {q(t.db_table)}.{q('revoked_at')} IS NULL")
 
 
+@lru_cache(maxsize=4)
+def _row_converters(vendor: str) -> list[tuple]:
+    """Per selected column, the converters the ORM would apply to it (SQLite hands
+    back naive datetimes and strings for what PostgreSQL already types)."""
+    converters = []
+    for field in [*PosTerminal._meta.concrete_fields, *Store._meta.concrete_fields]:
+        expression = field.get_col(field.model._meta.db_table)
+        converters.append((expression, connection.ops.get_db_converters(expression)
+                           + expression.get_db_converters(connection)))
+    return converters
+
+
+def _from_db(converters: tuple, value):
+    expression, functions = converters
+    for function in functions:
+        value = function(value, expression, connection)
+    return value
+
+
 def terminal_for_token(raw: str) -> PosTerminal | None:
     """The active terminal whose token is ``raw`` (its store loaded), or None."""
     with connection.cursor() as cursor:
@@ -38,8 +57,9 @@ def terminal_for_token(raw: str) -> PosTerminal | None:
     if row is None:
         return None
     t_fields, s_fields = PosTerminal._meta.concrete_fields, Store._meta.concrete_fields
-    terminal = PosTerminal.from_db(connection.alias, [f.attname for f in t_fields], row[: len(t_fields)])
-    store = Store.from_db(connection.alias, [f.attname for f in s_fields], row[len(t_fields):])
+    values = [_from_db(converters, value) for converters, value in zip(_row_converters(connection.vendor), row)]
+    terminal = PosTerminal.from_db(connection.alias, [f.attname for f in t_fields], values[: len(t_fields)])
+    store = Store.from_db(connection.alias, [f.attname for f in s_fields], values[len(t_fields):])
     PosTerminal.store.field.set_cached_value(terminal, store)
     return terminal
 

@@ -96,8 +96,11 @@ def platform_orders_reconcile(*, now: datetime | None = None, limit: int | None 
                 payload = adapter_for(binding.platform).fetch_order(binding, order.channel_order_id)
                 ingested = platform_order_ingest(binding=binding, payload=payload)
             except (PlatformError, PlatformPayloadError, DomainError, IntegrityError) as exc:
-                logger.warning("platform order could not be reconciled", extra={"order_id": order_id},
-                               exc_info=True)
+                # The platform's own answer (unknown order, refused, down) is logged as such;
+                # anything on our side carries its traceback.
+                logger.warning("platform order could not be reconciled",
+                               extra={"order_id": order_id, "error": str(exc)},
+                               exc_info=not isinstance(exc, PlatformError))
                 error = f"{type(exc).__name__}: {exc}"
             else:
                 result.checked += 1
