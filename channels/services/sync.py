@@ -54,7 +54,7 @@ def order_action_deliver(message: OutboxMessage) -> None:
             # Own riders; a platform wants a name and a phone, the store's when none was given.
             adapter.dispatch(binding, order_id, courier_name=payload.get("courier_name") or binding.store.name,
                              courier_phone=payload.get("courier_phone") or binding.store.phone or "-")
-        elif action in (OrderAction.DELIVER, OrderAction.PICK_UP):
+        elif action == OrderAction.DELIVER:
             adapter.delivered(binding, order_id)
         elif action == OrderAction.REFUND:
             adapter.refund_agree(binding, order_id, reason=payload.get("reason", ""))

@@ -21,9 +21,12 @@ ORDER_ACTION_TOPIC = "platform.order_action"
 # Actions a platform must hear about. ``refund_reject`` is not a transition: the
 # after-sales workflow that refuses a platform refund calls order_sync_enqueue itself.
 REFUND_REJECT = "refund_reject"
+# ``pick_up`` is not among them: the platforms' status calls (PLATFORMS.md) have none for
+# a customer collecting a pickup order (``order/arrived`` / ``receivedOrderLite`` mean
+# "delivered by our own riders", which Meituan refuses for a pickup order).
 SYNCED_ACTIONS = frozenset({
     OrderAction.ACCEPT.value, OrderAction.REJECT.value, OrderAction.CANCEL.value, OrderAction.MARK_READY.value,
-    OrderAction.DISPATCH.value, OrderAction.DELIVER.value, OrderAction.PICK_UP.value, OrderAction.REFUND.value,
+    OrderAction.DISPATCH.value, OrderAction.DELIVER.value, OrderAction.REFUND.value,
     REFUND_REJECT,
 })
 

@@ -72,6 +72,19 @@ def test_a_booked_pickup_order_keeps_the_booked_time_when_accepted(shop):
     assert Order.objects.get(pk=order.pk).expected_at == datetime(2026, 11, 22, 14, 0, tzinfo=SHANGHAI)
 
 
+def test_a_platform_pickup_order_tells_the_platform_accept_and_ready_but_not_the_pick_up(shop):
+    from core.models import OutboxMessage
+
+    order = platform_order_ingest(binding=shop["meituan"], payload=meituan_order(pick_type=1)).order
+    pos = Actor(kind="pos", id="T1")
+    for action in ("accept", "mark_ready", "pick_up"):
+        order = order_transition(order_id=order.pk, action=action, actor=pos)
+
+    assert order.status == "picked_up"
+    assert list(OutboxMessage.objects.filter(key=order.order_no).order_by("id")
+                .values_list("payload__action", flat=True)) == ["accept", "mark_ready"]
+
+
 def test_an_asap_pickup_order_is_expected_when_its_preparation_ends(shop):
     order = platform_order_ingest(binding=shop["eleme"], payload=eleme_order(orderBusinessType=1)).order
     assert (order.order_type, order.expected_at) == ("pickup", None)
