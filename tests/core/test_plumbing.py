@@ -217,3 +217,16 @@ def test_base_settings_are_chinese_and_shanghai_time():
     assert base.USE_TZ is True
     assert settings.TIME_ZONE == "Asia/Shanghai"
     assert settings.CELERY_TIMEZONE == "Asia/Shanghai"
+
+
+def test_deploy_check_warns_while_credentials_are_the_simulators(settings):
+    from django.core.checks import run_checks
+
+    def ours():
+        return sorted(m.msg for m in run_checks(include_deployment_checks=True) if m.id == "core.W001")
+
+    assert ours() == ["OMS_APP_SECRET is still the simulator's default.",
+                      "WXPAY_API_KEY is still the simulator's default."]
+    settings.PAYMENT_PROVIDERS = {"wxpay": {**settings.PAYMENT_PROVIDERS["wxpay"], "api_key": "live-key"}}
+    settings.OMS = {**settings.OMS, "app_secret": "live-secret"}
+    assert ours() == []
