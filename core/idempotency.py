@@ -106,7 +106,8 @@ class IdempotencyMixin:
         return response
 
     def _idempotency_store(self, response) -> None:
-        self.idempotency_answer(response)
+        if not getattr(self, "_idempotency_answered", False):
+            self._idempotency_write(response)
 
     def idempotency_answer(self, response) -> None:
         """Store ``response`` as the answer to this request's key.
@@ -117,19 +118,30 @@ class IdempotencyMixin:
         after). Conditional on the reservation still being this request's and still
         unanswered: a reservation taken over by a retry is left to the retry."""
         record = self._idempotency_record
-        if record is None or getattr(self, "_idempotency_answered", False):
+        if record is None:
             return
+        if not self._idempotency_write(response) and not self.idempotency_atomic:
+            # A retry took this key over while we were slow: our change must not commit
+            # beside the retry's (two orders for one key). Roll back; the client's next
+            # retry gets the retry's answer.
+            raise IdempotencyKeyInProgress(detail={"key": record.key})
+        # Once committed there is nothing left to store; rolled back, dispatch stores the real answer.
+        transaction.on_commit(lambda: setattr(self, "_idempotency_answered", True))
+
+    def _idempotency_write(self, response) -> int:
+        """The conditional UPDATE that stores ``response``; 1 if it did."""
+        record = self._idempotency_record
+        if record is None:
+            return 0
         if hasattr(response, "render") and not response.is_rendered:
             if getattr(response, "accepted_renderer", None) is None and hasattr(self, "finalize_response"):
                 # Called from inside the view: negotiate the renderer as dispatch will.
                 response = self.finalize_response(self.request, response)
             response.render()
-        IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True, created_at=record.created_at).update(
-            status_code=response.status_code, content_type=response.get("Content-Type", ""),
-            body=bytes(response.content),
-        )
-        # Once committed there is nothing left to store; rolled back, dispatch stores the real answer.
-        transaction.on_commit(lambda: setattr(self, "_idempotency_answered", True))
+        return IdempotencyRecord.objects.filter(
+            pk=record.pk, status_code__isnull=True, created_at=record.created_at,
+        ).update(status_code=response.status_code, content_type=response.get("Content-Type", ""),
+                 body=bytes(response.content))
 
     def _idempotency_drop(self) -> None:
         record = self._idempotency_record

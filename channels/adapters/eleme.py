@@ -256,8 +256,8 @@ class ElemeAdapter(PlatformAdapter):
         if abs(time.time() - seconds) > MAX_SKEW_SECONDS:
             raise PushRejected("stale timestamp", status=400)
         binding = bindings_by_app_id(str(body.get("appId", "")), str(body.get("shopId", "")))
-        if binding is None or not hmac.compare_digest(push_sign(body, binding.secret),
-                                                      str(body["signature"]).upper()):
+        if binding is None or not hmac.compare_digest(push_sign(body, binding.secret).encode(),
+                                                      str(body["signature"]).upper().encode()):
             raise PushRejected("bad signature", status=401)
         try:
             message = json.loads(body.get("message") or "{}") if isinstance(body.get("message"), str) \

@@ -319,7 +319,8 @@ class MeituanAdapter(PlatformAdapter):
             raise PushRejected("stale timestamp", status=400)
         binding = bindings_by_app_id(app_id, params.get("app_poi_code", ""))
         url = push_receiving_url(request)
-        if binding is None or not hmac.compare_digest(sign(url, params, binding.secret), sig.lower()):
+        if binding is None or not hmac.compare_digest(sign(url, params, binding.secret).encode(),
+                                                      sig.lower().encode()):
             raise PushRejected("bad signature", status=401)
         order_id = str(params.get("order_id", ""))
         if not order_id:

@@ -56,6 +56,9 @@ def order_action_deliver(message: OutboxMessage) -> None:
                              courier_phone=payload.get("courier_phone") or binding.store.phone or "-")
         elif action == OrderAction.DELIVER:
             adapter.delivered(binding, order_id)
+        elif action == OrderAction.PICK_UP:
+            # Written before pick_up stopped being synced: the platforms have no call for it.
+            logger.info("pick_up is not sent to the platforms; nothing sent", extra={"outbox_id": message.pk})
         elif action == OrderAction.REFUND:
             adapter.refund_agree(binding, order_id, reason=payload.get("reason", ""))
         elif action == REFUND_REJECT:

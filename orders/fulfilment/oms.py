@@ -141,10 +141,11 @@ def _flag_redeemed_twice(*, order_id: int, code: str) -> None:
 
 def _flag_once(*, order_id: int, kind: str, code: str, reason: str) -> None:
     """Once per code and kind: both sides of a double use, or a retried report, may notice it."""
-    from orders.services.sync import order_flag, order_last_flag
+    from orders.models import OrderEvent
+    from orders.services.sync import order_flag
 
-    last = order_last_flag(order_id=order_id, kinds=[kind])
-    if last is not None and last.data.get("code") == code:
+    if OrderEvent.objects.filter(order_id=order_id, action=OrderAction.FLAG, data__kind=kind,
+                                 data__code=code).exists():
         return
     order_flag(order_id=order_id, actor=oms_actor(), kind=kind, reason=reason, data={"code": code})
 

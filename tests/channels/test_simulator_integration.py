@@ -215,6 +215,15 @@ def test_a_push_with_a_bad_signature_is_refused_in_the_platforms_shape(client, s
 
     assert answer.status_code == 401
     assert answer.json() == {"data": "ng", "error": {"code": 703, "msg": "bad signature"}}
+    non_ascii = client.post("/channels/push/meituan/cancel_order",
+                            {"app_id": "6001", "timestamp": str(int(time.time())), "sig": "签名",
+                             "order_id": "1", "reason_code": "1001", "reason": "x"})
+    assert (non_ascii.status_code, non_ascii.json()["error"]["code"]) == (401, 703)
+    eleme = client.post("/channels/push/eleme", {"requestId": "r", "type": 14, "appId": "el-key", "message": "{}",
+                                                 "shopId": 160001, "timestamp": int(time.time()),
+                                                 "signature": "签名", "userId": 0},
+                        content_type="application/json")
+    assert eleme.status_code == 401
 
     stale = client.post("/channels/push/eleme", {"requestId": "r", "type": 14, "appId": "el-key", "message": "{}",
                                                  "shopId": 160001, "timestamp": 1, "signature": "X", "userId": 0},

@@ -152,10 +152,13 @@ def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_onl
         def other_placement():
             from django.db import connection as own
 
-            with own.cursor() as cursor:
-                cursor.execute("SET lock_timeout = '500ms'")
-            drawn.append(day_seq_next(store_id=shop["store"].pk, business_date=business_date_of(timezone.now())))
-            own.close()
+            try:
+                with own.cursor() as cursor:
+                    cursor.execute("SET lock_timeout = '500ms'")
+                drawn.append(day_seq_next(store_id=shop["store"].pk,
+                                          business_date=business_date_of(timezone.now())))
+            finally:
+                own.close()
 
         worker = threading.Thread(target=other_placement)
         worker.start()
@@ -168,6 +171,43 @@ def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_onl
 
     assert response.status_code == 201
     assert (response.json()["day_seq"], drawn) == (1, [2])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_create_whose_key_a_retry_took_over_rolls_its_order_back(shop, customer, monkeypatch):
+    """One key, one order: the original request, still running when a retry took its
+    stale reservation over, must not commit an order of its own beside the retry's."""
+    import orders.services.checkout as checkout
+    from core.models import IdempotencyRecord
+
+    real_create = checkout.order_create
+
+    def create_then_lose_the_key(**kwargs):
+        import threading
+
+        order = real_create(**kwargs)
+
+        def retry_takes_over():  # meanwhile (after 120 s) a retry claims the reservation, and commits
+            from django.db import connection as own
+
+            try:
+                IdempotencyRecord.objects.filter(key="slow").update(created_at=timezone.now() + timedelta(seconds=1))
+            finally:
+                own.close()
+
+        worker = threading.Thread(target=retry_takes_over)
+        worker.start()
+        worker.join(timeout=10)
+        return order
+
+    monkeypatch.setattr(checkout, "order_create", create_then_lose_the_key)
+
+    response = client_for(customer).post("/api/v1/orders", cart(shop), format="json", HTTP_IDEMPOTENCY_KEY="slow")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "idempotency_key_in_progress")
+    assert Order.objects.count() == 0
+    assert on_hand(shop, "rice") == 10
+    assert IdempotencyRecord.objects.get(key="slow").status_code is None  # the retry's to answer
 
 
 @pytest.mark.parametrize("body_change, code", [

@@ -1,6 +1,7 @@
 """payments.services against the simulator over real HTTP: start, notify, replay,
 lost notify, refunds, provider faults."""
 
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -151,6 +152,10 @@ def test_bad_signature_from_the_provider_is_refused_and_the_retry_is_accepted(br
         payment_notify_record(provider="wxpay", headers=bad.headers, body=bad.body)
     assert PaymentTransaction.objects.get().status == "created"
     assert payment_notify_record(provider="wxpay", headers=good.headers, body=good.body).first_time is True
+    # The simulator logs an outbound call once it has read our answer: wait for the second.
+    deadline = time.monotonic() + 5
+    while len(sim_control.calls(direction="out")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert [c["status"] for c in sim_control.calls(direction="out")] == [401, 200]
 
 

@@ -135,3 +135,27 @@ def test_admin_lists_only_terminals_of_stores_the_user_sees(client, store, other
     assert response.status_code == 200
     assert "Counter" in response.content.decode()
     assert "Elsewhere" not in response.content.decode()
+
+
+def test_the_token_lookup_types_every_column_as_the_orm_would(cashier):
+    """The lookup is plain SQL; the ORM's converters still apply (SQLite hands back
+    naive datetimes and JSON as text, PostgreSQL jsonb as text too)."""
+    from decimal import Decimal
+
+    from pos.authentication import terminal_for_token
+
+    terminal, token = cashier
+    seen = timezone.now() - timedelta(minutes=5)
+    PosTerminal.objects.filter(pk=terminal.pk).update(last_seen_at=seen)
+    hours = [{"day": 1, "open": "10:00", "close": "22:00"}]
+    type(terminal.store).objects.filter(pk=terminal.store_id).update(business_hours=hours)
+
+    found = terminal_for_token(token)
+
+    assert (found.pk, found.last_seen_at, found.revoked_at) == (terminal.pk, seen, None)
+    assert found.store.business_hours == hours
+    orm = type(terminal.store).objects.get(pk=terminal.store_id)
+    assert [getattr(found.store, f.attname) for f in orm._meta.concrete_fields] == [
+        getattr(orm, f.attname) for f in orm._meta.concrete_fields]
+    assert isinstance(found.store.delivery_fee, Decimal)
+    assert terminal_for_token("pos_" + "x" * 43) is None
