@@ -317,6 +317,8 @@ def test_a_push_with_a_bad_signature_is_refused_and_changes_nothing_until_a_good
     if len(sim_calls(sim, "/channels/push/meituan", "out")) == 1:  # the retry (0.5 s later) has not come yet
         assert Order.objects.count() == 0
     assert wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
+    # The simulator logs the retry once it has read our answer, a moment after we committed.
+    assert wait_for(lambda: len(sim_calls(sim, "/channels/push/meituan", "out")) >= 2)
     assert [c["status"] for c in sim_calls(sim, "/channels/push/meituan", "out")] == [401, 200]
     order = Order.objects.get(channel_order_id=order_id)
     events = OrderEvent.objects.filter(order=order).count()

@@ -173,6 +173,7 @@ def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_onl
     assert (response.json()["day_seq"], drawn) == (1, [2])
 
 
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_slow_create_whose_key_a_retry_took_over_rolls_its_order_back(shop, customer, monkeypatch):
     """One key, one order: the original request, still running when a retry took its
