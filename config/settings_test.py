@@ -43,8 +43,16 @@ from config.settings import *  # noqa: E402,F401,F403
 from config.settings import DATABASES  # noqa: E402
 
 if TEST_DATABASE_VENDOR == "sqlite":
-    DATABASES["default"]["NAME"] = ":memory:"
-    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
+    # A file, not ":memory:": with an in-memory database Django shares ONE connection
+    # between the live server's thread and the test's, and their queries interleave
+    # (random failures of the real-HTTP tests). A file gives each thread its own
+    # connection with SQLite's own locking, as in the embedded `make run`. One file
+    # per test process, so parallel runs never share it.
+    import tempfile
+
+    _sqlite_test_file = os.path.join(tempfile.gettempdir(), f"ordercenter-test-{os.getpid()}.sqlite3")
+    DATABASES["default"]["NAME"] = _sqlite_test_file
+    DATABASES["default"]["TEST"] = {"NAME": _sqlite_test_file}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 

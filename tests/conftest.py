@@ -39,3 +39,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         )
         for nodeid in _skipped_postgres_only:
             terminalreporter.write_line(f"  SKIPPED (PostgreSQL only) {nodeid}")
+
+
+def pytest_unconfigure(config):
+    """The SQLite test database is a file of this process (config/settings_test.py): remove it."""
+    from django.conf import settings
+
+    if getattr(settings, "TEST_DATABASE_VENDOR", "") == "sqlite":
+        name = settings.DATABASES["default"]["TEST"]["NAME"]
+        for path in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal"):
+            if os.path.exists(path):
+                os.remove(path)
