@@ -212,7 +212,7 @@ class CustomerAdmin(BrandTenantAdmin):
         return mask_phone(obj.phone)
 
 
-class CustomerTokenAdmin(BrandTenantAdmin):
+class CustomerTokenAdmin(ReadOnlyTenantAdmin, BrandTenantAdmin):
     """Read-only for everyone: tokens are issued and revoked by accounts.services (the
     customer's login and logout); the hash is never shown."""
 
@@ -221,15 +221,6 @@ class CustomerTokenAdmin(BrandTenantAdmin):
     list_select_related = ["customer"]
     search_fields = ["=prefix", "=customer__phone"]
     exclude = ["key_hash"]
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def user_list_for_request(request):

@@ -1,4 +1,3 @@
-import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -130,13 +129,29 @@ def test_a_refused_create_with_a_key_stores_the_refusal_and_writes_nothing(api, 
     assert on_hand(shop, "rice") == 10
 
 
+def _on_another_connection(work) -> None:
+    """Run ``work`` now on a thread of its own (its own database connection, in
+    autocommit), as a concurrent request would, and wait for it."""
+    import threading
+
+    from django.db import connection
+
+    def run():
+        try:
+            work()
+        finally:
+            connection.close()  # this thread's connection
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=10)
+
+
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_only(shop, customer, monkeypatch):
     """Another placement at the same store can draw its number while this one's
     transaction is still open (the number is drawn in autocommit before it)."""
-    import threading
-
     from django.db import connection
 
     import orders.services.checkout as checkout
@@ -150,19 +165,11 @@ def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_onl
         assert connection.in_atomic_block
 
         def other_placement():
-            from django.db import connection as own
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '500ms'")
+            drawn.append(day_seq_next(store_id=shop["store"].pk, business_date=business_date_of(timezone.now())))
 
-            try:
-                with own.cursor() as cursor:
-                    cursor.execute("SET lock_timeout = '500ms'")
-                drawn.append(day_seq_next(store_id=shop["store"].pk,
-                                          business_date=business_date_of(timezone.now())))
-            finally:
-                own.close()
-
-        worker = threading.Thread(target=other_placement)
-        worker.start()
-        worker.join(timeout=10)
+        _on_another_connection(other_placement)
         return order
 
     monkeypatch.setattr(checkout, "order_create", create_then_draw_from_elsewhere)
@@ -184,21 +191,10 @@ def test_a_slow_create_whose_key_a_retry_took_over_rolls_its_order_back(shop, cu
     real_create = checkout.order_create
 
     def create_then_lose_the_key(**kwargs):
-        import threading
-
         order = real_create(**kwargs)
-
-        def retry_takes_over():  # meanwhile (after 120 s) a retry claims the reservation, and commits
-            from django.db import connection as own
-
-            try:
-                IdempotencyRecord.objects.filter(key="slow").update(created_at=timezone.now() + timedelta(seconds=1))
-            finally:
-                own.close()
-
-        worker = threading.Thread(target=retry_takes_over)
-        worker.start()
-        worker.join(timeout=10)
+        # Meanwhile (after 120 s) a retry claims the reservation, and commits.
+        _on_another_connection(lambda: IdempotencyRecord.objects.filter(key="slow").update(
+            created_at=timezone.now() + timedelta(seconds=1)))
         return order
 
     monkeypatch.setattr(checkout, "order_create", create_then_lose_the_key)

@@ -30,6 +30,7 @@ from orders.services.vouchers import (
     voucher_codes_record_issued,
 )
 from simulator.testing import running_simulator
+from tests.channels.sim_helpers import wait_for
 from tests.factories import CustomerFactory, StoreFactory, pos_terminal
 from tests.http_receiver import running_receiver
 from tests.order_helpers import make_order, walk
@@ -597,15 +598,6 @@ def oms_actor():
 
 
 # --- end to end: checkout, payment, OMS, redemption, all over real HTTP ------------------------
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)
