@@ -212,6 +212,12 @@ SPECTACULAR_SETTINGS = {
 # --- Idempotency ------------------------------------------------------------
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=48)
 
+# --- Order placement -------------------------------------------------------
+# Own-channel placements arriving together in one web process are written in
+# one transaction, up to this many (orders.services.placement; PostgreSQL only).
+# 1 turns batching off.
+ORDER_PLACEMENT_BATCH_MAX = env.int("ORDER_PLACEMENT_BATCH_MAX", default=64)
+
 # --- Logging: one JSON object per line, carrying the request id -----------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

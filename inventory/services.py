@@ -105,6 +105,42 @@ def stock_deduct(
     return shortfall
 
 
+def stocks_lock(*, keys: list[tuple[int, int]]) -> dict[tuple[int, int], Stock]:
+    """Batched placement: lock the stock rows of (store id, sku id) ``keys`` in
+    (store, sku) order, the order every deduction here locks them in. Untracked
+    SKUs have no row and are absent from the answer. Call inside the caller's
+    transaction; it decides under the locks and writes with ``stock_take_locked``."""
+    if not keys:
+        return {}
+    condition = Q()
+    for store_id in sorted({store for store, _sku in keys}):
+        condition |= Q(store_id=store_id, sku_id__in=sorted({sku for store, sku in keys if store == store_id}))
+    rows = Stock.objects.select_for_update().filter(condition).order_by("store_id", "sku_id")
+    return {(row.store_id, row.sku_id): row for row in rows}
+
+
+def stock_take_locked(*, stocks: dict[tuple[int, int], Stock], takes: list[tuple[str, int, dict[int, int]]]) -> None:
+    """Write deductions decided under ``stocks_lock``: ``takes`` are (reference,
+    store id, sku id -> qty), each within what is on hand. One guarded UPDATE
+    per store and one ledger INSERT for all; raises (and the caller's
+    transaction must roll back) if a row would go below zero anyway."""
+    per_store: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    movements = []
+    for reference, store_id, quantities in takes:
+        for sku_id, qty in sorted(quantities.items()):
+            stock = stocks.get((store_id, sku_id))
+            if stock is None:
+                continue  # not tracked
+            per_store[store_id][sku_id] -= qty
+            movements.append(StockMovement(stock=stock, delta=-qty, reason=MovementReason.ORDER, reference=reference))
+    for store_id, deltas in sorted(per_store.items()):
+        if _apply_deltas(store_id=store_id, deltas=dict(deltas), guard=True) != len(deltas):
+            raise OutOfStock(detail={"skus": {str(sku_id): {"wanted": -delta} for sku_id, delta in deltas.items()}})
+        for sku_id, delta in deltas.items():
+            stocks[(store_id, sku_id)].on_hand += delta
+    StockMovement.objects.bulk_create(movements)
+
+
 def _already_deducted(reference: str) -> Conflict:
     return Conflict(_("This reference already took stock."), code="stock_already_deducted",
                     detail={"reference": reference})

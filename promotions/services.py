@@ -162,6 +162,70 @@ def coupon_code_generate() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
+def purchase_limit_exceeded(*, limit: int, already: int) -> Conflict:
+    return Conflict(
+        _("Purchase limit reached: at most %(limit)s per customer, %(already)s already bought or held.")
+        % {"limit": limit, "already": already},
+        code="purchase_limit_exceeded", detail={"limit": limit, "already": already},
+    )
+
+
+def flash_sale_usages_lock(*, limits: dict[tuple[int, int], int]) -> dict[tuple[int, int], FlashSaleUsage]:
+    """Batched placement: the per-customer counter rows of ``limits``
+    ((promotion id, customer id) -> the promotion's limit), created if missing
+    and locked in (promotion, customer) order, the order ``flash_sale_limit_reserve``
+    locks them in. Call inside the placement transaction; the caller decides
+    under these locks and writes with ``flash_sale_limits_reserve_locked``.
+
+    Missing rows are inserted by a statement of their own first (autocommit, when
+    not in a transaction yet: see ``orders.services.placement``), so two batches
+    never wait on each other's uncommitted inserts."""
+    if not limits:
+        return {}
+    pairs = sorted(limits)
+    rows = (FlashSaleUsage.objects.select_for_update()
+            .filter(promotion_id__in={p for p, _c in pairs}, customer_id__in={c for _p, c in pairs})
+            .order_by("promotion_id", "customer_id"))
+    return {(row.promotion_id, row.customer_id): row for row in rows if (row.promotion_id, row.customer_id) in limits}
+
+
+def flash_sale_usages_ensure(*, limits: dict[tuple[int, int], int]) -> None:
+    """Create the missing counter rows of ``limits`` (used 0); one statement."""
+    if limits:
+        FlashSaleUsage.objects.bulk_create(
+            [FlashSaleUsage(promotion_id=p, customer_id=c, used=0, limit=limit)
+             for (p, c), limit in sorted(limits.items())],
+            ignore_conflicts=True,
+        )
+
+
+def flash_sale_limits_reserve_locked(*, usages: dict[tuple[int, int], FlashSaleUsage],
+                                     limits: dict[tuple[int, int], int],
+                                     reservations: list[tuple[int, int, int, str]]) -> None:
+    """Write what a batch decided under ``flash_sale_usages_lock``:
+    ``reservations`` are (promotion id, customer id, units, order_ref) that fit
+    the limits. One INSERT of reservations and one UPDATE of the counters; the
+    CHECK ``used <= limit`` still guards the result."""
+    if not reservations:
+        return
+    FlashSaleReservation.objects.bulk_create([
+        FlashSaleReservation(promotion_id=p, customer_id=c, order_ref=ref, quantity=units)
+        for p, c, units, ref in reservations
+    ])
+    now = timezone.now()
+    changed = []
+    for p, c, units, _ref in reservations:
+        usage = usages.get((p, c))
+        if usage is not None:
+            usage.used += units
+            usage.limit = limits[(p, c)]
+            usage.updated_at = now
+            changed.append(usage)
+    if changed:
+        FlashSaleUsage.objects.bulk_update(list({id(u): u for u in changed}.values()),
+                                           ["used", "limit", "updated_at"])
+
+
 def flash_sale_limit_reserve(*, promotion_id: int, customer_id: int, quantity: int, order_ref: str) -> None:
     """Hold ``quantity`` flash-price units of the promotion for the customer's order.
 
@@ -199,11 +263,7 @@ def flash_sale_limit_reserve(*, promotion_id: int, customer_id: int, quantity: i
             if raised != 1:
                 already = (FlashSaleUsage.objects.filter(promotion_id=promotion_id, customer_id=customer_id)
                            .values_list("used", flat=True).first()) or 0
-                raise Conflict(
-                    _("Purchase limit reached: at most %(limit)s per customer, %(already)s already bought or held.")
-                    % {"limit": limit, "already": already},
-                    code="purchase_limit_exceeded", detail={"limit": limit, "already": already},
-                )
+                raise purchase_limit_exceeded(limit=limit, already=already)
     except IntegrityError:
         earlier = FlashSaleReservation.objects.filter(promotion_id=promotion_id, order_ref=order_ref).first()
         if earlier is None:

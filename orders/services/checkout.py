@@ -85,7 +85,7 @@ class PricedCart:
         return self.quote.total_goods + self.quote.delivery_fee + self.packaging_fee
 
 
-def _cart_check(cart: Cart) -> dict[str, int]:
+def cart_check(cart: Cart) -> dict[str, int]:
     if cart.order_type not in OrderType.values:
         raise InvalidInput(_("Unknown order type."), code="unknown_order_type")
     if not cart.items:
@@ -110,15 +110,28 @@ def cart_price(*, customer: Customer, cart: Cart, now: datetime | None = None) -
     """Validate a cart and price it on the server. Raises 400/404 domain errors;
     writes nothing. A store of another brand is simply not found."""
     now = now or timezone.now()
-    by_code = _cart_check(cart)
-    # One query for the store, its rows of these SKUs and their stock; the store
-    # alone is read only when none of the codes is known (to tell the errors apart).
-    rows = list(
-        StoreSku.objects.filter(store_id=cart.store_id, store__brand_id=customer.brand_id,
-                                sku__code__in=list(by_code))
+    by_code = cart_check(cart)
+    rows = cart_rows(store_id=cart.store_id, brand_id=customer.brand_id, sku_codes=list(by_code))
+    return cart_price_from_rows(customer=customer, cart=cart, by_code=by_code, rows=rows, now=now,
+                                quoter=quote_compute)
+
+
+def cart_rows(*, store_id: int, brand_id: int, sku_codes: list[str]) -> list[StoreSku]:
+    """One query for the store, its rows of these SKUs and their stock (``on_hand``)."""
+    return list(
+        StoreSku.objects.filter(store_id=store_id, store__brand_id=brand_id, sku__code__in=sku_codes)
         .select_related("store__brand", "sku__product")
         .annotate(on_hand=stock_on_hand_subquery())
     )
+
+
+def cart_price_from_rows(*, customer: Customer, cart: Cart, by_code: dict[str, int], rows: list[StoreSku],
+                         now: datetime, quoter: Callable[..., Quote]) -> PricedCart:
+    """``cart_price`` on rows already read (``cart_rows``; rows of other codes
+    are ignored). ``quoter(lines=, context=)`` prices the lines: ``quote_compute``,
+    or a pure ``quote_compute_from_rules`` on snapshots a batch read once."""
+    rows = [row for row in rows if row.sku.code in by_code]
+    # The store alone is read only when none of the codes is known (to tell the errors apart).
     store = rows[0].store if rows else (
         Store.objects.select_related("brand").filter(pk=cart.store_id, brand_id=customer.brand_id).first())
     if store is None:
@@ -152,7 +165,7 @@ def cart_price(*, customer: Customer, cart: Cart, now: datetime | None = None) -
                  quantity=quantities[sku_id])
         for sku_id, row in sorted(store_skus.items())
     ]
-    quote = quote_compute(lines=lines, context=context)
+    quote = quoter(lines=lines, context=context)
     packaging = ZERO
     if cart.order_type in (OrderType.DELIVERY, OrderType.PICKUP):
         packaging = sum((store_skus[s].sku.packaging_fee * q for s, q in quantities.items()), ZERO)
@@ -168,17 +181,25 @@ def _stock_mode_for(priced: PricedCart, sku_id: int) -> str:
     return priced.store_skus[sku_id].sku.stock_mode
 
 
-def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime | None = None,
-                on_created: Callable[[Order], None] | None = None) -> Order:
-    """Create an unpaid own-channel order: priced on the server, coupons and
-    purchase limits reserved, on-order stock taken, all in one transaction.
+@dataclass
+class PlacementPlan:
+    """What placing a priced cart writes: the ``order_draft`` arguments (all
+    but ``day_seq``) and the reservations the order must win."""
 
-    ``on_created(order)`` runs inside that transaction once the order and its
-    lines are written, before the reservations and the stock deduction (so before
-    the hot stock row is locked): the customer API renders and stores its
-    Idempotency-Key answer there, so the order and its answer commit together."""
-    now = now or timezone.now()
-    priced = cart_price(customer=customer, cart=cart, now=now)
+    order_fields: dict
+    coupon_ids: list[int]
+    flash_sale_units: dict[int, int]  # promotion id -> units
+    on_order: dict[int, int]  # sku id -> units taken at order time
+
+    @property
+    def business_date(self):
+        return business_date_of(self.order_fields["placed_at"])
+
+
+def placement_plan(*, customer: Customer, cart: Cart, channel: str, priced: PricedCart,
+                   now: datetime) -> PlacementPlan:
+    """Turn a priced cart into what ``order_place`` writes. Raises the refusals
+    known before any write (store closed, a coupon that cannot be used)."""
     if not priced.store.accepts_new_orders:
         raise StoreNotAccepting(detail={"store_mode": priced.store.mode})
     if priced.quote.rejected_coupons:
@@ -201,32 +222,64 @@ def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime |
                       reference=d.reference[:64])
         for d in quote.discounts if d.amount > 0
     ]
-    expires_at = now + timedelta(minutes=priced.store.brand.unpaid_timeout_minutes)
+    order_fields = {
+        "store": priced.store, "channel": channel, "order_type": cart.order_type, "lines": lines,
+        "actor": Actor(kind=ActorKind.CUSTOMER, id=str(customer.pk)), "customer_id": customer.pk,
+        "contact_name": cart.contact_name or customer.name, "contact_phone": cart.contact_phone or customer.phone,
+        "address": cart.address, "customer_note": cart.note, "discounts": discounts,
+        "delivery_fee": quote.delivery_fee, "placed_at": now,
+        "expires_at": now + timedelta(minutes=priced.store.brand.unpaid_timeout_minutes),
+        "raw_payload": {"pricing": quote_as_dict(quote)},
+    }
+    return PlacementPlan(
+        order_fields=order_fields,
+        coupon_ids=[d.coupon_id for d in quote.discounts if d.coupon_id],
+        flash_sale_units=dict(sorted(quote.flash_sale_units.items())),
+        on_order={line.sku_id: line.quantity for line in lines if line.stock_mode == StockDeductionMode.ON_ORDER},
+    )
+
+
+def order_place(*, customer: Customer, cart: Cart, channel: str, now: datetime | None = None,
+                on_created: Callable[[Order], None] | None = None) -> Order:
+    """Create an unpaid own-channel order: priced on the server, coupons and
+    purchase limits reserved, on-order stock taken, all in one transaction.
+
+    ``on_created(order)`` runs inside that transaction once the order and its
+    lines are written, before the reservations and the stock deduction (so before
+    the hot stock row is locked): the customer API renders and stores its
+    Idempotency-Key answer there, so the order and its answer commit together.
+
+    Called outside a transaction on PostgreSQL, placements that arrive at the
+    same time in one process are written together, a batch per transaction
+    (``orders.services.placement``): same checks, same answers, one COMMIT."""
+    from orders.services.placement import placement_submit  # placement -> checkout
+
+    return placement_submit(customer=customer, cart=cart, channel=channel, now=now or timezone.now(),
+                            on_created=on_created)
+
+
+def order_place_one(*, customer: Customer, cart: Cart, channel: str, now: datetime,
+                    on_created: Callable[[Order], None] | None = None) -> Order:
+    """``order_place`` for one cart in its own transaction (or the caller's)."""
+    priced = cart_price(customer=customer, cart=cart, now=now)
+    plan = placement_plan(customer=customer, cart=cart, channel=channel, priced=priced, now=now)
     # Drawn before the transaction: in autocommit the store's counter row is
     # locked for this statement only, not until our COMMIT (a failed placement
     # leaves a gap). Inside a caller's transaction it is held as before.
-    day_seq = day_seq_next(store_id=priced.store.pk, business_date=business_date_of(now))
+    day_seq = day_seq_next(store_id=priced.store.pk, business_date=plan.business_date)
     with transaction.atomic():
-        order = order_create(
-            store=priced.store, channel=channel, order_type=cart.order_type, lines=lines,
-            actor=Actor(kind=ActorKind.CUSTOMER, id=str(customer.pk)), customer_id=customer.pk,
-            contact_name=cart.contact_name or customer.name, contact_phone=cart.contact_phone or customer.phone,
-            address=cart.address, customer_note=cart.note, discounts=discounts, delivery_fee=quote.delivery_fee,
-            placed_at=now, expires_at=expires_at, raw_payload={"pricing": quote_as_dict(quote)}, day_seq=day_seq,
-        )
+        order = order_create(day_seq=day_seq, **plan.order_fields)
         if on_created is not None:
             on_created(order)
-        coupon_ids = [d.coupon_id for d in quote.discounts if d.coupon_id]
-        if coupon_ids:
-            coupon_reserve(coupon_ids=coupon_ids, customer_id=customer.pk, order_ref=order.order_no)
+        if plan.coupon_ids:
+            coupon_reserve(coupon_ids=plan.coupon_ids, customer_id=customer.pk, order_ref=order.order_no)
         # Per promotion (a flash sale may cover several SKUs): one reservation per order.
-        for promotion_id, units in sorted(quote.flash_sale_units.items()):
+        for promotion_id, units in plan.flash_sale_units.items():
             flash_sale_limit_reserve(promotion_id=promotion_id, customer_id=customer.pk,
                                      quantity=units, order_ref=order.order_no)
-        on_order = {line.sku_id: line.quantity for line in lines if line.stock_mode == StockDeductionMode.ON_ORDER}
-        if on_order:
+        if plan.on_order:
             # Last, so the hot stock rows are locked for the shortest time.
-            stock_deduct(store_id=priced.store.pk, quantities=on_order, reference=order.order_no)
+            stock_deduct(store_id=priced.store.pk, quantities=plan.on_order, reference=order.order_no)
     return order
 
 

@@ -1,0 +1,280 @@
+"""Batched placement (orders.services.placement): same prices, same checks and
+same refusals as one placement at a time, written a batch per transaction."""
+
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+from django.utils import timezone, translation
+
+from catalog.models import StockDeductionMode
+from inventory.models import Stock, StockMovement
+from inventory.services import stock_ledger_mismatches, stock_set
+from orders.models import Order, OrderEvent
+from orders.services import placement
+from orders.services.checkout import Cart, CartItem, order_place, order_place_one
+from orders.services.placement import PlacementRequest, orders_place_batch
+from promotions.models import FlashSaleReservation, FlashSaleUsage
+from tests.factories import (
+    CouponFactory,
+    CouponTemplateFactory,
+    CustomerFactory,
+    MemberTierFactory,
+    PromotionFactory,
+    SkuFactory,
+    StoreFactory,
+    StoreSkuFactory,
+)
+
+
+def _far():
+    return timezone.now() + timedelta(days=365 * 5)
+
+
+def _on_hand(store, sku) -> int:
+    return Stock.objects.get(store=store, sku=sku).on_hand
+
+
+def _requests(customers, cart, **kwargs):
+    return [PlacementRequest(customer=c, cart=cart, channel="miniapp", now=timezone.now(), **kwargs)
+            for c in customers]
+
+
+def _pickup(store, *items, **kwargs):
+    return Cart(store_id=store.pk, order_type="pickup", items=tuple(CartItem(code, qty) for code, qty in items),
+                **kwargs)
+
+
+def _snapshot(order: Order) -> dict:
+    """Everything a placement decides, without what differs per order (number, customer, ids)."""
+    return {
+        "amounts": (order.subtotal, order.discount_total, order.merchant_discount, order.packaging_fee,
+                    order.delivery_fee, order.total, order.status, order.channel, order.order_type),
+        "expires_after": order.expires_at - order.placed_at,
+        "lines": [(line.line_no, line.sku_code, line.name, line.unit_price, line.quantity, line.discount,
+                   line.line_total, line.packaging_fee, line.stock_mode) for line in order.lines.order_by("line_no")],
+        "discounts": sorted((d.kind, d.reference, d.amount) for d in order.discounts.all()),
+        "events": [(e.action, e.from_status, e.to_status, e.actor_kind) for e in order.events.all()],
+        "pricing": order.raw_payload["pricing"],
+        "ledger": sorted(StockMovement.objects.filter(reference=order.order_no).values_list("stock__sku__code", "delta")),
+        "flash": sorted(FlashSaleReservation.objects.filter(order_ref=order.order_no)
+                        .values_list("promotion_id", "quantity")),
+    }
+
+
+@pytest.fixture
+def store():
+    return StoreFactory(delivery_fee="5.00")
+
+
+@pytest.fixture
+def menu(store):
+    rice = SkuFactory(brand=store.brand, code="RICE", price="12.00", packaging_fee="1.00",
+                      stock_mode=StockDeductionMode.ON_ORDER)
+    tea = SkuFactory(brand=store.brand, code="TEA", price="9.50", packaging_fee="0.50",
+                     stock_mode=StockDeductionMode.ON_PAYMENT)
+    soup = SkuFactory(brand=store.brand, code="SOUP", price="6.00")
+    for sku in (rice, tea, soup):
+        StoreSkuFactory(store=store, sku=sku)
+    stock_set(store_id=store.pk, sku_id=rice.pk, on_hand=50)
+    stock_set(store_id=store.pk, sku_id=tea.pk, on_hand=50)
+    return {"rice": rice, "tea": tea, "soup": soup}
+
+
+@pytest.mark.django_db
+def test_a_batch_writes_each_order_exactly_as_a_single_placement_would(store, menu):
+    gold = MemberTierFactory(brand=store.brand, price_rate=D("0.950"))
+    PromotionFactory(brand=store.brand, name="满30减5", tiers=[{"threshold": "30.00", "reduction": "5.00"}],
+                     starts_at=timezone.now() - timedelta(days=1), ends_at=_far())
+    PromotionFactory(brand=store.brand, kind="flash_sale", name="奶茶秒杀", tiers=[], flash_price=D("1.00"),
+                     purchase_limit=2, target_skus=[menu["tea"]], starts_at=timezone.now() - timedelta(days=1),
+                     ends_at=_far())
+    cart = _pickup(store, ("RICE", 2), ("TEA", 1), ("SOUP", 1))
+    alone, *together = [CustomerFactory(brand=store.brand, tier=gold) for _ in range(4)]
+    single = order_place_one(customer=alone, cart=cart, channel="miniapp", now=timezone.now())
+    requests = _requests(together, cart)
+
+    orders_place_batch(requests)
+
+    assert [r.error for r in requests] == [None, None, None]
+    expected = _snapshot(single)
+    # flash sale 8.50 (tea at 1.00), 满30减5 on 31.00, member 5% of 26.00 = 1.30; packaging 2.00 + 0.50 + 1.00
+    assert expected["amounts"][:6] == (D("39.50"), D("14.80"), D("14.80"), D("3.50"), D("0.00"), D("28.20"))
+    assert [line[5] for line in expected["lines"]] == [D("4.88"), D("8.70"), D("1.22")]
+    assert expected["flash"] == [(expected["flash"][0][0], 1)]
+    assert expected["ledger"] == [("RICE", -2), ("TEA", -1)]  # the flash sale takes tea at order time
+    for request in requests:
+        assert _snapshot(request.order) == expected
+        assert request.order.customer_id == request.customer.pk
+    assert [r.order.day_seq for r in requests] == [2, 3, 4]
+    assert (_on_hand(store, menu["rice"]), _on_hand(store, menu["tea"])) == (42, 46)
+    assert FlashSaleUsage.objects.filter(used=1).count() == 4
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_a_batch_admits_carts_in_arrival_order_and_refuses_the_rest_as_out_of_stock(store, menu):
+    stock_set(store_id=store.pk, sku_id=menu["rice"].pk, on_hand=3)
+    customers = [CustomerFactory(brand=store.brand) for _ in range(5)]
+    requests = _requests(customers, _pickup(store, ("RICE", 1)))
+
+    orders_place_batch(requests)
+
+    assert [r.order is not None for r in requests] == [True, True, True, False, False]
+    for refused in requests[3:]:
+        assert refused.error.code == "out_of_stock"
+        assert refused.error.detail == {"skus": {str(menu["rice"].pk): {"wanted": 1, "on_hand": 0}}}
+    assert sorted(Order.objects.values_list("customer_id", flat=True)) == [c.pk for c in customers[:3]]
+    assert [r.order.day_seq for r in requests[:3]] == [1, 2, 3]  # 4 and 5 are the refused carts' gaps
+    assert OrderEvent.objects.count() == 3
+    assert _on_hand(store, menu["rice"]) == 0
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_a_flash_sale_limit_holds_inside_one_batch(store, menu):
+    flash = PromotionFactory(brand=store.brand, kind="flash_sale", name="秒杀", tiers=[], flash_price=D("1.00"),
+                             purchase_limit=2, target_skus=[menu["tea"]],
+                             starts_at=timezone.now() - timedelta(days=1), ends_at=_far())
+    buyer, other = CustomerFactory(brand=store.brand), CustomerFactory(brand=store.brand)
+    cart = _pickup(store, ("TEA", 1))
+    requests = _requests([buyer, buyer, other, buyer], cart)
+
+    orders_place_batch(requests)
+
+    assert [r.error is None for r in requests] == [True, True, True, False]
+    assert requests[3].error.code == "purchase_limit_exceeded"
+    assert requests[3].error.detail == {"limit": 2, "already": 2}
+    usage = dict(FlashSaleUsage.objects.filter(promotion=flash).values_list("customer_id", "used"))
+    assert usage == {buyer.pk: 2, other.pk: 1}
+    assert FlashSaleReservation.objects.filter(promotion=flash).count() == 3
+    assert all(r.order.total == D("1.50") for r in requests[:3])  # flash price 1.00 + packaging 0.50
+    assert _on_hand(store, menu["tea"]) == 47
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_carts_with_coupons_are_placed_one_by_one_and_still_reserve_their_coupon(store, menu):
+    customers = [CustomerFactory(brand=store.brand) for _ in range(3)]
+    template = CouponTemplateFactory(brand=store.brand, value=D("3.00"))
+    coupon = CouponFactory(template=template, customer=customers[1], code="SAVE3",
+                           valid_from=timezone.now() - timedelta(days=1), valid_until=_far())
+    requests = _requests(customers, _pickup(store, ("RICE", 1)))
+    requests[1].cart = _pickup(store, ("RICE", 1), coupon_codes=("SAVE3",))
+
+    orders_place_batch(requests)
+
+    assert [r.error for r in requests] == [None, None, None]
+    assert [r.order.total for r in requests] == [D("13.00"), D("10.00"), D("13.00")]
+    coupon.refresh_from_db()
+    assert (coupon.status, coupon.order_ref) == ("reserved", requests[1].order.order_no)
+    assert _on_hand(store, menu["rice"]) == 47
+
+
+@pytest.mark.django_db
+def test_bad_carts_get_their_own_errors_and_the_others_are_placed(store, menu):
+    other_brand_store = StoreFactory()
+    customers = [CustomerFactory(brand=store.brand) for _ in range(4)]
+    requests = _requests(customers, _pickup(store, ("RICE", 1)))
+    requests[0].cart = _pickup(store, ("NOPE", 1))
+    requests[2].cart = Cart(store_id=store.pk, order_type="pickup", items=(CartItem("RICE", 0),))
+    requests[3].cart = _pickup(other_brand_store, ("RICE", 1))
+
+    orders_place_batch(requests)
+
+    assert [getattr(r.error, "code", None) for r in requests] == [
+        "unknown_sku", None, "invalid_quantity", "store_not_found"]
+    assert requests[0].error.detail == {"skus": ["NOPE"]}
+    assert Order.objects.count() == 1 and requests[1].order.customer_id == customers[1].pk
+    assert _on_hand(store, menu["rice"]) == 49
+
+
+@pytest.mark.django_db
+def test_a_hook_that_fails_fails_only_its_own_placement(store, menu):
+    customers = [CustomerFactory(brand=store.brand) for _ in range(3)]
+    hooked = []
+
+    def hook(order):
+        if order.customer_id == customers[1].pk:
+            raise RuntimeError("answer could not be stored")
+        hooked.append(order.order_no)
+
+    requests = _requests(customers, _pickup(store, ("RICE", 2)), on_created=hook)
+
+    orders_place_batch(requests)
+
+    assert isinstance(requests[1].error, RuntimeError)
+    assert requests[1].order is None
+    assert [r.order.customer_id for r in (requests[0], requests[2])] == [customers[0].pk, customers[2].pk]
+    # The batch failed as a whole and its carts were placed again one by one.
+    assert hooked[-2:] == [requests[0].order.order_no, requests[2].order.order_no]
+    assert Order.objects.count() == 2
+    assert _on_hand(store, menu["rice"]) == 46
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_one_batch_places_carts_of_two_stores(store, menu):
+    second = StoreFactory(brand=store.brand)
+    StoreSkuFactory(store=second, sku=menu["rice"])
+    stock_set(store_id=second.pk, sku_id=menu["rice"].pk, on_hand=1)
+    customers = [CustomerFactory(brand=store.brand) for _ in range(3)]
+    requests = _requests(customers, _pickup(store, ("RICE", 1)))
+    requests[1].cart = requests[2].cart = _pickup(second, ("RICE", 1))
+
+    orders_place_batch(requests)
+
+    assert [r.order.store_id if r.order else r.error.code for r in requests] == [store.pk, second.pk,
+                                                                                  "out_of_stock"]
+    assert (_on_hand(store, menu["rice"]), _on_hand(second, menu["rice"])) == (49, 0)
+    assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_placements_in_one_process_are_written_in_batches(store, menu, monkeypatch):
+    """Placements arriving while a batch is written wait and go together as the
+    next batch; each is answered with its own order, its hook run in its own language."""
+    customers = [CustomerFactory(brand=store.brand) for _ in range(12)]
+    sizes = []
+    real_batch = placement.orders_place_batch
+
+    def slow_first_batch(requests):
+        sizes.append(len(requests))
+        if len(sizes) == 1:
+            time.sleep(0.3)  # the other placements queue meanwhile
+        real_batch(requests)
+
+    monkeypatch.setattr(placement, "orders_place_batch", slow_first_batch)
+    barrier = threading.Barrier(12)
+    answers, languages = {}, {}
+
+    def buyer(index):
+        language = "zh-hans" if index % 2 else "en"
+        try:
+            with translation.override(language):
+                barrier.wait(timeout=10)
+                if index:
+                    time.sleep(0.05)  # buyer 0 leads the first batch
+                order = order_place(customer=customers[index], cart=_pickup(store, ("RICE", 1)), channel="miniapp",
+                                    on_created=lambda o: languages.__setitem__(o.customer_id, translation.get_language()))
+                answers[index] = order
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=buyer, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(answers) == list(range(12))
+    assert all(answers[i].customer_id == customers[i].pk for i in range(12))
+    assert sizes[0] == 1 and sum(sizes) == 12 and max(sizes[1:]) == 11
+    assert languages == {customers[i].pk: ("zh-hans" if i % 2 else "en") for i in range(12)}
+    assert Order.objects.count() == 12
+    assert _on_hand(store, menu["rice"]) == 38
+    assert stock_ledger_mismatches() == []
