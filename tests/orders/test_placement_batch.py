@@ -278,3 +278,58 @@ def test_concurrent_placements_in_one_process_are_written_in_batches(store, menu
     assert Order.objects.count() == 12
     assert _on_hand(store, menu["rice"]) == 38
     assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_api_creates_are_batched_and_each_key_keeps_its_own_answer(store, menu, monkeypatch):
+    """POST /api/v1/orders with Idempotency-Key from 8 buyers at once: the answers
+    are stored inside the batch, each in its buyer's language, and replay exactly."""
+    from tests.orders.conftest import client_for
+
+    customers = [CustomerFactory(brand=store.brand) for _ in range(8)]
+    clients = [client_for(c) for c in customers]
+    sizes = []
+    real_batch = placement.orders_place_batch
+
+    def slow_first_batch(requests):
+        sizes.append(len(requests))
+        if len(sizes) == 1:
+            time.sleep(0.3)
+        real_batch(requests)
+
+    monkeypatch.setattr(placement, "orders_place_batch", slow_first_batch)
+    barrier = threading.Barrier(8)
+    body = {"store": store.pk, "order_type": "pickup", "lines": [{"sku": "RICE", "qty": 1}]}
+    answers = {}
+
+    def post(index):
+        language = "zh-hans" if index % 2 else "en"
+        try:
+            barrier.wait(timeout=10)
+            if index:
+                time.sleep(0.05)
+            answers[index] = clients[index].post("/api/v1/orders", body, format="json",
+                                                 HTTP_IDEMPOTENCY_KEY=f"key-{index}", HTTP_ACCEPT_LANGUAGE=language)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(answers) == list(range(8))
+    assert [answers[i].status_code for i in range(8)] == [201] * 8
+    assert max(sizes[1:]) == 7
+    for index in range(8):
+        first = answers[index].json()
+        order = Order.objects.get(order_no=first["order_no"])
+        assert order.customer_id == customers[index].pk
+        assert first["buyer_status"] == ("待支付" if index % 2 else "Awaiting payment")
+        replay = clients[index].post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY=f"key-{index}",
+                                     HTTP_ACCEPT_LANGUAGE="en")
+        assert (replay.status_code, replay.json()) == (201, first)
+    assert Order.objects.count() == 8
+    assert _on_hand(store, menu["rice"]) == 42
