@@ -4,9 +4,12 @@ Each buyer (its own customer) places 1-unit orders until the SKU is sold out,
 first through the service layer (orders.services.checkout.order_place), with
 the C buyers spread over P processes of C/P threads each (a web tier runs
 several processes; one Python process runs one thread at a time), then through
-HTTP (POST /api/v1/orders on gunicorn). A one-process run with all C threads
-is printed as a reference. Checks: exactly S orders, stock 0 (never negative),
-ledger conserved.
+HTTP (POST /api/v1/orders on gunicorn, P workers of C/P threads). Placements
+that arrive together in one process are written as one batch
+(orders.services.placement), so the figure grows with the buyers per process:
+the run is repeated at a smaller reference concurrency (16 buyers), with its
+own baseline. A one-process run with all C threads is printed as a reference.
+Checks: exactly S orders, stock 0 (never negative), ledger conserved.
 
 Baseline, same run, same concurrency, same kind of row: a raw psycopg
 transaction ``BEGIN; UPDATE inventory_stock SET on_hand = on_hand - 1 WHERE
@@ -26,13 +29,17 @@ STOP_CODES = {"out_of_stock", "sku_unavailable"}  # sold out (at the deduction /
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog=f"python -m bench {NAME}", description=__doc__.splitlines()[0])
-    parser.add_argument("--stock", type=int, default=500, help="units of the hot SKU (S)")
-    parser.add_argument("--threads", type=int, default=16, help="concurrent buyers (C)")
-    parser.add_argument("--processes", type=int, default=4,
+    parser.add_argument("--stock", type=int, default=2000, help="units of the hot SKU (S)")
+    parser.add_argument("--threads", type=int, default=64, help="concurrent buyers (C)")
+    parser.add_argument("--processes", type=int, default=2,
                         help="processes the service-layer buyers are spread over (P; C/P threads each)")
     parser.add_argument("--baseline-stock", type=int, default=5000, help="units the raw SQL baseline takes")
+    parser.add_argument("--reference-threads", type=int, default=16,
+                        help="buyers of the reference run at a smaller concurrency (0: skip)")
+    parser.add_argument("--reference-stock", type=int, default=500, help="units of the reference run")
     parser.add_argument("--http-workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--http-threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--http-threads", type=int, default=0,
+                        help="gunicorn threads per worker (0: C / workers, one per buyer)")
     parser.add_argument("--single-stock", type=int, default=200,
                         help="units for the 1-buyer reference run of the service layer (0: skip)")
     parser.add_argument("--skip-http", action="store_true")
@@ -56,10 +63,10 @@ def _raw_buyer(stock_id: int, taken: list) -> None:
         conn.close()
 
 
-def baseline_run(*, shop, units: int, threads: int) -> dict:
+def baseline_run(*, shop, units: int, threads: int, code: str = "BASELINE") -> dict:
     from inventory.models import MovementReason, Stock, StockMovement
 
-    sku = common.sku_create(shop=shop, code="BASELINE", stock=units)
+    sku = common.sku_create(shop=shop, code=code, stock=units)
     stock = Stock.objects.get(store=shop.store, sku=sku)
     taken: list = []
     seconds = common.run_threads(_raw_buyer, [(stock.pk, taken)] * threads)
@@ -127,7 +134,10 @@ def _process_buyers(database_url: str, customer_ids: list[int], store_id: int, s
     ready.put(1)
     go.wait()
     common.run_threads(_service_buyer, [(c, cart, placed, errors) for c in customers])
-    results.put({"placed": len(placed), "errors": errors[:10], "error_count": len(errors), "ended": time.time()})
+    from orders.services.placement import placement_batch_stats
+
+    results.put({"placed": len(placed), "errors": errors[:10], "error_count": len(errors), "ended": time.time(),
+                 **placement_batch_stats()})
 
 
 def service_run_processes(*, shop, customers, units: int, processes: int, code: str = "HOT-MP") -> dict:
@@ -156,9 +166,11 @@ def service_run_processes(*, shop, customers, units: int, processes: int, code: 
     seconds = max(r["ended"] for r in reports) - started
     placed = sum(r["placed"] for r in reports)
     errors = [e for r in reports for e in r["errors"]]
+    batches = sum(r["batches"] for r in reports)
     return {**_sold_out_checks(shop=shop, sku=sku, units=units, succeeded=placed, errors=errors),
             "seconds": seconds, "orders_per_s": common.rate(placed, seconds),
-            "layout": f"{len(workers)} processes x {len(groups[0])} threads"}
+            "layout": f"{len(workers)} processes x {len(groups[0])} threads",
+            "mean_batch": sum(r["placements"] for r in reports) / batches if batches else 0.0}
 
 
 # --- HTTP --------------------------------------------------------------------
@@ -239,33 +251,59 @@ def queries_per_order(*, shop, customer) -> int:
     return len(captured)
 
 
+def compare(*, shop, customers, stock: int, baseline_stock: int, processes: int, code: str) -> tuple[dict, dict]:
+    """Raw SQL baseline and service layer at the concurrency of ``customers``."""
+    baseline = baseline_run(shop=shop, units=baseline_stock, threads=len(customers), code=f"BASE-{code}")
+    print(f"  baseline raw SQL txn: {baseline['tx']} tx in {baseline['seconds']:.2f}s "
+          f"({len(customers)} threads, one process)", flush=True)
+    service = service_run_processes(shop=shop, customers=customers, units=stock, processes=processes, code=code)
+    return baseline, service
+
+
 def main(argv=None) -> dict:
     args = parse(argv)
     common.setup_django()
     common.database_prepare()
     common.database_wipe()
     shop = common.shop_create(code="hotsku")
-    customers = common.customers_create(shop=shop, count=args.threads)
+    customers = common.customers_create(shop=shop, count=max(args.threads, args.reference_threads))
     print(f"{NAME}: S={args.stock} units, C={args.threads} buyers, baseline {args.baseline_stock} units", flush=True)
 
     queries = queries_per_order(shop=shop, customer=customers[0])
-    baseline = baseline_run(shop=shop, units=args.baseline_stock, threads=args.threads)
-    print(f"  baseline raw SQL txn: {baseline['tx']} tx in {baseline['seconds']:.2f}s "
-          f"({args.threads} threads, one process)", flush=True)
-    service = service_run_processes(shop=shop, customers=customers, units=args.stock, processes=args.processes)
+    baseline, service = compare(shop=shop, customers=customers[:args.threads], stock=args.stock,
+                                baseline_stock=args.baseline_stock, processes=args.processes, code="HOT-MP")
     print(common.line(f"{NAME} service", service["orders_per_s"], "orders/s", "raw SQL txn",
                       baseline["tx_per_s"], "tx/s", aim=SERVICE_AIM), flush=True)
-    print(f"  {service['succeeded']} orders in {service['seconds']:.2f}s ({service['layout']}); "
-          f"{queries} SQL queries per order_place", flush=True)
+    print(f"  {service['succeeded']} orders in {service['seconds']:.2f}s ({service['layout']}, "
+          f"{service['mean_batch']:.1f} placements per batch); {queries} SQL queries per order_place alone",
+          flush=True)
     _print_checks("service", args.stock, service)
     ok = baseline["ok"] and service["ok"]
+    result = {"bench": NAME, "stock": args.stock, "threads": args.threads, "processes": args.processes,
+              "queries_per_order": queries, "baseline": baseline, "service": service,
+              "service_ratio": common.ratio(service["orders_per_s"], baseline["tx_per_s"])}
+    if args.reference_threads:
+        # The same comparison at a smaller concurrency: fewer buyers per process, smaller batches.
+        ref_baseline, ref = compare(shop=shop, customers=customers[:args.reference_threads],
+                                    stock=args.reference_stock, baseline_stock=args.baseline_stock,
+                                    processes=args.processes, code="HOT-REF")
+        print(common.line(f"{NAME} service at {args.reference_threads} buyers", ref["orders_per_s"], "orders/s",
+                          "raw SQL txn", ref_baseline["tx_per_s"], "tx/s", aim=SERVICE_AIM), flush=True)
+        print(f"  {ref['succeeded']} orders in {ref['seconds']:.2f}s ({ref['layout']}, "
+              f"{ref['mean_batch']:.1f} placements per batch)", flush=True)
+        _print_checks(f"service at {args.reference_threads} buyers", args.reference_stock, ref)
+        ok = ok and ref_baseline["ok"] and ref["ok"]
+        result.update(reference_baseline=ref_baseline, reference=ref,
+                      reference_ratio=common.ratio(ref["orders_per_s"], ref_baseline["tx_per_s"]))
     # The same service with all C buyers as threads of one process (GIL-bound).
-    threaded = service_run(shop=shop, customers=customers, units=args.stock, code="HOT-THR")
+    threaded = service_run(shop=shop, customers=customers[:args.threads], units=args.stock, code="HOT-THR")
     print(f"  reference: {args.threads} threads in one process: {threaded['orders_per_s']:.1f} orders/s "
           f"(ratio {common.ratio(threaded['orders_per_s'], baseline['tx_per_s']):.2f}; "
           f"{threaded['succeeded']} orders in {threaded['seconds']:.2f}s)", flush=True)
     _print_checks("service, one process", args.stock, threaded)
     ok = ok and threaded["ok"]
+    result.update(service_one_process=threaded,
+                  service_one_process_ratio=common.ratio(threaded["orders_per_s"], baseline["tx_per_s"]))
     single = None
     if args.single_stock:
         # Same service, one buyer: shows what the concurrency adds (or costs).
@@ -273,15 +311,11 @@ def main(argv=None) -> dict:
         print(f"  reference: 1 buyer through the service layer: {single['orders_per_s']:.1f} orders/s "
               f"({single['succeeded']} orders in {single['seconds']:.2f}s)", flush=True)
         ok = ok and single["ok"]
-    result = {"bench": NAME, "stock": args.stock, "threads": args.threads, "processes": args.processes,
-              "queries_per_order": queries, "baseline": baseline, "service": service,
-              "service_ratio": common.ratio(service["orders_per_s"], baseline["tx_per_s"]),
-              "service_one_process": threaded,
-              "service_one_process_ratio": common.ratio(threaded["orders_per_s"], baseline["tx_per_s"]),
-              "service_1_buyer": single}
+    result["service_1_buyer"] = single
     if not args.skip_http:
-        http = http_run(shop=shop, customers=customers, units=args.stock, workers=args.http_workers,
-                        threads=args.http_threads)
+        threads = args.http_threads or max(1, args.threads // args.http_workers)
+        http = http_run(shop=shop, customers=customers[:args.threads], units=args.stock,
+                        workers=args.http_workers, threads=threads)
         print(common.line(f"{NAME} HTTP", http["orders_per_s"], "orders/s", "raw SQL txn",
                           baseline["tx_per_s"], "tx/s"), flush=True)
         print(f"  {http['succeeded']} orders in {http['seconds']:.2f}s ({http['gunicorn']}, "

@@ -9,14 +9,17 @@ the next batch (group commit, leader/follower):
 - one read of the store's rows, stock and promotions per store in the batch,
   one read of the buyers' flash-sale counters; each cart is then priced by the
   pure engine (``quote_compute_from_rules``), exactly as ``cart_price`` would;
-- in one transaction: the flash-sale counters and the stock rows are locked
-  in the order every single placement locks them in (counters by promotion and
-  customer, then stock by store and SKU: no deadlock with single placements or
-  other batches), the carts are admitted in arrival order against what is left
-  (a cart that does not fit gets the same refusal a single placement gives:
-  ``out_of_stock`` or ``purchase_limit_exceeded``) and the admitted orders are
-  written with one INSERT per table, one UPDATE for the stock and one for the
-  counters;
+- in one transaction: the orders are written with one INSERT per table and
+  their ``on_created`` hooks run; then, last (so the hot rows are held only for
+  the admission, two UPDATEs and the COMMIT, as in a single placement), the
+  flash-sale counters and the stock rows are locked in the order every single
+  placement locks them in (counters by promotion and customer, then stock by
+  store and SKU: no deadlock with single placements or other batches), and the
+  carts are admitted in arrival order against what is left: one UPDATE for the
+  stock, one for the counters. A cart that does not fit gets the refusal a
+  single placement gives (``out_of_stock``, ``purchase_limit_exceeded``); the
+  transaction is then rolled back and the admitted carts written again (a
+  sell-out happens once per SKU, so this is rare);
 - each buyer is answered after the COMMIT.
 
 Carts with coupons are placed one by one (the coupon rules stay in one place),
@@ -145,6 +148,8 @@ class _Combiner:
         self._lock = threading.Lock()
         self._queue: list[PlacementRequest] = []
         self._busy = False
+        self.batches = 0  # batches written by this process, and the placements in them
+        self.placements = 0
 
     def submit(self, request: PlacementRequest) -> Order:
         with self._lock:
@@ -162,6 +167,8 @@ class _Combiner:
         with self._lock:
             size = max(1, _batch_max())
             batch, self._queue = self._queue[:size], self._queue[size:]
+            self.batches += 1
+            self.placements += len(batch)
         try:
             orders_place_batch(batch)
         finally:
@@ -179,6 +186,11 @@ class _Combiner:
 
 
 _COMBINER = _Combiner()
+
+
+def placement_batch_stats() -> dict:
+    """Batches this process has written through the combiner so far (benchmarks, diagnostics)."""
+    return {"batches": _COMBINER.batches, "placements": _COMBINER.placements}
 
 
 def orders_place_batch(requests: list[PlacementRequest]) -> None:
@@ -249,25 +261,58 @@ def _write(planned: list[tuple[PlacementRequest, PlacementPlan]]) -> None:
               for request, plan in planned for promotion_id in plan.flash_sale_units
               if request.flash_limits.get(promotion_id) is not None}
     flash_sale_usages_ensure(limits=limits)  # autocommit: never waited for under our locks
+    candidates = planned
+    for _attempt in range(WRITE_ATTEMPTS):
+        try:
+            orders = _write_attempt(candidates, day_seqs=day_seqs, limits=limits)
+        except _SomeRefused as refused:
+            # Rolled back; the refused carts keep their errors, the others go again.
+            candidates = refused.admitted
+            if not candidates:
+                return
+            continue
+        for (request, _plan), order in zip(candidates, orders):
+            request.order = order
+        return
+    raise RuntimeError("placement batch: refusals kept changing")  # placed one by one instead
+
+
+WRITE_ATTEMPTS = 3
+
+
+class _SomeRefused(Exception):
+    def __init__(self, admitted):
+        super().__init__("some carts of the batch were refused")
+        self.admitted = admitted
+
+
+def _write_attempt(candidates, *, day_seqs, limits) -> list[Order]:
+    """One transaction: write every candidate's order and run its hook, then
+    lock the flash-sale counters and the stock rows and admit. The hot rows are
+    locked last, as a single placement locks them, so they are held for the
+    admission, two UPDATEs and the COMMIT only. If a cart does not fit (a sell-out
+    or a limit reached: rare), the transaction is rolled back and the caller
+    writes the admitted carts again (``_SomeRefused``)."""
     with transaction.atomic():
+        drafts = [order_draft(day_seq=day_seqs[id(request)], **plan.order_fields) for request, plan in candidates]
+        orders = order_drafts_save(drafts=drafts)
+        for (request, _plan), order in zip(candidates, orders):
+            request.created(order)
         usages = flash_sale_usages_lock(limits=limits)
         stocks = stocks_lock(keys=sorted({(plan.order_fields["store"].pk, sku_id)
-                                          for _request, plan in planned for sku_id in plan.on_order}))
-        admitted = _admit(planned, usages=usages, limits=limits, stocks=stocks)
-        drafts = [order_draft(day_seq=day_seqs[id(request)], **plan.order_fields) for request, plan in admitted]
-        orders = order_drafts_save(drafts=drafts)
-        for (request, _plan), order in zip(admitted, orders):
-            request.created(order)
+                                          for _request, plan in candidates for sku_id in plan.on_order}))
+        admitted = _admit(candidates, usages=usages, limits=limits, stocks=stocks)
+        if len(admitted) != len(candidates):
+            raise _SomeRefused(admitted)
         flash_sale_limits_reserve_locked(usages=usages, limits=limits, reservations=[
             (promotion_id, request.customer.pk, units, order.order_no)
-            for (request, plan), order in zip(admitted, orders) for promotion_id, units in plan.flash_sale_units.items()
+            for (request, plan), order in zip(candidates, orders) for promotion_id, units in plan.flash_sale_units.items()
         ])
         stock_take_locked(stocks=stocks, takes=[
             (order.order_no, order.store_id, plan.on_order)
-            for (_request, plan), order in zip(admitted, orders) if plan.on_order
+            for (_request, plan), order in zip(candidates, orders) if plan.on_order
         ])
-    for (request, _plan), order in zip(admitted, orders):
-        request.order = order
+    return orders
 
 
 def _admit(planned, *, usages, limits, stocks) -> list[tuple[PlacementRequest, PlacementPlan]]:
