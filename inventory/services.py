@@ -17,6 +17,7 @@ from collections import defaultdict
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict, InvalidInput
@@ -43,7 +44,8 @@ def _apply_deltas(*, store_id: int, deltas: dict[int, int], guard: bool) -> int:
     condition = Q()
     for sku_id, delta in deltas.items():
         condition |= Q(sku_id=sku_id, on_hand__gte=-delta) if guard and delta < 0 else Q(sku_id=sku_id)
-    return Stock.objects.filter(condition, store_id=store_id).update(on_hand=F("on_hand") + change)
+    return Stock.objects.filter(condition, store_id=store_id).update(on_hand=F("on_hand") + change,
+                                                                     updated_at=timezone.now())
 
 
 def stock_deduct(

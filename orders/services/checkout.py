@@ -20,10 +20,11 @@ from accounts.models import Customer, Store
 from catalog.models import StockDeductionMode, StoreSku
 from core.actors import Actor, ActorKind
 from core.errors import Conflict, InvalidInput, NotFound
-from inventory.selectors import stock_levels, stock_on_hand_subquery
+from inventory.selectors import stock_levels
 from inventory.services import OutOfStock, stock_deduct, stock_release_many
 from orders.locks import order_lock_by_no
 from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
+from orders.selectors import cart_rows
 from orders.services.core import (
     DiscountInput,
     LineInput,
@@ -114,15 +115,6 @@ def cart_price(*, customer: Customer, cart: Cart, now: datetime | None = None) -
     rows = cart_rows(store_id=cart.store_id, brand_id=customer.brand_id, sku_codes=list(by_code))
     return cart_price_from_rows(customer=customer, cart=cart, by_code=by_code, rows=rows, now=now,
                                 quoter=quote_compute)
-
-
-def cart_rows(*, store_id: int, brand_id: int, sku_codes: list[str]) -> list[StoreSku]:
-    """One query for the store, its rows of these SKUs and their stock (``on_hand``)."""
-    return list(
-        StoreSku.objects.filter(store_id=store_id, store__brand_id=brand_id, sku__code__in=sku_codes)
-        .select_related("store__brand", "sku__product")
-        .annotate(on_hand=stock_on_hand_subquery())
-    )
 
 
 def cart_price_from_rows(*, customer: Customer, cart: Cart, by_code: dict[str, int], rows: list[StoreSku],
@@ -406,9 +398,10 @@ def orders_expire_unpaid(*, now: datetime | None = None, batch_size: int = 500, 
                 for order in orders
             ])
             refs = [order.order_no for order in orders]
-            stock_release_many(references=refs)
+            # In the order placement locks them: coupons, flash-sale counters, stock.
             coupons_release_for_orders(order_refs=refs)
             flash_sale_limits_release_for_orders(order_refs=refs)
+            stock_release_many(references=refs)
             # Stop expecting their payments, so the lost-notify reconciliation
             # only asks about live ones (a late SUCCESS still arrives and is refunded).
             payments_close_for_orders(order_refs=refs)

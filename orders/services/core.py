@@ -244,7 +244,12 @@ def order_drafts_save(*, drafts: list[OrderDraft]) -> list[Order]:
     if not drafts:
         return []
     with transaction.atomic(savepoint=False):
-        orders = Order.objects.bulk_create([draft.order for draft in drafts])
+        if connection.features.can_return_rows_from_bulk_insert:
+            orders = Order.objects.bulk_create([draft.order for draft in drafts])
+        else:  # SQLite before 3.35 gives no ids back from a multi-row INSERT
+            for draft in drafts:
+                draft.order.save(force_insert=True)
+            orders = [draft.order for draft in drafts]
         lines, discounts, events = [], [], []
         for draft in drafts:  # bulk_create set the ids: give them to the children
             for child in (*draft.lines, *draft.discounts, draft.event):
@@ -336,9 +341,11 @@ def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> N
     """A cancelled order gives back its stock, coupons and purchase limits; an
     own-channel order that was paid is refunded after commit. Every release is
     idempotent. Runs inside the cancelling transaction."""
-    stock_release(store_id=order.store_id, reference=order.order_no)
+    # In the order placement locks them (coupons, flash-sale counters, stock), so a
+    # release never waits in a cycle with a placement or a batch of them.
     coupon_release(order_ref=order.order_no)
     flash_sale_limit_release(order_ref=order.order_no)
+    stock_release(store_id=order.store_id, reference=order.order_no)
     if not was_paid:
         payment_close(order_ref=order.order_no)  # a late SUCCESS notify still arrives and is refunded
     if was_paid and not order.is_platform_order and order.paid_amount > 0:

@@ -32,9 +32,10 @@ numbers the batch drew are then gaps, like any failed placement's.
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Callable
+from datetime import datetime, tzinfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -42,6 +43,7 @@ from django.utils import timezone, translation
 
 from accounts.models import Customer
 from core.errors import DomainError
+from core.logging import request_id_var
 from inventory.services import OutOfStock, stock_take_locked, stocks_lock
 from orders.models import Order
 from orders.services.checkout import (
@@ -49,10 +51,10 @@ from orders.services.checkout import (
     PlacementPlan,
     cart_check,
     cart_price_from_rows,
-    cart_rows,
     order_place_one,
     placement_plan,
 )
+from orders.selectors import cart_rows
 from orders.services.core import day_seq_next_many, order_draft, order_drafts_save
 from promotions.engine import quote_compute_from_rules
 from promotions.models import PromotionKind
@@ -75,51 +77,45 @@ class PlacementRequest:
     channel: str
     now: datetime
     on_created: Callable[[Order], None] | None = None
-    # The submitting thread's language and time zone: hooks run in the leader's thread.
+    # The submitting thread's language, time zone and request id: its cart is
+    # priced, refused and answered in the leader's thread, under these.
     language: str | None = field(default_factory=translation.get_language)
-    time_zone: object = field(default_factory=timezone.get_current_timezone)
+    time_zone: tzinfo = field(default_factory=timezone.get_current_timezone)
+    request_id: str = field(default_factory=request_id_var.get)
     flash_limits: dict[int, int | None] = field(default_factory=dict)  # flash sale id -> per-customer limit
     order: Order | None = None
     error: BaseException | None = None
     finished: bool = False
-    lead: bool = False
     wake: threading.Event = field(default_factory=threading.Event)
+
+    @contextmanager
+    def as_submitted(self):
+        """Run as the submitting thread would: its language, time zone and request id."""
+        with ExitStack() as stack:
+            stack.enter_context(translation.override(self.language))
+            stack.enter_context(timezone.override(self.time_zone))
+            token = request_id_var.set(self.request_id)
+            stack.callback(request_id_var.reset, token)
+            yield
 
     def place_alone(self) -> None:
         try:
-            with self._context():
+            with self.as_submitted():
                 self.order = order_place_one(customer=self.customer, cart=self.cart, channel=self.channel,
                                              now=self.now, on_created=self.on_created)
             self.error = None
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, which raises it
+        except Exception as exc:  # noqa: BLE001 - handed to the submitting thread, which raises it
             self.order, self.error = None, exc
 
     def created(self, order: Order) -> None:
         if self.on_created is not None:
-            with self._context():
+            with self.as_submitted():
                 self.on_created(order)
-
-    def _context(self):
-        return _Overrides(self.language, self.time_zone)
 
     def outcome(self) -> Order:
         if self.error is not None:
             raise self.error
         return self.order
-
-
-class _Overrides:
-    def __init__(self, language, time_zone):
-        self._language = translation.override(language)
-        self._time_zone = timezone.override(time_zone)
-
-    def __enter__(self):
-        self._language.__enter__()
-        self._time_zone.__enter__()
-
-    def __exit__(self, *exc):
-        self._time_zone.__exit__(*exc)
-        self._language.__exit__(*exc)
 
 
 def placement_submit(*, customer: Customer, cart: Cart, channel: str, now: datetime,
@@ -130,7 +126,7 @@ def placement_submit(*, customer: Customer, cart: Cart, channel: str, now: datet
     if _batch_max() < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
         request.place_alone()
         return request.outcome()
-    return _COMBINER.submit(request)
+    return _combiner_for(cart.store_id).submit(request)
 
 
 def _batch_max() -> int:
@@ -138,11 +134,12 @@ def _batch_max() -> int:
 
 
 class _Combiner:
-    """Leader/follower group commit: the first placement to arrive while no
-    batch is running leads; the others queue and wait. The leader writes the
-    queue's head as one batch, answers it, and hands the lead to the first
-    placement still queued (which is in the next batch), so no thread writes
-    more than the batch it is in."""
+    """Leader/follower group commit for one store: the first placement to
+    arrive while no batch is running leads; the others queue and wait. The
+    leader writes the queue's head as one batch, answers it, and hands the lead
+    to the first placement still queued (which is in the next batch), so no
+    thread writes more than the batch it is in. One per store, so a batch
+    waiting for a lock at one store holds up no other store."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -185,12 +182,20 @@ class _Combiner:
                 successor.wake.set()
 
 
-_COMBINER = _Combiner()
+_COMBINERS: dict[int, _Combiner] = {}
+_COMBINERS_LOCK = threading.Lock()
+
+
+def _combiner_for(store_id: int) -> _Combiner:
+    with _COMBINERS_LOCK:
+        return _COMBINERS.setdefault(store_id, _Combiner())
 
 
 def placement_batch_stats() -> dict:
-    """Batches this process has written through the combiner so far (benchmarks, diagnostics)."""
-    return {"batches": _COMBINER.batches, "placements": _COMBINER.placements}
+    """Batches this process has written through the combiners so far (benchmarks, diagnostics)."""
+    with _COMBINERS_LOCK:
+        combiners = list(_COMBINERS.values())
+    return {"batches": sum(c.batches for c in combiners), "placements": sum(c.placements for c in combiners)}
 
 
 def orders_place_batch(requests: list[PlacementRequest]) -> None:
@@ -200,20 +205,24 @@ def orders_place_batch(requests: list[PlacementRequest]) -> None:
     together = [r for r in requests if not r.cart.coupon_codes]
     if len(together) == 1:
         alone, together = requests, []
-    planned = _price(together) if together else []
-    if planned:
-        try:
-            _write(planned)
-        except Exception:  # noqa: BLE001 - placed again one by one: the failing one gets its own error
-            logger.warning("placement batch of %s failed; placing one by one", len(planned), exc_info=True)
-            alone += [request for request, _plan in planned]
-    for request in alone:
-        request.place_alone()
+    try:
+        planned = _price(together, fallback=alone)
+        if planned:
+            try:
+                _write(planned)
+            except _BatchFailed:  # rolled back: placed again one by one, the failing one gets its own error
+                logger.warning("placement batch of %s failed; placing one by one", len(planned), exc_info=True)
+                alone += [request for request, _plan in planned]
+    finally:
+        for request in alone:
+            request.place_alone()
 
 
-def _price(requests: list[PlacementRequest]) -> list[tuple[PlacementRequest, PlacementPlan]]:
-    """Price every cart with one read per store; refusals known before any
-    write are set on their requests here."""
+def _price(requests: list[PlacementRequest], *, fallback: list[PlacementRequest],
+           ) -> list[tuple[PlacementRequest, PlacementPlan]]:
+    """Price every cart with one read per store, each in its buyer's language;
+    refusals known before any write are set on their requests here. Carts whose
+    reads or pricing fail otherwise go to ``fallback`` (placed one by one)."""
     carts: dict[tuple[int, int], list[tuple[PlacementRequest, dict]]] = defaultdict(list)
     for request in requests:
         try:
@@ -222,32 +231,55 @@ def _price(requests: list[PlacementRequest]) -> list[tuple[PlacementRequest, Pla
             request.error = exc
     planned = []
     for (store_id, brand_id), group in carts.items():
-        codes = sorted({code for _request, by_code in group for code in by_code})
-        rows = cart_rows(store_id=store_id, brand_id=brand_id, sku_codes=codes)
-        nows = [request.now for request, _by_code in group]
-        rules = [PromotionRule.from_model(p) for p in promotions_active_for_store(
-            brand_id=brand_id, store_id=store_id, now=min(nows), until=max(nows))] if rows else []
+        try:
+            rules, rows, used = _store_snapshot(store_id=store_id, brand_id=brand_id, group=group)
+        except Exception:  # noqa: BLE001 - each cart then meets the error (or not) on its own
+            logger.warning("placement batch: reading store %s failed; placing one by one", store_id, exc_info=True)
+            fallback += [request for request, _by_code in group]
+            continue
         flash_limits = {rule.id: rule.purchase_limit for rule in rules if rule.kind == PromotionKind.FLASH_SALE}
-        used = flash_sale_used_by_customers(customer_ids={r.customer.pk for r, _c in group},
-                                            promotion_ids=[p for p, limit in flash_limits.items() if limit is not None])
         for request, by_code in group:
             request.flash_limits = flash_limits
+
             def quoter(*, lines, context, _used=used.get(request.customer.pk, {})):
                 return quote_compute_from_rules(lines=lines, context=context, promotions=rules, coupons=[],
                                                 flash_used=_used)
+
             try:
-                priced = cart_price_from_rows(customer=request.customer, cart=request.cart, by_code=by_code,
-                                              rows=rows, now=request.now, quoter=quoter)
-                planned.append((request, placement_plan(customer=request.customer, cart=request.cart,
-                                                        channel=request.channel, priced=priced, now=request.now)))
+                with request.as_submitted():  # the engine writes names and explanations in this language
+                    priced = cart_price_from_rows(customer=request.customer, cart=request.cart, by_code=by_code,
+                                                  rows=rows, now=request.now, quoter=quoter)
+                    plan = placement_plan(customer=request.customer, cart=request.cart, channel=request.channel,
+                                          priced=priced, now=request.now)
             except DomainError as exc:
                 request.error = exc
+            except Exception:  # noqa: BLE001 - not a refusal: the single path gives this cart its own error
+                fallback.append(request)
+            else:
+                planned.append((request, plan))
     return planned
 
 
-def _write(planned: list[tuple[PlacementRequest, PlacementPlan]]) -> None:
-    # Day numbers first, in autocommit (each store's counter row is held for one
-    # statement); a refused cart leaves a gap, as a refused single placement does.
+def _store_snapshot(*, store_id: int, brand_id: int, group) -> tuple[list[PromotionRule], list, dict]:
+    """One read of what the batch's carts at one store are priced with: the
+    store's rows of their SKUs with stock, the live promotions over the carts'
+    moments, and the buyers' flash-sale counters."""
+    codes = sorted({code for _request, by_code in group for code in by_code})
+    rows = cart_rows(store_id=store_id, brand_id=brand_id, sku_codes=codes)
+    nows = [request.now for request, _by_code in group]
+    rules = [PromotionRule.from_model(p) for p in promotions_active_for_store(
+        brand_id=brand_id, store_id=store_id, now=min(nows), until=max(nows))] if rows else []
+    limited = [rule.id for rule in rules if rule.kind == PromotionKind.FLASH_SALE and rule.purchase_limit is not None]
+    used = flash_sale_used_by_customers(customer_ids={r.customer.pk for r, _c in group}, promotion_ids=limited)
+    return rules, rows, used
+
+
+WRITE_ATTEMPTS = 3  # a sell-out inside a batch needs 2; a third means the stock moved meanwhile
+
+
+def _day_seqs(planned) -> dict[int, int]:
+    """Day numbers first, in autocommit (each store's counter row is held for
+    one statement); a refused cart leaves a gap, as a refused single placement does."""
     numbered: dict[tuple[int, object], list] = defaultdict(list)
     for request, plan in planned:
         numbered[(plan.order_fields["store"].pk, plan.business_date)].append(request)
@@ -256,11 +288,19 @@ def _write(planned: list[tuple[PlacementRequest, PlacementPlan]]) -> None:
         for request, seq in zip(group, day_seq_next_many(store_id=store_id, business_date=business_date,
                                                           count=len(group))):
             day_seqs[id(request)] = seq
-    # (promotion, customer) -> the flash sale's per-customer limit, for the limited ones.
-    limits = {(promotion_id, request.customer.pk): request.flash_limits[promotion_id]
-              for request, plan in planned for promotion_id in plan.flash_sale_units
-              if request.flash_limits.get(promotion_id) is not None}
-    flash_sale_usages_ensure(limits=limits)  # autocommit: never waited for under our locks
+    return day_seqs
+
+
+def _write(planned: list[tuple[PlacementRequest, PlacementPlan]]) -> None:
+    try:
+        day_seqs = _day_seqs(planned)
+        # (promotion, customer) -> the flash sale's per-customer limit, for the limited ones.
+        limits = {(promotion_id, request.customer.pk): request.flash_limits[promotion_id]
+                  for request, plan in planned for promotion_id in plan.flash_sale_units
+                  if request.flash_limits.get(promotion_id) is not None}
+        flash_sale_usages_ensure(limits=limits)  # autocommit: never waited for under our locks
+    except Exception as exc:  # nothing but day numbers and empty counters is written yet
+        raise _BatchFailed(str(exc)) from exc
     candidates = planned
     for _attempt in range(WRITE_ATTEMPTS):
         try:
@@ -274,10 +314,7 @@ def _write(planned: list[tuple[PlacementRequest, PlacementPlan]]) -> None:
         for (request, _plan), order in zip(candidates, orders):
             request.order = order
         return
-    raise RuntimeError("placement batch: refusals kept changing")  # placed one by one instead
-
-
-WRITE_ATTEMPTS = 3
+    raise _BatchFailed("refusals kept changing")  # placed one by one instead
 
 
 class _SomeRefused(Exception):
@@ -286,14 +323,26 @@ class _SomeRefused(Exception):
         self.admitted = admitted
 
 
+class _BatchFailed(Exception):
+    """The batch's transaction was rolled back for a reason other than a refusal."""
+
+
 def _write_attempt(candidates, *, day_seqs, limits) -> list[Order]:
     """One transaction: write every candidate's order and run its hook, then
     lock the flash-sale counters and the stock rows and admit. The hot rows are
     locked last, as a single placement locks them, so they are held for the
     admission, two UPDATEs and the COMMIT only. If a cart does not fit (a sell-out
     or a limit reached: rare), the transaction is rolled back and the caller
-    writes the admitted carts again (``_SomeRefused``)."""
+    writes the admitted carts again (``_SomeRefused``). Any other error inside
+    the transaction rolls it back and becomes ``_BatchFailed``; one raised after
+    the COMMIT (an on-commit callback) is not caught: the orders are written and
+    must not be placed twice."""
     with transaction.atomic():
+        return _write_in_transaction(candidates, day_seqs=day_seqs, limits=limits)
+
+
+def _write_in_transaction(candidates, *, day_seqs, limits) -> list[Order]:
+    try:
         drafts = [order_draft(day_seq=day_seqs[id(request)], **plan.order_fields) for request, plan in candidates]
         orders = order_drafts_save(drafts=drafts)
         for (request, _plan), order in zip(candidates, orders):
@@ -312,12 +361,21 @@ def _write_attempt(candidates, *, day_seqs, limits) -> list[Order]:
             (order.order_no, order.store_id, plan.on_order)
             for (_request, plan), order in zip(candidates, orders) if plan.on_order
         ])
+    except _SomeRefused:
+        raise
+    except Exception as exc:  # rolled back by the caller's atomic(): nothing of the batch is written
+        raise _BatchFailed(str(exc)) from exc
     return orders
 
 
 def _admit(planned, *, usages, limits, stocks) -> list[tuple[PlacementRequest, PlacementPlan]]:
     """Admit the carts in arrival order against what the locked rows hold; the
-    others get the refusal a single placement would give. Nothing is written."""
+    others get the refusal a single placement would give. Nothing is written.
+
+    Deciding in Python is safe here because every row decided on is locked
+    (``FOR UPDATE``) until COMMIT; the writes are still guarded (``on_hand >= 0``
+    in the UPDATE, the CHECKs on stock and counters), so a mistake here fails the
+    batch instead of overselling."""
     held = {key: usage.used for key, usage in usages.items()}
     left = {key: stock.on_hand for key, stock in stocks.items()}
     admitted = []
@@ -326,7 +384,8 @@ def _admit(planned, *, usages, limits, stocks) -> list[tuple[PlacementRequest, P
         over = next(((key, units) for promotion_id, units in plan.flash_sale_units.items()
                      if (key := (promotion_id, customer_id)) in limits and held[key] + units > limits[key]), None)
         if over is not None:
-            request.error = purchase_limit_exceeded(limit=limits[over[0]], already=held[over[0]])
+            with request.as_submitted():  # its message is formatted now
+                request.error = purchase_limit_exceeded(limit=limits[over[0]], already=held[over[0]])
             continue
         short = {str(sku_id): {"wanted": qty, "on_hand": left[(store_id, sku_id)]}
                  for sku_id, qty in sorted(plan.on_order.items())

@@ -7,15 +7,15 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone, translation
 
 from catalog.models import StockDeductionMode
 from inventory.models import Stock, StockMovement
 from inventory.services import stock_ledger_mismatches, stock_set
 from orders.models import Order, OrderEvent
-from orders.services import placement
-from orders.services.checkout import Cart, CartItem, order_place, order_place_one
+from orders.services import checkout, placement
+from orders.services.checkout import Cart, CartItem, order_place, order_place_one, orders_expire_unpaid
 from orders.services.placement import PlacementRequest, orders_place_batch
 from promotions.models import FlashSaleReservation, FlashSaleUsage
 from tests.factories import (
@@ -333,3 +333,176 @@ def test_concurrent_api_creates_are_batched_and_each_key_keeps_its_own_answer(st
         assert (replay.status_code, replay.json()) == (201, first)
     assert Order.objects.count() == 8
     assert _on_hand(store, menu["rice"]) == 42
+
+
+@pytest.mark.django_db
+def test_each_cart_is_priced_and_refused_in_its_buyers_language(store, menu):
+    """The leader prices and refuses every cart of the batch: names, explanations
+    and messages are still in the language the buyer asked in."""
+    gold = MemberTierFactory(brand=store.brand, price_rate=D("0.950"))
+    PromotionFactory(brand=store.brand, kind="flash_sale", name="秒杀", tiers=[], flash_price=D("1.00"),
+                     purchase_limit=1, target_skus=[menu["tea"]], starts_at=timezone.now() - timedelta(days=1),
+                     ends_at=_far())
+    english_buyer, chinese_buyer = (CustomerFactory(brand=store.brand, tier=gold) for _ in range(2))
+    with translation.override("en"):
+        english = _requests([english_buyer, english_buyer], _pickup(store, ("RICE", 2), ("TEA", 1)))
+    with translation.override("zh-hans"):  # also the leader's language
+        chinese = _requests([chinese_buyer], _pickup(store, ("RICE", 2), ("TEA", 1)))
+        orders_place_batch([chinese[0], *english])
+
+    assert sorted(d.name for d in english[0].order.discounts.all()) == ["Member price", "秒杀"]
+    assert sorted(d.name for d in chinese[0].order.discounts.all()) == ["会员价", "秒杀"]
+    assert english[0].order.raw_payload["pricing"]["discounts"][1]["explanation"] == \
+        "Member price: pays 95% of 25.00, 1.25 off"  # 24.00 rice + 1.00 flash-priced tea
+    assert english[1].error.code == "purchase_limit_exceeded"
+    assert str(english[1].error.message) == \
+        "Purchase limit reached: at most 1 per customer, 1 already bought or held."
+
+
+@pytest.mark.django_db
+def test_a_store_whose_reads_fail_has_its_carts_placed_one_by_one(store, menu, monkeypatch):
+    customers = [CustomerFactory(brand=store.brand) for _ in range(3)]
+    template = CouponTemplateFactory(brand=store.brand, value=D("3.00"))
+    CouponFactory(template=template, customer=customers[2], code="SAVE3",
+                  valid_from=timezone.now() - timedelta(days=1), valid_until=_far())
+    requests = _requests(customers, _pickup(store, ("RICE", 1)))
+    requests[2].cart = _pickup(store, ("RICE", 1), coupon_codes=("SAVE3",))
+
+    def failing_snapshot(**kwargs):
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(placement, "_store_snapshot", failing_snapshot)
+    orders_place_batch(requests)
+
+    assert [r.error for r in requests] == [None, None, None]
+    assert [r.order.total for r in requests] == [D("13.00"), D("13.00"), D("10.00")]
+    assert _on_hand(store, menu["rice"]) == 47
+
+
+@pytest.mark.django_db
+def test_a_cart_whose_pricing_fails_unexpectedly_is_placed_on_its_own(store, menu, monkeypatch):
+    customers = [CustomerFactory(brand=store.brand) for _ in range(3)]
+    requests = _requests(customers, _pickup(store, ("RICE", 1)))
+    real = placement.cart_price_from_rows
+    calls = []
+
+    def flaky(*, customer, **kwargs):
+        calls.append(customer.pk)
+        if customer.pk == customers[0].pk:
+            raise ValueError("a price that is not a whole cent")
+        return real(customer=customer, **kwargs)
+
+    monkeypatch.setattr(placement, "cart_price_from_rows", flaky)
+    orders_place_batch(requests)
+
+    # The batch priced all three; the first one was then placed by the single path (cart_price).
+    assert calls == [c.pk for c in customers]
+    assert [r.error for r in requests] == [None, None, None]
+    assert sorted(Order.objects.values_list("customer_id", flat=True)) == sorted(c.pk for c in customers)
+    assert _on_hand(store, menu["rice"]) == 47
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_waiting_for_a_lock_at_one_store_holds_up_no_other_store(store, menu):
+    other = StoreFactory(brand=store.brand)
+    StoreSkuFactory(store=other, sku=menu["rice"])
+    stock_set(store_id=other.pk, sku_id=menu["rice"].pk, on_hand=50)
+    first, second = CustomerFactory(brand=store.brand), CustomerFactory(brand=store.brand)
+    locked, release = threading.Event(), threading.Event()
+    done = {}
+
+    def stock_count_at_first_store():
+        try:
+            with transaction.atomic():
+                Stock.objects.select_for_update().get(store=store, sku=menu["rice"])
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def place(name, customer, where):
+        try:
+            done[name] = order_place(customer=customer, cart=_pickup(where, ("RICE", 1)), channel="miniapp")
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=stock_count_at_first_store)
+    holder.start()
+    assert locked.wait(10)
+    waiting = threading.Thread(target=place, args=("first", first, store))
+    waiting.start()
+    time.sleep(0.3)  # its placement now waits for the locked stock row
+    other_store = threading.Thread(target=place, args=("second", second, other))
+    other_store.start()
+    other_store.join(5)
+    placed_meanwhile = sorted(done)
+    release.set()
+    for thread in (waiting, holder):
+        thread.join(20)
+
+    assert placed_meanwhile == ["second"]
+    assert sorted(done) == ["first", "second"]
+    assert (_on_hand(store, menu["rice"]), _on_hand(other, menu["rice"])) == (49, 49)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_expiry_sweep_and_a_batch_lock_counters_and_stock_in_one_order(store, menu, monkeypatch):
+    """The sweep releases flash-sale counters before stock, as placements lock
+    them: a sweep that has started releasing while a batch holds its buyers'
+    counters never closes a wait cycle (it used to: deadlock, and the batch fell
+    back to one by one)."""
+    PromotionFactory(brand=store.brand, kind="flash_sale", name="秒杀", tiers=[], flash_price=D("1.00"),
+                     purchase_limit=5, target_skus=[menu["rice"]], starts_at=timezone.now() - timedelta(days=3),
+                     ends_at=_far())
+    late, other = CustomerFactory(brand=store.brand), CustomerFactory(brand=store.brand)
+    cart = _pickup(store, ("RICE", 1))
+    expired = order_place_one(customer=late, cart=cart, channel="miniapp", now=timezone.now() - timedelta(days=1))
+    sweep_started, batch_locking_stock = threading.Event(), threading.Event()
+    real_release, real_stocks_lock = checkout.flash_sale_limits_release_for_orders, placement.stocks_lock
+
+    def release_while_the_batch_runs(**kwargs):
+        sweep_started.set()
+        batch_locking_stock.wait(5)
+        time.sleep(0.2)  # the batch holds the counters and asks for the stock row now
+        return real_release(**kwargs)
+
+    def stocks_lock(**kwargs):
+        batch_locking_stock.set()
+        return real_stocks_lock(**kwargs)
+
+    fallbacks, errors = [], []
+    monkeypatch.setattr(checkout, "flash_sale_limits_release_for_orders", release_while_the_batch_runs)
+    monkeypatch.setattr(placement, "stocks_lock", stocks_lock)
+    monkeypatch.setattr(placement.logger, "warning", lambda *args, **kwargs: fallbacks.append(args))
+    requests = _requests([late, other], cart)
+
+    def sweep():
+        try:
+            orders_expire_unpaid()
+        except Exception as exc:  # asserted on below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def batch():
+        try:
+            sweep_started.wait(5)
+            orders_place_batch(requests)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep), threading.Thread(target=batch)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == [] and fallbacks == []
+    assert [r.error for r in requests] == [None, None]
+    expired.refresh_from_db()
+    assert expired.status == "cancelled"
+    assert FlashSaleUsage.objects.get(customer=late).used == 1  # the expired unit back, the new one held
+    assert _on_hand(store, menu["rice"]) == 48
+    assert stock_ledger_mismatches() == []
