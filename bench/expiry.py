@@ -39,7 +39,7 @@ def expired_orders_create(*, shop, count: int, prefix: str) -> dict:
     from catalog.models import StockDeductionMode
     from inventory.models import MovementReason, Stock, StockMovement
     from orders.models import Channel, Order, OrderAction, OrderEvent, OrderLine, OrderStatus, OrderType
-    from orders.services.core import order_number_for
+    from orders.services.creation import order_number_for
 
     skus = [common.sku_create(shop=shop, code=f"{prefix}{i}", stock=count + SPARE_STOCK,
                               stock_mode=StockDeductionMode.ON_ORDER) for i in range(SKUS_PER_STORE)]

@@ -25,15 +25,8 @@ from inventory.services import OutOfStock, stock_deduct, stock_release_many
 from orders.locks import order_lock_by_no
 from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
 from orders.selectors import cart_rows
-from orders.services.core import (
-    DiscountInput,
-    LineInput,
-    business_date_of,
-    day_seq_next,
-    event_write,
-    order_create,
-    order_transition,
-)
+from orders.services.core import event_write, order_transition
+from orders.services.creation import DiscountInput, LineInput, business_date_of, day_seq_next, order_create
 from promotions.engine import CartLine, PricingContext, Quote, quote_compute
 from payments.services import payments_close_for_orders
 from promotions.services import (

@@ -55,7 +55,7 @@ from orders.services.checkout import (
     placement_plan,
 )
 from orders.selectors import cart_rows
-from orders.services.core import day_seq_next_many, order_draft, order_drafts_save
+from orders.services.creation import day_seq_next_many, order_draft, order_drafts_save
 from promotions.engine import quote_compute_from_rules
 from promotions.models import PromotionKind
 from promotions.rules import PromotionRule

@@ -155,7 +155,7 @@ def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_onl
     from django.db import connection
 
     import orders.services.checkout as checkout
-    from orders.services.core import business_date_of, day_seq_next
+    from orders.services.creation import business_date_of, day_seq_next
 
     real_create = checkout.order_create
     drawn = []
