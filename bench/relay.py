@@ -96,6 +96,13 @@ def celery_use_broker(redis_url: str) -> None:
     """Make this process publish to ``redis_url`` instead of running tasks inline."""
     from config.celery_app import app
 
+    # Drop the producer pool of an earlier broker: `make bench` runs relay (db 14) and
+    # pos_e2e (db 13) in one process, and the cached pool would keep publishing to the
+    # first (Celery caches both pools; there is no public call that drops them).
+    if app.amqp._producer_pool is not None:
+        app.amqp._producer_pool.force_close_all()
+        app.amqp._producer_pool = None
+    app._pool = None
     app.conf.broker_url = redis_url
     app.conf.task_always_eager = False
 

@@ -5,17 +5,20 @@ import os
 from celery import shared_task
 
 NOOP_COUNTER_KEY = "bench:noop:done"
-_client = None
+_clients: dict = {}
 
 
 def redis_client():
-    global _client
-    if _client is None:
-        import redis
-        from django.conf import settings
+    """A client of the Redis the running bench uses: the benches set REDIS_URL in the
+    environment (relay: db 14, pos_e2e: db 13, one after the other in `make bench`),
+    so the client is chosen per URL, not cached once."""
+    import redis
+    from django.conf import settings
 
-        _client = redis.Redis.from_url(getattr(settings, "REDIS_URL", "") or os.environ["REDIS_URL"])
-    return _client
+    url = os.environ.get("REDIS_URL") or getattr(settings, "REDIS_URL", "")
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url)
+    return _clients[url]
 
 
 @shared_task(name="bench.noop")
