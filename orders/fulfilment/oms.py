@@ -150,18 +150,42 @@ def _flag_once(*, order_id: int, kind: str, code: str, reason: str) -> None:
     order_flag(order_id=order_id, actor=oms_actor(), kind=kind, reason=reason, data={"code": code})
 
 
+# A void that finds no order at the OMS while our issue message gave up (its last
+# call may still be running there) is tried this many times before "nothing to void".
+VOID_ABSENT_ATTEMPTS = 4
+
+
+class VoidBeforeIssue(Exception):
+    """The OMS knows no such order yet, but an issue call of ours may still be running there."""
+
+
 def voucher_void_deliver(message: OutboxMessage) -> None:
     """Outbox handler of ``fulfilment.voucher_void``: the refunded or cancelled
     order's codes are voided at the OMS too (idempotent there). An OMS that never
-    issued codes for the order has nothing to void: done."""
+    issued codes for the order has nothing to void: done.
+
+    The void is behind the order's issue message (same key), so it never overtakes
+    an issue call we are still retrying. But when the issue message gave up (a dead
+    letter: its last call timed out, say), that call may still be running at the
+    OMS and issue codes after our void: then "no such order" is retried, with the
+    outbox's backoff, up to ``VOID_ABSENT_ATTEMPTS`` attempts."""
     from orders.fulfilment.oms_client import OmsRejected, oms_client
 
+    order_no = message.payload["order_no"]
     try:
-        oms_client().void(order_no=message.payload["order_no"])
+        oms_client().void(order_no=order_no)
     except OmsRejected as exc:
         if exc.detail.get("oms_code") == "ORDER_NOT_EXIST":
+            if message.attempts < VOID_ABSENT_ATTEMPTS and _issue_gave_up(order_no=order_no):
+                raise VoidBeforeIssue(f"no order {order_no} at the OMS yet; its issue message is dead") from exc
             return
         raise OutboxPermanentError(f"{exc}: {exc.detail}") from exc
+
+
+def _issue_gave_up(*, order_no: str) -> bool:
+    from core.models import OutboxStatus
+
+    return OutboxMessage.objects.filter(topic=VOUCHER_ISSUE_TOPIC, key=order_no, status=OutboxStatus.DEAD).exists()
 
 
 def oms_callback_record(*, headers: Mapping[str, str], body: bytes, now: datetime | None = None):

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from core.models import OutboxMessage, OutboxStatus
 from core.outbox import outbox_relay
 from orders.fulfilment import FULFILMENT_ROUTING, fulfilment_route_for, fulfilment_routes_check
-from orders.fulfilment.oms import VOUCHER_ISSUE_TOPIC, voucher_issue_deliver
+from orders.fulfilment.oms import VOID_ABSENT_ATTEMPTS, VOUCHER_ISSUE_TOPIC, VOUCHER_VOID_TOPIC, voucher_issue_deliver
 from orders.fulfilment.oms_client import IssueItem, oms_client
 from orders.models import Order, OrderEvent, StoreFeedEvent, VoucherCode
 from orders.services import LineInput
@@ -287,6 +287,43 @@ def test_codes_whose_issue_answer_was_lost_are_voided_at_the_oms_when_the_order_
 
     assert reread(order).status == "cancelled" and VoucherCode.objects.count() == 0
     assert [sim_voucher(sim, voucher.code)["state"] for voucher in lost] == ["void", "void", "void"]
+
+
+def test_a_void_behind_a_dead_issue_message_waits_for_codes_the_oms_issues_late(store, oms, sim):
+    """The issue call's last attempt timed out (dead letter) but the OMS was still
+    issuing: the void first finds no order there, is retried, and voids the codes
+    once they exist."""
+    order = voucher_order(store)
+    walk(order, "pay")
+    OutboxMessage.objects.filter(topic=VOUCHER_ISSUE_TOPIC, key=order.order_no).update(
+        status=OutboxStatus.DEAD, attempts=8, last_error="ReadTimeout")
+    walk(order, "cancel")
+
+    assert outbox_relay(limit=10) == {"delivered": 0, "failed": 1}
+    void = OutboxMessage.objects.get(topic=VOUCHER_VOID_TOPIC, key=order.order_no)
+    assert (void.status, void.attempts, "its issue message is dead" in void.last_error) == ("pending", 1, True)
+    late = oms_client().issue(order_no=order.order_no, store_ref=str(store.pk), items=[
+        IssueItem(line_no=1, sku="V50", name="50元代金券", qty=2, face_value=Decimal("45.00")),
+        IssueItem(line_no=2, sku="V100", name="100元代金券", qty=1, face_value=Decimal("88.00")),
+    ])
+    due_now(void)
+
+    assert outbox_relay(limit=10) == {"delivered": 1, "failed": 0}
+    assert [sim_voucher(sim, voucher.code)["state"] for voucher in late] == ["void", "void", "void"]
+
+
+def test_a_void_behind_a_dead_issue_message_stops_asking_after_a_few_attempts(store, oms, sim):
+    order = voucher_order(store)
+    walk(order, "pay")
+    OutboxMessage.objects.filter(topic=VOUCHER_ISSUE_TOPIC, key=order.order_no).update(
+        status=OutboxStatus.DEAD, attempts=8)
+    walk(order, "cancel")
+    void = OutboxMessage.objects.get(topic=VOUCHER_VOID_TOPIC, key=order.order_no)
+    OutboxMessage.objects.filter(pk=void.pk).update(attempts=VOID_ABSENT_ATTEMPTS - 1)
+
+    # This is attempt VOID_ABSENT_ATTEMPTS: the OMS still knows no such order, so nothing was issued.
+    assert outbox_relay(limit=10) == {"delivered": 1, "failed": 0}
+    assert [call["status"] for call in sim_calls(sim, "/oms/v1/vouchers/void")] == [404]
 
 
 def test_codes_issued_after_a_cancel_flag_the_order_for_a_person(store):
