@@ -12,9 +12,10 @@ the next batch (group commit, leader/follower):
 - in one transaction: the orders are written with one INSERT per table and
   their ``on_created`` hooks run; then, last (so the hot rows are held only for
   the admission, two UPDATEs and the COMMIT, as in a single placement), the
-  flash-sale counters and the stock rows are locked in the order every single
-  placement locks them in (counters by promotion and customer, then stock by
-  store and SKU: no deadlock with single placements or other batches), and the
+  flash-sale counters and the stock rows are locked in the order everything
+  locks them in (counters by promotion and customer, then stock by store and
+  SKU; cancels and the expiry sweep release in that order too: no wait cycle
+  with single placements, other batches or releases), and the
   carts are admitted in arrival order against what is left: one UPDATE for the
   stock, one for the counters. A cart that does not fit gets the refusal a
   single placement gives (``out_of_stock``, ``purchase_limit_exceeded``); the
@@ -22,10 +23,13 @@ the next batch (group commit, leader/follower):
   sell-out happens once per SKU, so this is rare);
 - each buyer is answered after the COMMIT.
 
-Carts with coupons are placed one by one (the coupon rules stay in one place),
-as is everything inside a caller's transaction or on SQLite. If a batch fails
-as a whole (an ``on_created`` hook raised, a database error), its carts are
-placed again one by one, so one bad request never fails the others; the day
+Batches are per store (one combiner per store and process), so a batch waiting
+for a lock at one store holds up no other store. Each cart is priced, refused
+and answered in its buyer's language, time zone and request id. Carts with
+coupons are placed one by one (the coupon rules stay in one place), as is
+everything inside a caller's transaction or on SQLite. If a batch fails inside
+its transaction (an ``on_created`` hook raised, a database error), its carts
+are placed again one by one, so one bad request never fails the others; the day
 numbers the batch drew are then gaps, like any failed placement's.
 """
 
