@@ -506,3 +506,73 @@ def test_the_expiry_sweep_and_a_batch_lock_counters_and_stock_in_one_order(store
     assert FlashSaleUsage.objects.get(customer=late).used == 1  # the expired unit back, the new one held
     assert _on_hand(store, menu["rice"]) == 48
     assert stock_ledger_mismatches() == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_many_buyers_with_mixed_multi_line_carts_keep_stock_limits_and_ledger_exact(store, menu):
+    """24 buyers, 4 orders each, random 1-3 line carts over three tracked SKUs, one
+    of them in a flash sale limited to 2 per customer: whatever the batches were,
+    nothing is oversold, no customer holds more than the limit, every unit taken is
+    on an on-order line and in the ledger, and every refusal is one a single placement gives."""
+    import random
+
+    flash = PromotionFactory(brand=store.brand, kind="flash_sale", name="秒杀", tiers=[], flash_price=D("1.00"),
+                             purchase_limit=2, target_skus=[menu["tea"]],
+                             starts_at=timezone.now() - timedelta(days=1), ends_at=_far())
+    initial = {"RICE": 15, "TEA": 10, "SOUP": 6}
+    menu["soup"].stock_mode = StockDeductionMode.ON_ORDER
+    menu["soup"].save(update_fields=["stock_mode"])
+    for code, sku in (("RICE", menu["rice"]), ("TEA", menu["tea"]), ("SOUP", menu["soup"])):
+        stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=initial[code])
+    customers = [CustomerFactory(brand=store.brand) for _ in range(24)]
+    rng = random.Random(20261201)
+    carts = [[_pickup(store, *[(code, rng.randint(1, 2)) for code in rng.sample(sorted(initial), rng.randint(1, 3))])
+              for _ in range(4)] for _ in customers]
+    before = placement.placement_batch_stats()
+    barrier = threading.Barrier(len(customers))
+    refusals, unexpected = [], []
+
+    def buyer(index):
+        try:
+            barrier.wait(timeout=10)
+            for cart in carts[index]:
+                try:
+                    order_place(customer=customers[index], cart=cart, channel="miniapp")
+                except Exception as exc:  # sorted below
+                    (refusals if getattr(exc, "code", None) else unexpected).append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=buyer, args=(i,)) for i in range(len(customers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert unexpected == []
+    assert {e.code for e in refusals} <= {"out_of_stock", "sku_unavailable", "purchase_limit_exceeded"}
+    orders = list(Order.objects.prefetch_related("lines", "discounts"))
+    assert len(orders) + len(refusals) == 96
+    taken = {code: 0 for code in initial}
+    for order in orders:
+        for line in order.lines.all():
+            if line.stock_mode == StockDeductionMode.ON_ORDER:  # tea beyond the flash limit: on payment
+                taken[line.sku_code] += line.quantity
+        assert order.discount_total == sum((line.discount for line in order.lines.all()), D("0.00"))
+        assert order.total == order.subtotal - order.discount_total + order.packaging_fee
+    on_hand = {code: _on_hand(store, sku) for code, sku in (("RICE", menu["rice"]), ("TEA", menu["tea"]),
+                                                            ("SOUP", menu["soup"]))}
+    assert all(value >= 0 for value in on_hand.values())
+    assert {code: initial[code] - on_hand[code] for code in initial} == taken
+    held = {}
+    for customer_id, quantity in FlashSaleReservation.objects.filter(promotion=flash).values_list(
+            "customer_id", "quantity"):
+        held[customer_id] = held.get(customer_id, 0) + quantity
+    assert all(units <= 2 for units in held.values())
+    assert sum(held.values()) == taken["TEA"]  # tea is taken at order time exactly when flash-priced
+    assert dict(FlashSaleUsage.objects.filter(promotion=flash, used__gt=0).values_list("customer_id", "used")) == held
+    assert stock_ledger_mismatches() == []
+    after = placement.placement_batch_stats()
+    assert after["placements"] - before["placements"] == 96
+    assert after["batches"] - before["batches"] < 96  # some placements went together
