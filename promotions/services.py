@@ -171,15 +171,14 @@ def purchase_limit_exceeded(*, limit: int, already: int) -> Conflict:
 
 
 def flash_sale_usages_lock(*, limits: dict[tuple[int, int], int]) -> dict[tuple[int, int], FlashSaleUsage]:
-    """Batched placement: the per-customer counter rows of ``limits``
-    ((promotion id, customer id) -> the promotion's limit), created if missing
-    and locked in (promotion, customer) order, the order ``flash_sale_limit_reserve``
-    locks them in. Call inside the placement transaction; the caller decides
-    under these locks and writes with ``flash_sale_limits_reserve_locked``.
-
-    Missing rows are inserted by a statement of their own first (autocommit, when
-    not in a transaction yet: see ``orders.services.placement``), so two batches
-    never wait on each other's uncommitted inserts."""
+    """Batched placement: lock the per-customer counter rows of ``limits``
+    ((promotion id, customer id) -> the promotion's limit) in (promotion,
+    customer) order, the order ``flash_sale_limit_reserve`` locks them in (rows
+    of other pairs of the same promotions and customers may be locked too). Call
+    inside the placement transaction, after ``flash_sale_usages_ensure`` created
+    the missing rows in a statement of their own (autocommit, so two batches
+    never wait on each other's uncommitted inserts); the caller decides under
+    these locks and writes with ``flash_sale_limits_reserve_locked``."""
     if not limits:
         return {}
     pairs = sorted(limits)
