@@ -30,7 +30,7 @@ from orders.customer_serializers import (
     CustomerOrderOutput,
     price_fields_in,
 )
-from orders.models import Order, OrderAction, OrderLine, VoucherCode
+from orders.models import Order, OrderAction, OrderLine, OrderType, VoucherCode
 from orders.services import order_contact_update, order_transition
 from orders.services.checkout import Cart, CartItem, cart_price, order_payable_check, order_place
 from payments.selectors import refunds_by_order
@@ -52,14 +52,18 @@ class CustomerAPIView(BaseAPIView):
     def customer(self):
         return self.request.user.customer
 
-    def customer_orders(self):
-        """The one place customer order querysets come from: always their own."""
-        return (
+    def customer_orders(self, *, voucher_codes: bool = True):
+        """The one place customer order querysets come from: always their own.
+        ``voucher_codes=False`` skips the codes' read (an order known not to have any)."""
+        orders = (
             Order.objects.filter(customer_id=self.customer.pk)
             .select_related("store")
-            .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts",
-                              Prefetch("voucher_codes", queryset=VoucherCode.objects.order_by("line_no", "id")))
+            .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts")
         )
+        if voucher_codes:
+            orders = orders.prefetch_related(
+                Prefetch("voucher_codes", queryset=VoucherCode.objects.order_by("line_no", "id")))
+        return orders
 
     def get_order(self, order_no: str) -> Order:
         try:
@@ -71,6 +75,13 @@ class CustomerAPIView(BaseAPIView):
         order = self.get_order(order_no)
         context = {"refunds": refunds_by_order(order_refs=[order.order_no])}
         return Response(CustomerOrderOutput(order, context=context).data, status=status_code)
+
+    def created_response(self, order: Order) -> Response:
+        """The 201 answer to a create, read back inside the placement's transaction:
+        what ``order_response`` gives, without the two reads a new order cannot need
+        (no refunds yet; voucher codes only for voucher orders, issued after payment)."""
+        fresh = self.customer_orders(voucher_codes=order.order_type == OrderType.VOUCHER).get(pk=order.pk)
+        return Response(CustomerOrderOutput(fresh, context={"refunds": {}}).data, status=status.HTTP_201_CREATED)
 
 
 def _cart_from(request) -> Cart:
@@ -217,7 +228,7 @@ class OrderListCreateApi(CustomerAPIView):
         answered: list[Response] = []
 
         def answer(order: Order) -> None:
-            response = self.order_response(order.order_no, status_code=status.HTTP_201_CREATED)
+            response = self.created_response(order)
             self.idempotency_answer(response)
             answered.append(response)
 

@@ -103,6 +103,35 @@ def test_create_order_takes_on_order_stock_and_expires_in_15_minutes(api, shop):
     assert body["allowed_actions"] == ["cancel"]
 
 
+@pytest.mark.parametrize("order_type", ["pickup", "voucher"])
+def test_the_create_answer_is_the_detail_answer_of_the_new_order(api, shop, order_type):
+    from django.db import connection
+
+    from tests.factories import PromotionFactory
+
+    PromotionFactory(brand=shop["store"].brand, name="满30减5", tiers=[{"threshold": "30.00", "reduction": "5.00"}],
+                     starts_at=timezone.now() - timedelta(days=1), ends_at=timezone.now() + timedelta(days=30))
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):  # (the test client's request_started resets connection.queries)
+        created = api.post("/api/v1/orders", cart(shop, order_type=order_type), format="json",
+                           HTTP_IDEMPOTENCY_KEY=f"answer-{order_type}")
+    detail = api.get(f"/api/v1/orders/{created.json()['order_no']}")
+
+    assert created.status_code == 201 and detail.status_code == 200
+    assert created.json() == detail.json()
+    assert created.json()["amounts"]["discount"] == "5.00"
+    assert any("orders_orderline" in sql for sql in statements)
+    # A new order has no refunds; its voucher codes (none yet) are read only for a voucher order.
+    assert [sql for sql in statements if "payments_paymentrefund" in sql] == []
+    assert len([sql for sql in statements if "FROM \"orders_vouchercode\"" in sql]) == (
+        1 if order_type == "voucher" else 0)
+
+
 def test_create_is_idempotent_per_key(api, shop):
     first = api.post("/api/v1/orders", cart(shop), format="json", HTTP_IDEMPOTENCY_KEY="same")
     again = api.post("/api/v1/orders", cart(shop), format="json", HTTP_IDEMPOTENCY_KEY="same")
