@@ -352,7 +352,11 @@ def _refund_applied(*, order: Order, reason: str, platform: str, refund_id: str,
     actor = _platform_actor(platform)
     try:
         with transaction.atomic():
-            request, _created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
+            request, created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
+            if not created:
+                # Recorded since we read (a concurrent push or pull committed it first):
+                # its flag and POS event are that one's.
+                return []
             order_refund_requested_flag(order_id=order.pk, actor=actor, reason=refund_request_label(),
                                         data=refund_request_data(request))
     except IntegrityError:

@@ -46,3 +46,21 @@ def test_two_people_answering_at_once_give_exactly_one_answer(shop):
     assert len(results) == 1 and len(errors) == 1 and isinstance(errors[0], Conflict)
     assert PlatformRefundRequest.objects.get().status in ("agreed", "rejected")
     assert OrderEvent.objects.filter(order=order, reason_code__in=["refund_agreed", "refund_rejected"]).count() == 1
+
+
+def test_an_application_recorded_after_our_read_is_not_flagged_twice(shop, monkeypatch):
+    """The interleaving behind the race above, made deterministic: this push read
+    "no application yet", then another push recorded it and committed first; this
+    one finds the open application when recording and adds no second flag."""
+    from channels.services import intake
+
+    order = platform_order_ingest(binding=shop["meituan"], payload=meituan_order(status=4)).order
+    event = PushEvent(kind=PushKind.REFUND_APPLIED, order_id=order.channel_order_id, reason="少送了", refund_id="R9")
+    platform_push_handle(binding=shop["meituan"], event=event)  # the push that won
+    monkeypatch.setattr(intake, "refund_request_latest", lambda **kwargs: None)  # our stale read
+
+    platform_push_handle(binding=shop["meituan"], event=event)
+
+    assert PlatformRefundRequest.objects.filter(order=order).count() == 1
+    assert OrderEvent.objects.filter(order=order, reason_code="refund_requested").count() == 1
+    assert StoreFeedEvent.objects.filter(order=order, type="order.refund_requested").count() == 1
