@@ -67,10 +67,4 @@ def flash_sale_used_by_customers(*, customer_ids: Iterable[int], promotion_ids: 
 
 def flash_sale_used_by_customer(*, customer_id: int, promotion_ids: Iterable[int]) -> dict[int, int]:
     """promotion id -> flash-price units the customer already holds (paid or reserved)."""
-    ids = list(promotion_ids)
-    if not ids:
-        return {}
-    return dict(
-        FlashSaleUsage.objects.filter(customer_id=customer_id, promotion_id__in=ids)
-        .values_list("promotion_id", "used")
-    )
+    return flash_sale_used_by_customers(customer_ids=[customer_id], promotion_ids=promotion_ids).get(customer_id, {})

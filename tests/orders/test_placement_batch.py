@@ -66,6 +66,30 @@ def _snapshot(order: Order) -> dict:
 
 
 @pytest.fixture
+def sizes(monkeypatch):
+    """The sizes of the batches written; the first one is slowed down so that the
+    placements arriving meanwhile queue and go together as the next batch."""
+    written = []
+    real_batch = placement.orders_place_batch
+
+    def slow_first_batch(requests):
+        written.append(len(requests))
+        if len(written) == 1:
+            time.sleep(0.3)
+        real_batch(requests)
+
+    monkeypatch.setattr(placement, "orders_place_batch", slow_first_batch)
+    return written
+
+
+def _run_all(threads, *, timeout):
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+
+
+@pytest.fixture
 def store():
     return StoreFactory(delivery_fee="5.00")
 
@@ -89,9 +113,9 @@ def test_a_batch_writes_each_order_exactly_as_a_single_placement_would(store, me
     gold = MemberTierFactory(brand=store.brand, price_rate=D("0.950"))
     PromotionFactory(brand=store.brand, name="满30减5", tiers=[{"threshold": "30.00", "reduction": "5.00"}],
                      starts_at=timezone.now() - timedelta(days=1), ends_at=_far())
-    PromotionFactory(brand=store.brand, kind="flash_sale", name="奶茶秒杀", tiers=[], flash_price=D("1.00"),
-                     purchase_limit=2, target_skus=[menu["tea"]], starts_at=timezone.now() - timedelta(days=1),
-                     ends_at=_far())
+    flash = PromotionFactory(brand=store.brand, kind="flash_sale", name="奶茶秒杀", tiers=[], flash_price=D("1.00"),
+                             purchase_limit=2, target_skus=[menu["tea"]],
+                             starts_at=timezone.now() - timedelta(days=1), ends_at=_far())
     cart = _pickup(store, ("RICE", 2), ("TEA", 1), ("SOUP", 1))
     alone, *together = [CustomerFactory(brand=store.brand, tier=gold) for _ in range(4)]
     single = order_place_one(customer=alone, cart=cart, channel="miniapp", now=timezone.now())
@@ -104,7 +128,7 @@ def test_a_batch_writes_each_order_exactly_as_a_single_placement_would(store, me
     # flash sale 8.50 (tea at 1.00), 满30减5 on 31.00, member 5% of 26.00 = 1.30; packaging 2.00 + 0.50 + 1.00
     assert expected["amounts"][:6] == (D("39.50"), D("14.80"), D("14.80"), D("3.50"), D("0.00"), D("28.20"))
     assert [line[5] for line in expected["lines"]] == [D("4.88"), D("8.70"), D("1.22")]
-    assert expected["flash"] == [(expected["flash"][0][0], 1)]
+    assert expected["flash"] == [(flash.pk, 1)]
     assert expected["ledger"] == [("RICE", -2), ("TEA", -1)]  # the flash sale takes tea at order time
     for request in requests:
         assert _snapshot(request.order) == expected
@@ -235,20 +259,10 @@ def test_one_batch_places_carts_of_two_stores(store, menu):
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_placements_in_one_process_are_written_in_batches(store, menu, monkeypatch):
+def test_concurrent_placements_in_one_process_are_written_in_batches(store, menu, sizes):
     """Placements arriving while a batch is written wait and go together as the
     next batch; each is answered with its own order, its hook run in its own language."""
     customers = [CustomerFactory(brand=store.brand) for _ in range(12)]
-    sizes = []
-    real_batch = placement.orders_place_batch
-
-    def slow_first_batch(requests):
-        sizes.append(len(requests))
-        if len(sizes) == 1:
-            time.sleep(0.3)  # the other placements queue meanwhile
-        real_batch(requests)
-
-    monkeypatch.setattr(placement, "orders_place_batch", slow_first_batch)
     barrier = threading.Barrier(12)
     answers, languages = {}, {}
 
@@ -265,11 +279,7 @@ def test_concurrent_placements_in_one_process_are_written_in_batches(store, menu
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=buyer, args=(i,)) for i in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _run_all([threading.Thread(target=buyer, args=(i,)) for i in range(12)], timeout=60)
 
     assert sorted(answers) == list(range(12))
     assert all(answers[i].customer_id == customers[i].pk for i in range(12))
@@ -282,23 +292,13 @@ def test_concurrent_placements_in_one_process_are_written_in_batches(store, menu
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_api_creates_are_batched_and_each_key_keeps_its_own_answer(store, menu, monkeypatch):
+def test_concurrent_api_creates_are_batched_and_each_key_keeps_its_own_answer(store, menu, sizes):
     """POST /api/v1/orders with Idempotency-Key from 8 buyers at once: the answers
     are stored inside the batch, each in its buyer's language, and replay exactly."""
     from tests.orders.conftest import client_for
 
     customers = [CustomerFactory(brand=store.brand) for _ in range(8)]
     clients = [client_for(c) for c in customers]
-    sizes = []
-    real_batch = placement.orders_place_batch
-
-    def slow_first_batch(requests):
-        sizes.append(len(requests))
-        if len(sizes) == 1:
-            time.sleep(0.3)
-        real_batch(requests)
-
-    monkeypatch.setattr(placement, "orders_place_batch", slow_first_batch)
     barrier = threading.Barrier(8)
     body = {"store": store.pk, "order_type": "pickup", "lines": [{"sku": "RICE", "qty": 1}]}
     answers = {}
@@ -314,11 +314,7 @@ def test_concurrent_api_creates_are_batched_and_each_key_keeps_its_own_answer(st
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _run_all([threading.Thread(target=post, args=(i,)) for i in range(8)], timeout=60)
 
     assert sorted(answers) == list(range(8))
     assert [answers[i].status_code for i in range(8)] == [201] * 8
@@ -493,11 +489,7 @@ def test_the_expiry_sweep_and_a_batch_lock_counters_and_stock_in_one_order(store
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=sweep), threading.Thread(target=batch)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    _run_all([threading.Thread(target=sweep), threading.Thread(target=batch)], timeout=30)
 
     assert errors == [] and fallbacks == []
     assert [r.error for r in requests] == [None, None]
@@ -544,11 +536,7 @@ def test_many_buyers_with_mixed_multi_line_carts_keep_stock_limits_and_ledger_ex
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=buyer, args=(i,)) for i in range(len(customers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    _run_all([threading.Thread(target=buyer, args=(i,)) for i in range(len(customers))], timeout=120)
 
     assert unexpected == []
     assert {e.code for e in refusals} <= {"out_of_stock", "sku_unavailable", "purchase_limit_exceeded"}
