@@ -11,17 +11,17 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
-from accounts.models import Customer, CustomerToken, LoginCode, LoginCodeAttempt
+from accounts.models import Customer, CustomerToken, LoginCode, LoginCodeAttempt, StaffRole
 from accounts.services import (
     LoginCodesLimited,
     LoginFailed,
+    Rate,
     customer_login_start,
     customer_login_verify,
     login_codes_purge,
     rate_parse,
-    Rate,
 )
-from tests.factories import BrandFactory
+from tests.factories import BrandFactory, staff_user
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # 20 s into a minute, an hour and a Shanghai day that end 40 s, 3580 s and 53980 s later.
@@ -321,3 +321,27 @@ def test_codes_are_purged_a_day_after_they_expire(brand):
 
     assert list(LoginCode.objects.values_list("created_at", flat=True)) == [NOW + timedelta(days=1)]
     assert LoginCodeAttempt.objects.count() == 0
+
+
+def test_brand_admins_read_their_brands_codes_masked_and_without_the_hash(client, brand):
+    # given: codes of this brand (one guessed wrong) and one of another brand
+    start(brand)
+    other = BrandFactory(code="coffee")
+    start(other, phone="13900001111")
+    guessed = start(brand, phone="13700002222")
+    with pytest.raises(LoginFailed):
+        verify(brand, wrong_codes(guessed, 1)[0], phone="13700002222")
+    client.force_login(staff_user(role=StaffRole.BRAND_ADMIN, brand=brand, username="hq"))
+    # when
+    codes = client.get("/admin/accounts/logincode/")
+    attempts = client.get("/admin/accounts/logincodeattempt/")
+    # then
+    html = codes.content.decode()
+    assert codes.status_code == 200
+    assert "138****1234" in html and "137****2222" in html
+    assert "139****1111" not in html and PHONE not in html
+    assert "code_hash" not in html
+    assert attempts.status_code == 200
+    assert "137****2222" in attempts.content.decode()
+    assert client.get(f"/admin/accounts/logincode/{LoginCode.objects.filter(brand=other).get().pk}/change/"
+                      ).status_code in (302, 404)

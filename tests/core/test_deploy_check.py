@@ -52,6 +52,7 @@ def test_the_documented_environment_sets_every_production_setting():
 def test_deploy_check_with_the_documented_production_environment_prints_no_warning():
     result = run_deploy_check(documented_production_environment())
 
+    assert sorted(set(re.findall(r"\((\w+\.[A-Z]\d+)\)", result.stderr))) == []  # the ids of any warning
     assert (result.returncode, result.stdout.strip(), result.stderr) == (0, NO_ISSUES, "")
 
 
