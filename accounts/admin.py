@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
 from accounts.models import Brand, Customer, CustomerToken, MemberTier, StaffMembership, Store, mask_phone
+from accounts.models import LoginCode, LoginCodeAttempt
 from accounts.selectors import roles_for_user, scope_for_user
 from core.models import IdempotencyRecord
 from core.tenancy import is_tenant_owned
@@ -276,3 +277,31 @@ admin.site.register(CustomerToken, CustomerTokenAdmin)
 if admin.site.is_registered(User):
     admin.site.unregister(User)
 admin.site.register(User, UserAdmin)
+
+
+# --- Customer login codes: written by accounts.services only ------------------------------
+class LoginCodeAdmin(ReadOnlyTenantAdmin, BrandTenantAdmin):
+    """Who asked for login codes, from where, and how many guesses each took; the code's
+    hash is never shown."""
+
+    role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
+    list_display = ["masked_phone", "brand", "created_at", "expires_at", "attempts", "used_at", "sent_to_ip"]
+    list_select_related = ["brand"]
+    search_fields = ["=phone", "=sent_to_ip"]
+    exclude = ["code_hash"]
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def masked_phone(self, obj: LoginCode) -> str:
+        return mask_phone(obj.phone)
+
+
+class LoginCodeAttemptAdmin(ReadOnlyTenantAdmin, BrandTenantAdmin):
+    role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
+    list_display = ["login_code", "number", "correct", "ip", "created_at"]
+    list_select_related = ["login_code"]
+    list_filter = ["correct"]
+    search_fields = ["=ip", "=login_code__phone"]
+
+
+admin.site.register(LoginCode, LoginCodeAdmin)
+admin.site.register(LoginCodeAttempt, LoginCodeAttemptAdmin)

@@ -198,3 +198,50 @@ class CustomerToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.customer})"
+
+
+class LoginCode(models.Model):
+    """A one-time code sent to a customer's phone (accounts.services). Only an HMAC of
+    the code is kept. ``attempts`` counts the guesses that got a slot; a guess takes a
+    slot with one conditional UPDATE (attempts < the limit), so concurrent guesses can
+    never get more than the limit between them. ``used_at`` is set once, by the guess
+    that was right; a newer code for the same phone expires the older ones."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="+", verbose_name=_("brand"))
+    phone = models.CharField(_("phone"), max_length=20)
+    code_hash = models.CharField(_("code hash"), max_length=64)
+    sent_to_ip = models.GenericIPAddressField(_("requested from"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    tenant_brand_lookup = "brand_id"
+
+    class Meta:
+        verbose_name = _("login code")
+        verbose_name_plural = _("login codes")
+        indexes = [models.Index(fields=["brand", "phone", "-id"], name="logincode_latest_per_phone")]
+
+    def __str__(self) -> str:
+        return f"{mask_phone(self.phone)} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class LoginCodeAttempt(models.Model):
+    """One guess of a login code that got a slot, numbered in the order the database
+    gave the slots (append-only; who guessed, and whether it was right)."""
+
+    login_code = models.ForeignKey(LoginCode, on_delete=models.CASCADE, related_name="attempt_rows",
+                                   verbose_name=_("login code"))
+    number = models.PositiveSmallIntegerField(_("number"))
+    correct = models.BooleanField(_("correct"))
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    tenant_brand_lookup = "login_code__brand_id"
+
+    class Meta:
+        verbose_name = _("login code attempt")
+        verbose_name_plural = _("login code attempts")
+        constraints = [models.UniqueConstraint(fields=["login_code", "number"], name="logincodeattempt_unique_number")]
+

@@ -6,6 +6,7 @@ inline and the in-process scheduler (``manage.py run_scheduler``) runs the
 periodic jobs instead of Celery beat.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -21,6 +22,32 @@ DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS and browser protections (docs/security.md "Production settings") ------
+# The defaults suit `make run` on http://127.0.0.1:8000; docs/operations.md
+# ("Production environment") lists the values for a deployment, with which
+# `manage.py check --deploy` prints nothing.
+# Behind a load balancer that terminates TLS: trust its X-Forwarded-Proto header.
+if env.bool("SECURE_PROXY_SSL", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Health probes of the load balancer may speak plain HTTP (paths without the leading slash).
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^ping/$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = env.bool("SECURE_CONTENT_TYPE_NOSNIFF", default=True)
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+X_FRAME_OPTIONS = env.str("X_FRAME_OPTIONS", default="DENY")
+
+# --- Client addresses --------------------------------------------------------------
+# Reverse proxies in front of the web process that append to X-Forwarded-For; the
+# client is the entry this many places from the right (core.clientip). 0: the header
+# is ignored and the connecting address is the client. Feeds DRF's NUM_PROXIES and
+# django-axes (AXES_CLIENT_IP_CALLABLE).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -35,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
+    "axes",
     # Our apps, bottom layer first (STYLE.md rule 1).
     "core",
     "accounts",
@@ -59,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,6 +150,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Each entry names a Celery task and its interval in seconds.
 PERIODIC_JOBS: dict[str, dict] = {
     "purge-idempotency-records": {"task": "core.purge_idempotency_records", "every": 3600},
+    "purge-login-codes": {"task": "accounts.purge_login_codes", "every": 3600},
     "expire-unpaid-orders": {"task": "orders.expire_unpaid", "every": env.int("EXPIRY_SWEEP_SECONDS", default=30)},
     "reconcile-payments": {"task": "orders.reconcile_payments", "every": 60},
     "complete-after-sales": {"task": "orders.complete_after_sales", "every": 600},
@@ -133,6 +164,13 @@ PERIODIC_JOBS: dict[str, dict] = {
 # (orders.services.fulfilment.orders_handle_unaccepted). A channel not listed has no limit.
 ACCEPT_TIMEOUTS = {"meituan": 300, "eleme": 300, "miniapp": 600, "app": 600}
 CUSTOMER_OTP_DEV_ECHO = env.bool("CUSTOMER_OTP_DEV_ECHO", default=DEBUG)
+# Customer login codes (accounts.services): valid this long, this many guesses each.
+LOGIN_CODE_TTL_SECONDS = env.int("LOGIN_CODE_TTL_SECONDS", default=300)
+LOGIN_CODE_MAX_ATTEMPTS = env.int("LOGIN_CODE_MAX_ATTEMPTS", default=5)
+# How many codes may be sent, as "count/period" (period: second, minute, hour, day):
+# per phone number of a brand, and per client address (core.clientip). Beyond: 429.
+LOGIN_CODE_PHONE_RATES = env.list("LOGIN_CODE_PHONE_RATES", default=["1/minute", "10/day"])
+LOGIN_CODE_IP_RATES = env.list("LOGIN_CODE_IP_RATES", default=["20/hour"])
 
 # Demo processes started by `manage.py run_stack` beside web and jobs: the simulator with
 # the demo shops (simulator/demo_config.json: the shops seed_demo binds, each making
@@ -156,6 +194,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "admin:login"
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Admin login lockout (django-axes; docs/security.md "Abuse limits") ---------------
+# After AXES_FAILURE_LIMIT failed logins for one user name (from any address), or from
+# one address (for any user name), further logins of that name or from that address are
+# refused for AXES_COOLOFF_MINUTES, counted from the last failure.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.admin_lockout_response"
+# A success does not wipe the failures: it would wipe those of the same address too, and a
+# staff user of another brand could then interleave logins of their own account with guesses.
+AXES_RESET_ON_SUCCESS = False
+# A failure while locked out does not extend the lock: "try again in N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False  # no start-up log line; lockouts are still logged
 
 # --- i18n -----------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -195,6 +255,8 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON", default="120/min"),
         "user": env.str("THROTTLE_USER", default="1200/min"),
     },
+    # The client address of the anonymous throttle: the same rule as core.clientip.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
 }
@@ -240,9 +302,6 @@ LOGGING = {
 
 # --- Health -----------------------------------------------------------------
 HEALTH_CHECK_BROKER = bool(REDIS_URL)
-
-if env.bool("SECURE_PROXY_SSL", default=False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Payments (payments app) -------------------------------------------------
 # One entry per provider; payments.provider builds its client from it. The

@@ -1,13 +1,21 @@
-"""Deployment checks (``manage.py check --deploy``): credentials still at the
-simulator's defaults mean a production process would accept forged payment
-notifies or OMS callbacks signed with a key anyone can read in .env.example."""
+"""Deployment checks (``manage.py check --deploy``), beside Django's own.
+
+- core.W001: credentials still at the simulator's defaults mean a production process
+  would accept forged payment notifies or OMS callbacks signed with a key anyone can
+  read in .env.example.
+- core.W002: behind a TLS-terminating proxy (SECURE_PROXY_SSL) with no trusted proxy
+  (TRUSTED_PROXY_COUNT 0), every client has the proxy's address: one rate-limit bucket
+  and one admin-login lockout for the whole internet.
+- core.W003: CUSTOMER_OTP_DEV_ECHO puts the login code in the API answer: anyone could
+  log in as any customer.
+"""
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 
 SIMULATOR_DEFAULTS = {
     "WXPAY_API_KEY": lambda: settings.PAYMENT_PROVIDERS.get("wxpay", {}).get("api_key") == "sim-wxpay-key",
-    "OMS_APP_SECRET": lambda: getattr(settings, "OMS", {}).get("app_secret") == "sim-oms-secret",
+    "OMS_APP_SECRET": lambda: settings.OMS.get("app_secret") == "sim-oms-secret",
 }
 
 
@@ -18,3 +26,22 @@ def simulator_credentials_check(app_configs=None, **kwargs):
                 hint=f"Set {name} to the real credential before going live.", id="core.W001")
         for name, is_default in SIMULATOR_DEFAULTS.items() if is_default()
     ]
+
+
+@register(Tags.security, deploy=True)
+def client_address_check(app_configs=None, **kwargs):
+    if settings.SECURE_PROXY_SSL_HEADER and settings.TRUSTED_PROXY_COUNT == 0:
+        return [Warning(
+            "SECURE_PROXY_SSL is on but TRUSTED_PROXY_COUNT is 0: every client has the proxy's address.",
+            hint="Set TRUSTED_PROXY_COUNT to the number of proxies that append to X-Forwarded-For.",
+            id="core.W002")]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def login_code_echo_check(app_configs=None, **kwargs):
+    if settings.CUSTOMER_OTP_DEV_ECHO:
+        return [Warning(
+            "CUSTOMER_OTP_DEV_ECHO is on: the customer login code is returned by the API.",
+            hint="Set CUSTOMER_OTP_DEV_ECHO=false (and DEBUG=false) in production.", id="core.W003")]
+    return []

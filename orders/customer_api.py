@@ -13,15 +13,22 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from accounts.authentication import CustomerPrincipal, CustomerTokenAuthentication
-from accounts.services import customer_login_start, customer_login_verify, otp_dev_echo_enabled
+from accounts.services import (
+    LoginCodesLimited,
+    customer_login_start,
+    customer_login_verify,
+    otp_dev_echo_enabled,
+)
 from catalog.selectors import store_sku_list
 from core.actors import Actor, ActorKind
 from core.api import BaseAPIView, DefaultPagination
+from core.clientip import client_ip
 from core.errors import InvalidInput, NotFound
 from inventory.selectors import stock_levels
 from orders.customer_serializers import (
@@ -106,6 +113,10 @@ def _cart_from(request) -> Cart:
 
 # --- auth -------------------------------------------------------------------
 class LoginCodeApi(BaseAPIView):
+    """Sends a login code. Beyond the anonymous throttle, sending is limited per phone
+    and per client address (LOGIN_CODE_PHONE_RATES, LOGIN_CODE_IP_RATES): 429 throttled
+    with Retry-After."""
+
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle]
@@ -119,7 +130,13 @@ class LoginCodeApi(BaseAPIView):
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        code = customer_login_start(brand_code=data.validated_data["brand"], phone=data.validated_data["phone"])
+        try:
+            code = customer_login_start(brand_code=data.validated_data["brand"], phone=data.validated_data["phone"],
+                                        ip=client_ip(request))
+        except LoginCodesLimited as exc:
+            throttled = Throttled(detail=exc.message)  # the message already says how long
+            throttled.wait = exc.retry_after  # the Retry-After header
+            raise throttled from None
         body = {"sent": True}
         if otp_dev_echo_enabled():
             body["dev_code"] = code
@@ -143,7 +160,7 @@ class TokenApi(BaseAPIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         issued = customer_login_verify(brand_code=data.validated_data["brand"], phone=data.validated_data["phone"],
-                                       code=data.validated_data["code"])
+                                       code=data.validated_data["code"], ip=client_ip(request))
         return Response({"token": issued.token, "customer_id": str(issued.customer.pk)},
                         status=status.HTTP_201_CREATED)
 
@@ -296,10 +313,13 @@ class OrderContactApi(CustomerAPIView):
 
 
 class PaymentNotifyApi(BaseAPIView):
-    """The provider's signed callback. Verified by signature, not by session."""
+    """The provider's signed callback. Verified by signature, not by session; not
+    throttled (a flash sale sends hundreds of notifies a minute from the provider's
+    few addresses, and a refused notify is only sent again later)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []
 
     @extend_schema(request=None, operation_id="payment_notify",
                    responses=inline_serializer("NotifyAck", {"code": serializers.CharField()}))
