@@ -154,7 +154,8 @@ def order_refunds_follow_up(*, now: datetime | None = None, days: int = 7, limit
         for refund in refunds_to_escalate(max_attempts=settings.PAYMENT_REFUND_MAX_ATTEMPTS,
                                           stuck_before=stuck_before, limit=limit)
     )
-    settled = sum(_settle(refund=refund, now=now, why="succeeded") for refund in refunds_settled_for_person(limit=limit))
+    settled = sum(_settle(refund=refund, now=now, why="succeeded")
+                  for refund in refunds_settled_for_person(limit=limit))
     return RefundFollowUp(started=started, checked=checked, retried=retried, flagged=flagged, settled=settled)
 
 
