@@ -319,6 +319,11 @@ PAYMENT_PROVIDERS = {
         "retries": env.int("WXPAY_RETRIES", default=2),
     },
 }
+# Refund follow-up (orders.services.refunds, job retry-owed-refunds): a refund still
+# processing this many hours after the request is handed to a person (its order flagged);
+# a refund the provider closed is started again until this many attempts in all.
+PAYMENT_REFUND_STUCK_HOURS = env.int("PAYMENT_REFUND_STUCK_HOURS", default=72)
+PAYMENT_REFUND_MAX_ATTEMPTS = env.int("PAYMENT_REFUND_MAX_ATTEMPTS", default=3)
 # --- end Payments ------------------------------------------------------------
 
 # --- Fulfilment: the OMS that issues e-voucher codes (orders.fulfilment.oms) ---

@@ -1,11 +1,9 @@
 """Thin Celery wrappers: take ids, call one service, retry with bounded backoff."""
 
 import logging
-from datetime import timedelta
 from decimal import Decimal
 
 from celery import shared_task
-from django.utils import timezone
 
 from orders.services import orders_complete_after_sales
 from orders.services.checkout import order_payment_confirm, orders_expire_unpaid
@@ -72,33 +70,12 @@ def reconcile_payments_task() -> int:
 
 
 @shared_task(name="orders.retry_owed_refunds")
-def retry_owed_refunds_task(days: int = 7) -> int:
-    """Refunds the order center decided on (``payment_refund`` events) but whose
-    provider call never started (broker down, provider down): start them now.
-    Idempotent per refund_ref; also asks the provider about refunds still
-    processing."""
-    from orders.models import OrderAction, OrderEvent
-    from payments.models import PaymentRefund
-    from payments.selectors import payment_get_for_order, refunds_pending_for_reconcile
-    from payments.services import refund_reconcile, refund_start
+def retry_owed_refunds_task(days: int = 7) -> dict:
+    """Follow refunds up until each has ended or a person has it
+    (orders.services.refunds.order_refunds_follow_up): start owed ones, ask the
+    provider about open ones, start closed ones again, flag what needs a person."""
+    from orders.services.refunds import order_refunds_follow_up
 
-    since = timezone.now() - timedelta(days=days)
-    started = 0
-    events = OrderEvent.objects.filter(action=OrderAction.PAYMENT_REFUND, created_at__gte=since).select_related("order")
-    for event in events.iterator():
-        refund_ref = event.data.get("refund_ref")
-        if payment_get_for_order(order_ref=event.order.order_no) is None:
-            continue  # paid outside the provider: nothing to refund through it
-        existing = PaymentRefund.objects.filter(transaction__order_ref=event.order.order_no,
-                                                refund_ref=refund_ref).first() if refund_ref else None
-        if not refund_ref or (existing is not None and (existing.refund_id or existing.status != "processing")):
-            continue  # nothing owed, or the provider already has it
-        try:
-            refund_start(order_ref=event.order.order_no, refund_ref=refund_ref, amount=Decimal(event.data["amount"]),
-                         reason=event.reason_code or "refund")
-            started += 1
-        except Exception:  # logged; the next run tries again
-            logger.exception("owed refund could not start", extra={"order": event.order.order_no})
-    for refund in refunds_pending_for_reconcile(older_than_seconds=120, limit=200):
-        refund_reconcile(out_refund_no=refund.out_refund_no)
-    return started
+    result = order_refunds_follow_up(days=days)
+    return {"started": result.started, "checked": result.checked, "retried": result.retried,
+            "flagged": result.flagged, "settled": result.settled}

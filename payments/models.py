@@ -74,7 +74,14 @@ class PaymentTransaction(models.Model):
 class RefundStatus(models.TextChoices):
     PROCESSING = "processing", _("Processing")
     SUCCEEDED = "succeeded", _("Succeeded")
+    # The provider could not send the money back (e.g. the card is closed): a person
+    # finishes it at the provider, which then reports SUCCESS or CLOSED.
+    ABNORMAL = "abnormal", _("Abnormal")
     FAILED = "failed", _("Failed")
+
+
+# The provider may still change these (the refund query asks about them).
+REFUND_OPEN_STATUSES = (RefundStatus.PROCESSING, RefundStatus.ABNORMAL)
 
 
 class PaymentRefund(models.Model):
@@ -93,6 +100,30 @@ class PaymentRefund(models.Model):
     refund_id = models.CharField(_("provider refund no."), max_length=64, blank=True)
     succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True)
     notify_payload = models.JSONField(_("refund notify"), null=True, blank=True)
+    provider_status = models.CharField(
+        _("provider status"), max_length=20, blank=True,
+        help_text=_("The provider's last word on this refund: PROCESSING, SUCCESS, ABNORMAL, CLOSED, "
+                    "NOT_FOUND or REJECTED."),
+    )
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
+    retry_of = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retried_by",
+        verbose_name=_("retry of"), help_text=_("The closed or refused refund this one starts again."),
+    )
+    checks = models.PositiveIntegerField(_("times asked"), default=0)
+    checked_at = models.DateTimeField(_("last asked the provider"), null=True, blank=True)
+    next_check_at = models.DateTimeField(
+        _("next question to the provider"), null=True, blank=True,
+        help_text=_("While processing or abnormal, the refund query asks about it at this time (with backoff)."),
+    )
+    escalated_at = models.DateTimeField(
+        _("handed to a person at"), null=True, blank=True,
+        help_text=_("When the order was flagged for a person: abnormal, failed for good, or processing too long."),
+    )
+    needs_person = models.BooleanField(
+        _("needs a person"), default=False,
+        help_text=_("Flagged and not yet settled; cleared when the refund (or its retry) succeeds."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -102,7 +133,10 @@ class PaymentRefund(models.Model):
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "created_at"], name="refund_status_created")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="refund_status_created"),
+            models.Index(fields=["status", "next_check_at"], name="refund_status_next_check"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["transaction", "refund_ref"], name="refund_unique_ref_per_payment"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),

@@ -82,10 +82,23 @@ class QueryResult:
 class RefundAnswer:
     refund_id: str
     status: str  # the provider's word: PROCESSING, SUCCESS, ABNORMAL, CLOSED
-    succeeded: bool
-    failed: bool
     succeeded_at: datetime | None = None
+    refund_fen: int | None = None  # amount.refund, when the answer carries it
     raw: dict = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCESS"
+
+    @property
+    def abnormal(self) -> bool:
+        """The money could not go back (a closed card...): finished by hand at the provider."""
+        return self.status == "ABNORMAL"
+
+    @property
+    def closed(self) -> bool:
+        """Closed without moving money."""
+        return self.status == "CLOSED"
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,11 @@ class NotifyEvent:
     out_refund_no: str = ""
     refund_id: str = ""
     refund_succeeded_at: datetime | None = None
+
+    @property
+    def refund_abnormal(self) -> bool:
+        """A failed refund the provider holds as abnormal (REFUND.ABNORMAL), not closed."""
+        return self.event_type == "REFUND.ABNORMAL"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -203,10 +221,12 @@ class WxPayClient:
         return self._refund_answer(answer)
 
     def refund_query(self, *, out_refund_no: str) -> RefundAnswer | None:
+        """The provider's refund record; None when it has none (404 RESOURCE_NOT_EXISTS:
+        the refund request never reached it)."""
         try:
             answer = self._call("GET", f"/v3/refund/domestic/refunds/{out_refund_no}")
         except PaymentProviderRejected as exc:
-            if exc.detail.get("http_status") == 404:
+            if exc.detail.get("http_status") == 404 and exc.detail.get("provider_code") == "RESOURCE_NOT_EXISTS":
                 return None
             raise
         return self._refund_answer(answer)
@@ -217,9 +237,11 @@ class WxPayClient:
         if not isinstance(refund_id, str) or not refund_id or not isinstance(status, str):
             raise PaymentProviderError(_("The payment provider answered without a refund_id."),
                                        detail={"answer": answer})
-        return RefundAnswer(refund_id=refund_id, status=status, succeeded=status == "SUCCESS",
-                            failed=status in ("ABNORMAL", "CLOSED"),
-                            succeeded_at=_parse_time(answer.get("success_time")), raw=answer)
+        amount = answer.get("amount") if isinstance(answer.get("amount"), dict) else {}
+        refund_fen = amount.get("refund")
+        return RefundAnswer(refund_id=refund_id, status=status, succeeded_at=_parse_time(answer.get("success_time")),
+                            refund_fen=refund_fen if isinstance(refund_fen, int) and not isinstance(refund_fen, bool)
+                            else None, raw=answer)
 
     def _call(self, method: str, path: str, *, body: dict | None = None, params: dict | None = None) -> dict:
         url = f"{self.base_url}{path}"

@@ -117,6 +117,26 @@ def coupons_release_for_orders(*, order_refs: list[str]) -> int:
         )
 
 
+def coupon_return(*, order_ref: str) -> int:
+    """The paid order was cancelled or refunded in full: its coupons come back, the
+    used ones too (``available`` while still valid, ``expired`` otherwise), as
+    ``coupon_release`` gives back a reserved one. Returns how many; idempotent."""
+    if not order_ref:
+        return 0
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
+        ids = _coupons_lock(coupon_ids=Coupon.objects.filter(
+            order_ref=order_ref, status__in=(CouponStatus.RESERVED, CouponStatus.USED)).values("pk"))
+        if not ids:
+            return 0
+        return Coupon.objects.filter(pk__in=ids, order_ref=order_ref,
+                                     status__in=(CouponStatus.RESERVED, CouponStatus.USED)).update(
+            status=Case(When(valid_until__lte=now, then=Value(CouponStatus.EXPIRED)),
+                        default=Value(CouponStatus.AVAILABLE)),
+            order_ref="", reserved_at=None, used_at=None,
+        )
+
+
 def coupon_expire_overdue(*, now: datetime) -> int:
     """Periodic job: available coupons past their validity become expired. Returns how many."""
     return Coupon.objects.filter(status=CouponStatus.AVAILABLE, valid_until__lte=now).update(

@@ -7,15 +7,25 @@ Provider API:
     GET  /v3/refund/domestic/refunds/{out_refund_no}    -> {refund_id, status, ...}
 Errors answer ``{"code": "PARAM_ERROR", "message": "..."}`` with a 4xx status.
 
-Notifies (TRANSACTION.SUCCESS, REFUND.SUCCESS) are POSTed to the notify_url with
-``Wechatpay-Timestamp``, ``Wechatpay-Nonce`` and ``Wechatpay-Signature`` (lowercase
-hex HMAC-SHA256 keyed with the merchant API key over
+Notifies (TRANSACTION.SUCCESS; REFUND.SUCCESS, REFUND.ABNORMAL or REFUND.CLOSED) are
+POSTed to the notify_url with ``Wechatpay-Timestamp``, ``Wechatpay-Nonce`` and
+``Wechatpay-Signature`` (lowercase hex HMAC-SHA256 keyed with the merchant API key over
 ``timestamp\\n nonce\\n body\\n``), retried with backoff until the receiver answers 200.
 
 Control API (tests and the demo):
     POST /_sim/wxpay/pay {"out_trade_no", "notify": true, "times": 1}
         the customer pays; ``notify: false`` loses the notify (reconciliation must
         find the payment through the query API), ``times: 2`` sends it twice.
+    POST /_sim/wxpay/refund_plan {"status": "SUCCESS", "notify": true, "count": 1}
+        how the next ``count`` refunds end, ``refund_delay`` seconds after they are
+        requested: SUCCESS (the default without a plan), ABNORMAL (the money could not
+        go back, e.g. a closed bank card: a person handles it at the provider), CLOSED
+        (the refund was closed, no money moved) or PROCESSING (never ends by itself);
+        ``notify: false`` loses the notify (reconciliation must find the end through
+        the refund query).
+    POST /_sim/wxpay/refunds/{out_refund_no}/settle {"status": "SUCCESS", "notify": true}
+        end a refund now: a PROCESSING one with any end, an ABNORMAL one with SUCCESS
+        or CLOSED (what handling it by hand at the provider does).
     GET  /_sim/wxpay/transactions    every transaction and refund held
 """
 
@@ -37,6 +47,8 @@ from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimRes
 
 CHINA_TZ = timezone(timedelta(hours=8))
 OUT_NO_RE = re.compile(r"^[A-Za-z0-9_\-|*@]{6,64}$")
+REFUND_ENDS = ("SUCCESS", "ABNORMAL", "CLOSED")
+REFUND_SUMMARIES = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}
 
 
 def wxpay_signature(*, api_key: str, timestamp: str, nonce: str, body: bytes) -> str:
@@ -110,6 +122,8 @@ class WxPaySimulator:
         self._lock = threading.Lock()
         self._transactions: dict[str, dict[str, Any]] = {}
         self._refunds: dict[str, dict[str, Any]] = {}
+        # Armed refund outcomes, consumed one refund at a time: [{"status", "notify", "count"}].
+        self._refund_plans: list[dict[str, Any]] = []
 
     def register(self, router: Router) -> None:
         router.add("POST", "/v3/pay/transactions/jsapi", self.transaction_create)
@@ -118,11 +132,14 @@ class WxPaySimulator:
         router.add("GET", "/v3/refund/domestic/refunds/{out_refund_no}", self.refund_query)
         router.add("POST", "/_sim/wxpay/pay", self.control_pay)
         router.add("GET", "/_sim/wxpay/transactions", self.control_transactions)
+        router.add("POST", "/_sim/wxpay/refund_plan", self.control_refund_plan)
+        router.add("POST", "/_sim/wxpay/refunds/{out_refund_no}/settle", self.control_refund_settle)
 
     def reset(self) -> None:
         with self._lock:
             self._transactions.clear()
             self._refunds.clear()
+            self._refund_plans.clear()
 
     # -- provider API
 
@@ -196,8 +213,9 @@ class WxPaySimulator:
                     raise SimHttpError(400, {"code": "INVALID_REQUEST",
                                              "message": "out_refund_no reused with different parameters"})
                 return SimResponse(200, self._refund_answer(existing))
+            # A closed refund moved no money; an abnormal one is still the merchant's to finish.
             refunded = sum(r["amount"]["refund"] for r in self._refunds.values()
-                           if r["out_trade_no"] == out_trade_no and r["status"] != "ABNORMAL")
+                           if r["out_trade_no"] == out_trade_no and r["status"] != "CLOSED")
             if refunded + refund > total:
                 raise SimHttpError(403, {"code": "NOT_ENOUGH", "message": "refund exceeds the amount left"})
             record = {
@@ -208,8 +226,21 @@ class WxPaySimulator:
             }
             self._refunds[out_refund_no] = record
             answer = self._refund_answer(record)
-        self._dispatcher.later(self._config.refund_delay, lambda: self._refund_succeed(out_refund_no))
+            plan = self._refund_plan_take()
+        if plan["status"] != "PROCESSING":
+            self._dispatcher.later(self._config.refund_delay, lambda: self._refund_settle(
+                out_refund_no, status=plan["status"], notify=plan["notify"]))
         return SimResponse(200, answer)
+
+    def _refund_plan_take(self) -> dict[str, Any]:
+        """The outcome of the refund being created (caller holds the lock)."""
+        if not self._refund_plans:
+            return {"status": "SUCCESS", "notify": True}
+        plan = self._refund_plans[0]
+        plan["count"] -= 1
+        if plan["count"] <= 0:
+            self._refund_plans.pop(0)
+        return {"status": plan["status"], "notify": plan["notify"]}
 
     def refund_query(self, request: SimRequest) -> SimResponse:
         with self._lock:
@@ -226,24 +257,32 @@ class WxPaySimulator:
             "status": record["status"], "success_time": record["success_time"], "amount": dict(record["amount"]),
         }
 
-    def _refund_succeed(self, out_refund_no: str) -> None:
+    def _refund_settle(self, out_refund_no: str, *, status: str, notify: bool) -> bool:
+        """End a refund (PROCESSING -> any end; ABNORMAL -> SUCCESS or CLOSED) and
+        send its notify unless ``notify`` is off. False when it cannot end so."""
         with self._lock:
             record = self._refunds.get(out_refund_no)
-            if record is None or record["status"] != "PROCESSING":
-                return
-            record["status"] = "SUCCESS"
-            record["success_time"] = _now_rfc3339()
-            self._transactions[record["out_trade_no"]]["trade_state"] = "REFUND"
+            allowed = {"PROCESSING": REFUND_ENDS, "ABNORMAL": ("SUCCESS", "CLOSED")}
+            if record is None or status not in allowed.get(record["status"], ()):
+                return False
+            record["status"] = status
+            if status == "SUCCESS":
+                record["success_time"] = _now_rfc3339()
+                self._transactions[record["out_trade_no"]]["trade_state"] = "REFUND"
             resource = {
                 "mchid": self._config.wxpay_mchid, "out_trade_no": record["out_trade_no"],
                 "transaction_id": record["transaction_id"], "out_refund_no": out_refund_no,
-                "refund_id": record["refund_id"], "refund_status": "SUCCESS", "success_time": record["success_time"],
+                "refund_id": record["refund_id"], "refund_status": status,
                 "amount": {"total": record["amount"]["total"], "refund": record["amount"]["refund"],
                            "payer_total": record["amount"]["total"], "payer_refund": record["amount"]["refund"]},
             }
+            if status == "SUCCESS":
+                resource["success_time"] = record["success_time"]
             notify_url = record["notify_url"]
-        if notify_url:
-            self._notify(url=notify_url, event_type="REFUND.SUCCESS", summary="退款成功", resource=resource)
+        if notify and notify_url:
+            self._notify(url=notify_url, event_type=f"REFUND.{status}", summary=REFUND_SUMMARIES[status],
+                         resource=resource)
+        return True
 
     # -- notifies
 
@@ -304,6 +343,40 @@ class WxPaySimulator:
                                 resource=resource, times=times) if send_notify else 0
         return SimResponse(200, {"out_trade_no": out_trade_no, "transaction_id": resource["transaction_id"],
                                  "trade_state": "SUCCESS", "notifies": notifies})
+
+    def control_refund_plan(self, request: SimRequest) -> SimResponse:
+        data = request.json()
+        if not isinstance(data, dict):
+            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "body must be a JSON object"})
+        status, notify, count = data.get("status"), data.get("notify", True), data.get("count", 1)
+        if status not in (*REFUND_ENDS, "PROCESSING") or not isinstance(notify, bool) \
+                or isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
+            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "status SUCCESS, ABNORMAL, CLOSED or "
+                                                                       "PROCESSING; notify a bool; count 1..100"})
+        plan = {"status": status, "notify": notify, "count": count}
+        with self._lock:
+            self._refund_plans.append(dict(plan))
+        return SimResponse(201, {"plan": plan})
+
+    def control_refund_settle(self, request: SimRequest) -> SimResponse:
+        data = request.json() if request.body else {}
+        if not isinstance(data, dict):
+            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "body must be a JSON object"})
+        status, notify = data.get("status"), data.get("notify", True)
+        if status not in REFUND_ENDS or not isinstance(notify, bool):
+            raise SimHttpError(400, {"code": "BAD_REQUEST",
+                                     "message": "status SUCCESS, ABNORMAL or CLOSED; notify a bool"})
+        out_refund_no = request.params["out_refund_no"]
+        with self._lock:
+            record = self._refunds.get(out_refund_no)
+            if record is None:
+                raise SimHttpError(404, {"code": "RESOURCE_NOT_EXISTS", "message": "no such refund"})
+            current = record["status"]
+        if not self._refund_settle(out_refund_no, status=status, notify=notify):
+            raise SimHttpError(409, {"code": "INVALID_REQUEST",
+                                     "message": f"a {current} refund cannot become {status}"})
+        with self._lock:
+            return SimResponse(200, self._refund_answer(self._refunds[out_refund_no]))
 
     def control_transactions(self, request: SimRequest) -> SimResponse:
         with self._lock:

@@ -25,8 +25,9 @@ from inventory.services import OutOfStock, stock_deduct, stock_release_many
 from orders.locks import order_lock_by_no
 from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
 from orders.selectors import cart_rows
-from orders.services.core import event_write, order_transition
+from orders.services.core import order_transition
 from orders.services.creation import DiscountInput, LineInput, business_date_of, day_seq_next, order_create
+from orders.services.refunds import order_refund_schedule
 from promotions.engine import CartLine, PricingContext, Quote, quote_compute
 from payments.services import payments_close_for_orders
 from promotions.services import (
@@ -318,7 +319,7 @@ def order_payment_confirm(*, order_no: str, provider: str, transaction_id: str, 
         if order.status != OrderStatus.PENDING_PAYMENT:
             if order.payment_txn_no == transaction_id:
                 return PaymentOutcome(order=order, outcome="already_paid")
-            _refund_after_commit(order=order, amount=amount, refund_ref=f"late-{transaction_id}",
+            order_refund_schedule(order=order, amount=amount, refund_ref=f"late-{transaction_id}",
                                  reason="order_cancelled_before_payment", actor=payment_actor)
             return PaymentOutcome(order=order, outcome="refund_cancelled")
         wanted = {line.sku_id: line.quantity for line in order.lines.all()
@@ -331,24 +332,13 @@ def order_payment_confirm(*, order_no: str, provider: str, transaction_id: str, 
                                      reason_code="out_of_stock_at_payment",
                                      reason=str(_("Sold out before the payment arrived; the money is refunded.")),
                                      now=paid_at)
-            _refund_after_commit(order=order, amount=amount, refund_ref=f"oos-{transaction_id}",
+            order_refund_schedule(order=order, amount=amount, refund_ref=f"oos-{transaction_id}",
                                  reason="out_of_stock_at_payment", actor=payment_actor)
             return PaymentOutcome(order=order, outcome="refund_out_of_stock")
         order = order_transition(order_id=order.pk, action=OrderAction.PAY, actor=payment_actor, now=paid_at,
                                  provider=provider, txn_no=transaction_id, amount=amount)
         coupon_use(order_ref=order.order_no)
     return PaymentOutcome(order=order, outcome="paid")
-
-
-def _refund_after_commit(*, order: Order, amount: Decimal, refund_ref: str, reason: str, actor: Actor) -> None:
-    event_write(order=order, action=OrderAction.PAYMENT_REFUND, from_status=order.status, actor=actor,
-                reason_code=reason, data={"amount": str(amount), "refund_ref": refund_ref})
-    from orders.tasks import payment_refund_task
-
-    # robust: a failing dispatch is logged, never turns the committed change into an error;
-    # the refund reconciliation job picks up what did not start.
-    transaction.on_commit(lambda: payment_refund_task.delay(order.order_no, str(amount), refund_ref, reason),
-                          robust=True)
 
 
 def orders_expire_unpaid(*, now: datetime | None = None, batch_size: int = 500, max_batches: int = 1000) -> int:

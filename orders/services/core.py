@@ -12,6 +12,8 @@ Preconditions and guarantees of every service here:
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, can_proceed
@@ -25,7 +27,7 @@ from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
 from orders.fulfilment.registry import fulfilment_record
 from orders.services.sync import order_sync_enqueue
 from payments.services import payment_close
-from promotions.services import coupon_release, flash_sale_limit_release
+from promotions.services import coupon_release, coupon_return, flash_sale_limit_release
 
 
 def event_write(*, order: Order, action: str, from_status: str, actor: Actor, reason_code: str = "",
@@ -74,25 +76,52 @@ def order_transition(
         fulfilment_record(order=order, action=action, from_status=from_status)
         if order.status == OrderStatus.CANCELLED:
             _order_release_resources(order=order, actor=actor, was_paid=from_status != OrderStatus.PENDING_PAYMENT)
+        elif order.status == OrderStatus.REFUNDED:
+            _order_refund_resources(order=order, actor=actor)
     return order
 
 
 def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> None:
-    """A cancelled order gives back its stock, coupons and purchase limits; an
-    own-channel order that was paid is refunded after commit. Every release is
-    idempotent. Runs inside the cancelling transaction."""
+    """A cancelled order gives back its stock, coupons (used ones too, once paid: the
+    order is refunded in full) and purchase limits; an own-channel order that was paid
+    is refunded after commit. Every release is idempotent. Runs inside the cancelling
+    transaction."""
     # In the order placement locks them (coupons, flash-sale counters, stock), so a
     # release never waits in a cycle with a placement or a batch of them.
-    coupon_release(order_ref=order.order_no)
+    if was_paid:
+        coupon_return(order_ref=order.order_no)
+    else:
+        coupon_release(order_ref=order.order_no)
     flash_sale_limit_release(order_ref=order.order_no)
     stock_release(store_id=order.store_id, reference=order.order_no)
     if not was_paid:
         payment_close(order_ref=order.order_no)  # a late SUCCESS notify still arrives and is refunded
     if was_paid and not order.is_platform_order and order.paid_amount > 0:
-        from orders.services.checkout import _refund_after_commit
+        from orders.services.refunds import order_refund_schedule  # refunds -> core
 
-        _refund_after_commit(order=order, amount=order.paid_amount, refund_ref=f"cancel-{order.order_no}",
-                             reason=order.cancel_reason_code or "order_cancelled", actor=actor)
+        order_refund_schedule(order=order, amount=order.paid_amount, refund_ref=f"cancel-{order.order_no}",
+                              reason=order.cancel_reason_code or "order_cancelled", actor=actor)
+
+
+def _order_refund_resources(*, order: Order, actor: Actor) -> None:
+    """A refunded order (the machines offer ``refund`` only after the goods were handed
+    over: dispatched, delivered, picked up, served, or an e-voucher issued) gives back
+    its coupons and purchase limits as a cancelled one does, but no stock: the goods
+    are gone (a return with restock is a separate after-sales step). An own-channel
+    order is refunded through the provider after commit: what was paid, less the share
+    of e-voucher codes already redeemed (``order_refundable_amount``); a platform order
+    is refunded by its platform. Its unredeemed e-voucher codes were voided by its
+    fulfilment route. Runs inside the refunding transaction."""
+    from orders.services.refunds import order_refund_schedule, order_refundable_amount  # refunds -> core
+
+    coupon_return(order_ref=order.order_no)
+    flash_sale_limit_release(order_ref=order.order_no)
+    if order.is_platform_order:
+        return
+    amount = order_refundable_amount(order=order)
+    if amount > 0:
+        order_refund_schedule(order=order, amount=amount, refund_ref=f"refund-{order.order_no}",
+                              reason=order.cancel_reason_code or "order_refunded", actor=actor)
 
 
 # Fields a transition method may change (besides status); only those are written.
@@ -159,27 +188,62 @@ def order_confirm(*, order_id: int, order_type: str, actor: Actor, **kw) -> Orde
     return order_transition(order_id=order_id, action=CONFIRM_ACTION[order_type], actor=actor, **kw)
 
 
+# Flag kinds (OrderEvent.reason_code) around a platform refund application. The
+# channels layer opens one with ``refund_requested`` (orders.services.sync.
+# order_refund_requested_flag) and closes it with one of the others (the merchant's
+# answer, or the platform's: agreed, rejected, withdrawn by the customer); orders
+# reads them without knowing channels. A whole refund agreed by the platform
+# cancels or refunds the order, which then is no longer confirmed.
+REFUND_APPLICATION_OPENED = "refund_requested"
+REFUND_APPLICATION_CLOSED = ("refund_agreed", "refund_rejected", "refund_withdrawn")
+
+
+def _latest_refund_application_flag() -> Coalesce:
+    """The kind of an order's latest refund-application flag ("" when none), per order row."""
+    return Coalesce(Subquery(
+        OrderEvent.objects.filter(order_id=OuterRef("pk"), action=OrderAction.FLAG,
+                                  reason_code__in=(REFUND_APPLICATION_OPENED, *REFUND_APPLICATION_CLOSED))
+        .order_by("-id").values("reason_code")[:1]
+    ), Value(""))
+
+
+def order_refund_application_open(*, order_id: int) -> bool:
+    """Whether the order has a refund application nobody has answered yet (its latest
+    refund-application flag opened one)."""
+    return (Order.objects.filter(pk=order_id).annotate(refund_flag=_latest_refund_application_flag())
+            .filter(refund_flag=REFUND_APPLICATION_OPENED).exists())
+
+
 def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int = 200,
                                 max_batches: int = 50) -> int:
     """Close the after-sales window: confirmed orders older than the brand's
     window become ``completed``. Brand by brand, so a brand with a short window
     never waits behind the oldest orders of one with a long window; only orders
-    whose window has closed are read. Idempotent; safe to run twice at once."""
+    whose window has closed are read. An order with an open refund application
+    is left confirmed until the application is answered (checked again under the
+    order's lock, so one recorded since the read also holds it). Idempotent;
+    safe to run twice at once."""
     now = now or timezone.now()
     confirmed = [OrderStatus.DELIVERED, OrderStatus.PICKED_UP, OrderStatus.SERVED, OrderStatus.REDEEMED]
+    actor = Actor.system("after_sales_close")
     done = 0
     for brand_id, days in Brand.objects.order_by("id").values_list("id", "after_sales_days"):
         cutoff = now - timedelta(days=days)
         for _batch in range(max_batches):
             ids = list(
                 Order.objects.filter(brand_id=brand_id, status__in=confirmed, confirmed_at__lte=cutoff)
+                .annotate(refund_flag=_latest_refund_application_flag())
+                .exclude(refund_flag=REFUND_APPLICATION_OPENED)
                 .order_by("confirmed_at", "id").values_list("id", flat=True)[:batch_size]
             )
             completed = 0
             for order_id in ids:
                 try:
-                    order_transition(order_id=order_id, action=OrderAction.COMPLETE,
-                                     actor=Actor.system("after_sales_close"), now=now)
+                    with transaction.atomic():
+                        order_lock(order_id=order_id)
+                        if order_refund_application_open(order_id=order_id):
+                            continue  # applied for since the read: a person answers it first
+                        order_transition(order_id=order_id, action=OrderAction.COMPLETE, actor=actor, now=now)
                     completed += 1
                 except TransitionNotAllowed:
                     continue  # another run (or a refund) got there first
