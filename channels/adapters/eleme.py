@@ -295,8 +295,8 @@ class ElemeAdapter(PlatformAdapter):
             except PlatformPayloadError as exc:
                 raise PushRejected(str(exc), status=400) from None
         event = PushEvent(
-            kind=kind, order_id=str(order_id)[:64], shop_code=strip_nul(shop_id), refund=refund,
-            message_shop_code=strip_nul(str(message.get("shopId") or ""))[:64],
+            kind=kind, order_id=str(order_id)[:64], shop_code=shop_id, refund=refund,
+            message_shop_code=str(message.get("shopId") or "")[:64],
             order_payload=message if kind == PushKind.ORDER_CREATED else None,
             reason_code=str(message.get("reasonCode") or push_type)[:30],
             reason=str(message.get("reason") or message.get("remark") or "")[:255],

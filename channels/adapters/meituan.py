@@ -341,10 +341,10 @@ class MeituanAdapter(PlatformAdapter):
         order_id = push_text(params.get("order_id", ""), name="order_id")
         business = {k: v for k, v in params.items() if k not in ("app_id", "timestamp", "sig")}
         if path == "create_order":
-            event = PushEvent(kind=PushKind.ORDER_CREATED, order_id=order_id, shop_code=strip_nul(shop_code),
+            event = PushEvent(kind=PushKind.ORDER_CREATED, order_id=order_id, shop_code=shop_code,
                               order_payload=business, raw=business)
         elif path == "cancel_order":
-            event = PushEvent(kind=PushKind.ORDER_CANCELLED, order_id=order_id, shop_code=strip_nul(shop_code),
+            event = PushEvent(kind=PushKind.ORDER_CANCELLED, order_id=order_id, shop_code=shop_code,
                               reason_code=params.get("reason_code", "")[:30], reason=params.get("reason", "")[:255],
                               raw=business)
         else:
@@ -353,7 +353,7 @@ class MeituanAdapter(PlatformAdapter):
                 refund = refund_detail(params)
             except PlatformPayloadError as exc:
                 raise PushRejected(str(exc), status=400) from None
-            event = PushEvent(kind=kind, order_id=order_id, shop_code=strip_nul(shop_code),
+            event = PushEvent(kind=kind, order_id=order_id, shop_code=shop_code,
                               reason=params.get("reason", "")[:255], refund_id=params.get("refund_id", "")[:64],
                               refund=refund, raw=business)
         return bindings, event
