@@ -1,6 +1,6 @@
 """Reads of the channels app."""
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from catalog.models import PlatformSkuMapping, Sku
 from channels.models import StoreBinding
@@ -15,14 +15,14 @@ def binding_for_shop(*, platform: str, shop_code: str) -> StoreBinding | None:
     return StoreBinding.objects.select_related("store").filter(platform=platform, shop_code=shop_code).first()
 
 
-def binding_for_push(*, platform: str, app_id: str, shop_code: str = "") -> StoreBinding | None:
-    """The binding whose secret signs a push: by app id, the shop's own binding first."""
+def bindings_for_push(*, platform: str, app_id: str, shop_code: str = "") -> QuerySet[StoreBinding]:
+    """The enabled bindings a push of ``app_id`` may be verified with: the one of
+    ``shop_code`` when the push names a shop, else every binding of the app id (one
+    platform app may serve several of our shops). Never another shop's binding."""
     bindings = StoreBinding.objects.select_related("store").filter(platform=platform, app_id=app_id, enabled=True)
     if shop_code:
-        own = bindings.filter(shop_code=shop_code).first()
-        if own is not None:
-            return own
-    return bindings.order_by("pk").first()
+        bindings = bindings.filter(shop_code=shop_code)
+    return bindings.order_by("pk")
 
 
 def order_by_channel_id(*, platform: str, channel_order_id: str) -> Order | None:

@@ -376,6 +376,8 @@ CHANNELS_RECONCILE_ORDER_EVERY_SECONDS = 300
 CHANNELS_RECONCILE_ORDER_BATCH = 100
 # Our public base URL as the platforms see it (Meituan signs pushes over it); empty: the request's own.
 CHANNELS_PUSH_BASE_URL = ""
+# A platform push body larger than this is refused (413) before it is read; real ones are a few KB.
+CHANNELS_PUSH_MAX_BYTES = 256 * 1024
 _CHANNEL_JOBS = {
     "relay-outbox": {"task": "core.relay_outbox", "every": 15},
     # Every second: one indexed query; a binding is pulled within about a second of its interval.

@@ -22,20 +22,62 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from core.jsonparse import json_loads_bounded
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+# Our money columns hold 10 digits with 2 places; a platform amount beyond is malformed.
+MAX_AMOUNT = Decimal("99999999.99")
+# Integers a platform sends (quantities, day sequences, statuses) fit a 32-bit column.
+MAX_PLATFORM_INT = 2**31 - 1
 
 
 def money(value: Any) -> Decimal:
     """A platform amount (yuan, a JSON number or string) as Decimal with two places."""
     if value is None or value == "":
         return ZERO
-    if isinstance(value, bool):
-        raise PlatformPayloadError(f"not an amount: {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise PlatformPayloadError(f"not an amount: {value!r}"[:100])
     try:
-        return Decimal(str(value)).quantize(CENT)
+        amount = Decimal(str(value)).quantize(CENT)
     except InvalidOperation:
-        raise PlatformPayloadError(f"not an amount: {value!r}") from None
+        raise PlatformPayloadError(f"not an amount: {value!r}"[:100]) from None
+    if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
+        raise PlatformPayloadError(f"amount out of range: {value!r}"[:100])
+    return amount
+
+
+def platform_int(value: Any, default: int | None = None, *, name: str = "value") -> int | None:
+    """A platform integer (a JSON number or a decimal string) within MAX_PLATFORM_INT."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise PlatformPayloadError(f"{name} is not an integer: {value!r}"[:100])
+    try:
+        number = int(Decimal(str(value)))
+    except (InvalidOperation, ValueError, OverflowError):
+        raise PlatformPayloadError(f"{name} is not an integer: {value!r}"[:100]) from None
+    if abs(number) > MAX_PLATFORM_INT:
+        raise PlatformPayloadError(f"{name} out of range: {value!r}"[:100])
+    return number
+
+
+def strip_nul(value: Any) -> Any:
+    """``value`` with every NUL character removed from its texts (keys too): PostgreSQL
+    stores no NUL in text or jsonb, and no platform text means anything by one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {strip_nul(key): strip_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [strip_nul(item) for item in value]
+    return value
+
+
+def platform_json_loads(data: bytes | str) -> Any:
+    """JSON from a platform (an answer, a push, a JSON string inside one): parsed with
+    ``json_loads_bounded`` (raises ``JsonInvalid``, a ValueError) and NUL-free."""
+    return strip_nul(json_loads_bounded(data))
 
 
 def md5_hex(text: str) -> str:
@@ -45,18 +87,26 @@ def md5_hex(text: str) -> str:
 def from_unix(seconds: Any) -> datetime | None:
     if seconds in (None, "", 0, "0"):
         return None
-    return datetime.fromtimestamp(int(seconds), tz=dt_timezone.utc)
+    try:
+        return datetime.fromtimestamp(platform_int(seconds, name="time"), tz=dt_timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise PlatformPayloadError(f"not a time: {seconds!r}"[:100]) from None
 
 
 def from_local_iso(text: Any) -> datetime | None:
     """An ISO time; without an offset it is the platform's local (Asia/Shanghai) time."""
     if text in (None, ""):
         return None
-    if isinstance(text, int | float):
+    if isinstance(text, int | float) and not isinstance(text, bool):
         return from_unix(text)
-    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.get_default_timezone())
+    if not isinstance(text, str) or len(text) > 40:
+        raise PlatformPayloadError(f"not a time: {text!r}"[:100])
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, timezone.get_default_timezone())
+    except (ValueError, OverflowError):
+        raise PlatformPayloadError(f"not a time: {text!r}"[:100]) from None
     return moment
 
 
@@ -106,12 +156,57 @@ class PlatformPayloadError(ValueError):
     """A payload from the platform does not have the documented shape."""
 
 
+class BindingMismatch(PlatformPayloadError):
+    """A payload names a shop, or an order, that is not the acting binding's: nothing
+    changes (a push is refused with a 403, a pulled or reconciled order is skipped)."""
+
+    def __init__(self, message: str, *, binding_id: int, platform: str, shop_code: str, order_id: str) -> None:
+        super().__init__(message)
+        self.binding_id = binding_id
+        self.platform = platform
+        self.shop_code = shop_code
+        self.order_id = order_id
+
+
 class PushRejected(Exception):
     """A push failed verification. ``status`` is the HTTP status to answer."""
 
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def push_body(request) -> bytes:
+    """The raw body of a push, refused (413) past ``CHANNELS_PUSH_MAX_BYTES`` before it is read."""
+    limit = settings.CHANNELS_PUSH_MAX_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise PushRejected("bad Content-Length", status=400) from None
+    if length > limit:
+        raise PushRejected(f"the body is larger than {limit} bytes", status=413)
+    body = request.body
+    if len(body) > limit:
+        raise PushRejected(f"the body is larger than {limit} bytes", status=413)
+    return body
+
+
+def push_text(value: Any, *, name: str, max_length: int = 64, required: bool = True) -> str:
+    """A short identifier of a push (app id, shop id, request id...) as text: a string
+    or an integer, at most ``max_length`` printable characters (no NUL: it is looked up
+    in the database); anything else is refused (400)."""
+    if value is None or value == "":
+        if required:
+            raise PushRejected(f"{name} is required", status=400)
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PushRejected(f"{name} must be a string", status=400)
+    text = str(value)  # integers come from json_loads_bounded: 40 digits at most
+    if len(text) > max_length:
+        raise PushRejected(f"{name} is longer than {max_length} characters", status=400)
+    if not text.isprintable():
+        raise PushRejected(f"{name} has control characters", status=400)
+    return text
 
 
 # --- Normalized shapes ----------------------------------------------------------------
@@ -189,11 +284,14 @@ class ParsedRefund:
 
 @dataclass(frozen=True)
 class PushEvent:
-    """A verified push, normalized. ``kind`` is one of the PushKind values."""
+    """A verified push, normalized. ``kind`` is one of the PushKind values. ``shop_code``:
+    the shop the push names (Ele.me ``shopId``, Meituan ``app_poi_code``), empty when it
+    names none; ``message_shop_code``: the shop its message names (Ele.me), if another field."""
 
     kind: str
     order_id: str
     shop_code: str = ""
+    message_shop_code: str = ""
     order_payload: dict | None = None  # the full order, for new-order pushes
     reason_code: str = ""
     reason: str = ""
@@ -268,11 +366,14 @@ class PlatformAdapter:
         raise NotImplementedError
 
     # Pushes
-    def verify_push(self, request, *, bindings_by_app_id) -> tuple[Any, PushEvent]:
-        """Check the signature of a push (a Django request); returns (binding, event).
+    def verify_push(self, request, *, bindings_for) -> tuple[list, PushEvent]:
+        """Check the shape and signature of a push (a Django request) before trusting any
+        field; returns (the bindings that verify it, event).
 
-        ``bindings_by_app_id(app_id, shop_code)`` finds the binding whose secret signs it.
-        Raises PushRejected."""
+        ``bindings_for(app_id, shop_code)``: the enabled bindings of the push's app id (of
+        that shop when the push names one). Those whose secret produces the signature
+        verified it: one, or several when one platform app and secret serve several of
+        our shops. Texts come back without NUL characters. Raises PushRejected."""
         raise NotImplementedError
 
     def push_answer(self, *, ok: bool, message: str = "", status: int = 200) -> tuple[int, dict]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from decimal import Decimal
@@ -38,7 +39,13 @@ from channels.adapters.base import (
     http_timeout,
     md5_hex,
     money,
+    platform_int,
+    platform_json_loads,
+    push_body,
+    push_text,
+    strip_nul,
 )
+from core.jsonparse import JsonInvalid, json_loads_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,7 @@ REFUND_STATES = {"noRefund": RefundState.NONE, "applied": RefundState.APPLIED, "
 PUSH_KINDS = {10: PushKind.ORDER_CREATED, 14: PushKind.ORDER_CANCELLED, 15: PushKind.ORDER_CANCELLED,
               20: PushKind.REFUND_APPLIED, 30: PushKind.REFUND_APPLIED, 18: PushKind.ORDER_COMPLETED}
 PUSH_SIGNED_FIELDS = ("appId", "message", "requestId", "shopId", "timestamp", "type", "userId")
+SIGNATURE_PATTERN = re.compile(r"[0-9A-Fa-f]{32}")
 NOT_ITEM_GROUPS = {"extra", "discount"}
 PICKUP_BUSINESS_TYPE = 1  # ``orderBusinessType`` 1: the customer collects the order at the shop (到店自取)
 
@@ -101,7 +109,7 @@ class ElemeAdapter(PlatformAdapter):
         if response.status_code >= 500:
             raise PlatformUnavailable(f"eleme {action}: HTTP {response.status_code}", status=response.status_code)
         try:
-            answer = response.json()
+            answer = platform_json_loads(response.content)
         except ValueError:
             raise PlatformUnavailable(f"eleme {action}: HTTP {response.status_code}, not JSON",
                                       status=response.status_code) from None
@@ -148,49 +156,47 @@ class ElemeAdapter(PlatformAdapter):
     # --- parsing -----------------------------------------------------------------------------
 
     def parse_order(self, binding, payload: dict) -> ParsedOrder:
-        if not payload.get("id"):
+        if not isinstance(payload, dict):
+            raise PlatformPayloadError("the order is not an object")
+        order_id = payload.get("id")
+        if order_id in (None, "") or isinstance(order_id, bool) or not isinstance(order_id, str | int):
             raise PlatformPayloadError("id is missing")
         lines = []
-        groups = payload.get("groups") or []
-        if not isinstance(groups, list):
-            raise PlatformPayloadError("groups is not a list")
-        for group in groups:
+        for group in _objects(payload.get("groups"), name="groups"):
             if str(group.get("type") or "normal") in NOT_ITEM_GROUPS:
                 continue
-            for item in group.get("items") or []:
+            for item in _objects(group.get("items"), name="items"):
                 lines.append(ParsedLine(
                     name=str(item.get("name") or "")[:120], unit_price=money(item.get("price")),
-                    quantity=int(item.get("quantity") or 0), merchant_code=str(item.get("extendCode") or ""),
-                    platform_sku_id=str(item.get("skuId") or ""), platform_food_code=str(item.get("id") or ""),
+                    quantity=platform_int(item.get("quantity"), 0, name="quantity"),
+                    merchant_code=str(item.get("extendCode") or "")[:64],
+                    platform_sku_id=str(item.get("skuId") or "")[:64],
+                    platform_food_code=str(item.get("id") or "")[:64],
                 ))
         discounts = []
-        for activity in payload.get("orderActivities") or []:
+        for activity in _objects(payload.get("orderActivities"), name="orderActivities"):
             amount = abs(money(activity.get("amount")))
             if amount == 0:
                 continue
             platform_part = min(abs(money(activity.get("elemePart"))), amount)
             discounts.append(ParsedDiscount(
-                reference=str(activity.get("id") or ""), name=str(activity.get("name") or "")[:120],
+                reference=str(activity.get("id") or "")[:64], name=str(activity.get("name") or "")[:120],
                 amount=amount, merchant_part=amount - platform_part, platform_part=platform_part,
             ))
         phones = payload.get("phoneList") or []
+        if not isinstance(phones, list):
+            raise PlatformPayloadError("phoneList is not a list")
         lng, _sep, lat = str(payload.get("deliveryGeo") or "").partition(",")
         status = str(payload.get("status") or "")
-        try:
-            pickup = int(payload.get("orderBusinessType") or 0) == PICKUP_BUSINESS_TYPE
-        except (TypeError, ValueError):
-            raise PlatformPayloadError(f"not an order business type: {payload.get('orderBusinessType')!r}") from None
-        try:
-            expected_at = from_local_iso(payload.get("deliverTime"))
-        except (TypeError, ValueError):
-            raise PlatformPayloadError(f"not a time: {payload.get('deliverTime')!r}") from None
-        address = {"text": str(payload.get("address") or ""), "latitude": lat.strip(), "longitude": lng.strip()}
+        pickup = platform_int(payload.get("orderBusinessType"), 0, name="orderBusinessType") == PICKUP_BUSINESS_TYPE
+        address = {"text": str(payload.get("address") or "")[:500], "latitude": lat.strip()[:32],
+                   "longitude": lng.strip()[:32]}
         return ParsedOrder(
-            platform=self.platform, order_id=str(payload["id"]), view_no=str(payload["id"]),
+            platform=self.platform, order_id=str(order_id), view_no=str(order_id)[:64],
             shop_code=str(payload.get("shopId") or ""),
-            day_seq=int(payload["daySn"]) if payload.get("daySn") not in (None, "") else None,
+            day_seq=platform_int(payload.get("daySn"), name="daySn"),
             status_code=status, placed_at=from_local_iso(payload.get("createdAt")),
-            expected_at=expected_at, order_type="pickup" if pickup else "delivery",
+            expected_at=from_local_iso(payload.get("deliverTime")), order_type="pickup" if pickup else "delivery",
             contact_name=str(payload.get("consignee") or "")[:50],
             contact_phone=str(phones[0] if phones else "")[:30],
             address={} if pickup else address,
@@ -241,34 +247,47 @@ class ElemeAdapter(PlatformAdapter):
 
     # --- pushes ----------------------------------------------------------------------------------
 
-    def verify_push(self, request, *, bindings_by_app_id) -> tuple[Any, PushEvent]:
+    def verify_push(self, request, *, bindings_for) -> tuple[list, PushEvent]:
+        """Shape first (a bounded JSON object, every signed field of its documented type
+        and a sane size), then the signature, then the message (bounded JSON, NUL-free)."""
         try:
-            body = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise PushRejected("body is not valid JSON", status=400) from None
-        if not isinstance(body, dict) or not body.get("signature") or body.get("type") in (None, ""):
+            body = json_loads_bounded(push_body(request))
+        except JsonInvalid as exc:
+            raise PushRejected(f"body is not valid JSON: {exc}"[:200], status=400) from None
+        if not isinstance(body, dict):
+            raise PushRejected("the body must be a JSON object", status=400)
+        if not body.get("signature") or body.get("type") in (None, ""):
             raise PushRejected("signature and type are required", status=400)
-        timestamp = body.get("timestamp")
-        try:
-            seconds = int(timestamp) / (1000 if int(timestamp) > 10**11 else 1)
-        except (TypeError, ValueError):
-            raise PushRejected("bad timestamp", status=400) from None
+        push_type = _push_int(body["type"], name="type", digits=6)
+        timestamp = _push_int(body.get("timestamp"), name="timestamp", digits=13)
+        seconds = timestamp / (1000 if timestamp > 10**11 else 1)
         if abs(time.time() - seconds) > MAX_SKEW_SECONDS:
             raise PushRejected("stale timestamp", status=400)
-        binding = bindings_by_app_id(str(body.get("appId", "")), str(body.get("shopId", "")))
-        if binding is None or not hmac.compare_digest(push_sign(body, binding.secret).encode(),
-                                                      str(body["signature"]).upper().encode()):
+        app_id = push_text(body.get("appId"), name="appId")
+        shop_id = push_text(body.get("shopId"), name="shopId")
+        push_text(body.get("requestId"), name="requestId", max_length=128, required=False)
+        push_text(body.get("userId"), name="userId", required=False)
+        raw_message = body.get("message")
+        if raw_message is not None and not isinstance(raw_message, str | dict):
+            raise PushRejected("message must be a JSON string", status=400)
+        signature = body["signature"]
+        if not isinstance(signature, str) or not SIGNATURE_PATTERN.fullmatch(signature):
+            raise PushRejected("bad signature", status=401)
+        bindings = [binding for binding in bindings_for(app_id, shop_id)
+                    if hmac.compare_digest(push_sign(body, binding.secret), signature.upper())]
+        if not bindings:
             raise PushRejected("bad signature", status=401)
         try:
-            message = json.loads(body.get("message") or "{}") if isinstance(body.get("message"), str) \
-                else (body.get("message") or {})
-            push_type = int(body["type"])
-        except (json.JSONDecodeError, TypeError, ValueError):
-            raise PushRejected("message is not valid JSON", status=400) from None
+            message = platform_json_loads(raw_message) if isinstance(raw_message, str) and raw_message \
+                else strip_nul(raw_message or {})
+        except JsonInvalid as exc:
+            raise PushRejected(f"message is not valid JSON: {exc}"[:200], status=400) from None
+        if not isinstance(message, dict):
+            raise PushRejected("message must be a JSON object", status=400)
         kind = PUSH_KINDS.get(push_type, PushKind.IGNORED)
-        order_id = str(message.get("id") or message.get("orderId") or "")
-        if kind != PushKind.IGNORED and not order_id:
-            raise PushRejected("the message carries no order id", status=400)
+        order_id = message.get("id") or message.get("orderId") or ""
+        if kind != PushKind.IGNORED:
+            order_id = push_text(order_id, name="the message's order id")
         refund = None
         if kind == PushKind.REFUND_APPLIED:
             try:
@@ -276,13 +295,14 @@ class ElemeAdapter(PlatformAdapter):
             except PlatformPayloadError as exc:
                 raise PushRejected(str(exc), status=400) from None
         event = PushEvent(
-            kind=kind, order_id=order_id, shop_code=str(body.get("shopId", "")), refund=refund,
+            kind=kind, order_id=str(order_id)[:64], shop_code=shop_id, refund=refund,
+            message_shop_code=str(message.get("shopId") or "")[:64],
             order_payload=message if kind == PushKind.ORDER_CREATED else None,
-            reason_code=str(message.get("reasonCode") or push_type),
-            reason=str(message.get("reason") or message.get("remark") or ""),
-            refund_id=str(message.get("refundId") or ""), raw=body,
+            reason_code=str(message.get("reasonCode") or push_type)[:30],
+            reason=str(message.get("reason") or message.get("remark") or "")[:255],
+            refund_id=str(message.get("refundId") or "")[:64], raw=strip_nul(body),
         )
-        return binding, event
+        return bindings, event
 
     def push_answer(self, *, ok: bool, message: str = "", status: int = 200) -> tuple[int, dict]:
         return (200, {"message": "ok"}) if ok else (status, {"message": message or "error"})
@@ -297,10 +317,7 @@ def refund_detail(message: dict) -> ParsedRefund:
         raise PlatformPayloadError("goodsList must be a list of objects")
     lines = []
     for item in goods:
-        try:
-            quantity = int(item.get("quantity") or 1)
-        except (TypeError, ValueError):
-            raise PlatformPayloadError(f"not a quantity: {item.get('quantity')!r}") from None
+        quantity = platform_int(item.get("quantity") or 1, name="quantity")
         if quantity <= 0:
             raise PlatformPayloadError(f"quantity must be positive: {quantity}")
         lines.append({"name": str(item.get("name") or "")[:120], "merchant_code": str(item.get("extendCode") or ""),
@@ -316,6 +333,24 @@ def refund_detail(message: dict) -> ParsedRefund:
     if amount < 0:
         raise PlatformPayloadError("totalPrice must not be negative")
     return ParsedRefund(partial=True, amount=amount, lines=tuple(lines))
+
+
+def _objects(value: Any, *, name: str) -> list[dict]:
+    """A list of objects of an order (``groups``, ``items``...); absent is empty."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise PlatformPayloadError(f"{name} must be a list of objects")
+    return value
+
+
+def _push_int(value: Any, *, name: str, digits: int) -> int:
+    """A push's integer field: a JSON integer (or a string of digits) of at most ``digits`` digits."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value) if len(value) <= digits else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**digits:
+        raise PushRejected(f"bad {name}", status=400)
+    return value
 
 
 def _shop_id(binding) -> Any:

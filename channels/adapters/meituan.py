@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,6 +19,8 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
 from channels.adapters.base import (
@@ -41,7 +44,13 @@ from channels.adapters.base import (
     http_timeout,
     md5_hex,
     money,
+    platform_int,
+    platform_json_loads,
+    push_body,
+    push_text,
+    strip_nul,
 )
+from core.jsonparse import JsonInvalid
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +64,7 @@ REFUND_NOTIFY_KINDS = {"apply": PushKind.REFUND_APPLIED, "part": PushKind.REFUND
                        "agree": PushKind.REFUND_AGREED,
                        "reject": PushKind.REFUND_REJECTED, "cancelRefund": PushKind.REFUND_CANCELLED}
 PUSH_PATHS = {"create_order", "cancel_order", "refund_order"}
+SIGNATURE_PATTERN = re.compile(r"[0-9A-Fa-f]{32}")
 PICKUP_PICK_TYPE = 1  # ``pick_type`` 1: the customer collects the order at the shop (到店自取)
 
 
@@ -64,26 +74,23 @@ def sign(url: str, params: dict[str, Any], secret: str) -> str:
     return md5_hex(f"{url}?{'&'.join(f'{k}={v}' for k, v in pairs)}{secret}")
 
 
-def _json_list(value: Any, *, name: str) -> list:
+def _json_list(value: Any, *, name: str) -> list[dict]:
+    """A list of objects sent as a JSON string inside the form (``detail``, ``extras``,
+    ``food``): parsed bounded (depth, numbers) and NUL-free."""
     if value in (None, ""):
         return []
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise PlatformPayloadError(f"{name} is not valid JSON") from None
-    if not isinstance(value, list):
-        raise PlatformPayloadError(f"{name} is not a list")
+            value = platform_json_loads(value)
+        except JsonInvalid as exc:
+            raise PlatformPayloadError(f"{name} is not valid JSON: {exc}"[:200]) from None
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise PlatformPayloadError(f"{name} is not a list of objects")
     return value
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
-    if value in (None, ""):
-        return default
-    try:
-        return int(Decimal(str(value)))
-    except Exception:
-        raise PlatformPayloadError(f"not an integer: {value!r}") from None
+    return platform_int(value, default)
 
 
 class MeituanAdapter(PlatformAdapter):
@@ -112,7 +119,7 @@ class MeituanAdapter(PlatformAdapter):
         if response.status_code >= 500:
             raise PlatformUnavailable(f"meituan {path}: HTTP {response.status_code}", status=response.status_code)
         try:
-            body = response.json()
+            body = platform_json_loads(response.content)
         except ValueError:
             raise PlatformUnavailable(f"meituan {path}: HTTP {response.status_code}, not JSON",
                                       status=response.status_code) from None
@@ -301,37 +308,44 @@ class MeituanAdapter(PlatformAdapter):
 
     # --- pushes ----------------------------------------------------------------------------------
 
-    def verify_push(self, request, *, bindings_by_app_id) -> tuple[Any, PushEvent]:
-        """Meituan pushes a form body signed over the receiving URL (values decoded)."""
+    def verify_push(self, request, *, bindings_for) -> tuple[list, PushEvent]:
+        """Meituan pushes a form body signed over the receiving URL (values decoded).
+        Shape first (size, app id, timestamp, sig), then the signature, then the values
+        (NUL-free; the JSON strings inside are parsed bounded where they are read)."""
         path = request.resolver_match.kwargs.get("path", "") if request.resolver_match else ""
         if path not in PUSH_PATHS:
-            raise PushRejected(f"unknown push {path!r}", status=404)
+            raise PushRejected(f"unknown push {path!r}"[:100], status=404)
+        push_body(request)
         # Query and form alike, values decoded (Django parses urlencoded and multipart bodies).
-        params = {**request.GET.dict(), **(request.POST.dict() if request.method == "POST" else {})}
-        app_id, sig = params.get("app_id", ""), params.get("sig", "")
-        if not app_id or not sig or not params.get("timestamp"):
-            raise PushRejected("app_id, timestamp and sig are required", status=400)
         try:
-            skew = abs(time.time() - int(params["timestamp"]))
-        except ValueError:
-            raise PushRejected("bad timestamp", status=400) from None
-        if skew > MAX_SKEW_SECONDS:
+            params = {**request.GET.dict(), **(request.POST.dict() if request.method == "POST" else {})}
+        except (SuspiciousOperation, MultiPartParserError) as exc:
+            raise PushRejected(f"malformed form: {exc}"[:200], status=400) from None
+        app_id, sig, timestamp = params.get("app_id", ""), params.get("sig", ""), params.get("timestamp", "")
+        if not app_id or not sig or not timestamp:
+            raise PushRejected("app_id, timestamp and sig are required", status=400)
+        push_text(app_id, name="app_id")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            raise PushRejected("bad timestamp", status=400)
+        if abs(time.time() - int(timestamp)) > MAX_SKEW_SECONDS:
             raise PushRejected("stale timestamp", status=400)
-        binding = bindings_by_app_id(app_id, params.get("app_poi_code", ""))
-        url = push_receiving_url(request)
-        if binding is None or not hmac.compare_digest(sign(url, params, binding.secret).encode(),
-                                                      sig.lower().encode()):
+        shop_code = push_text(params.get("app_poi_code", ""), name="app_poi_code", required=False)
+        if not SIGNATURE_PATTERN.fullmatch(sig):
             raise PushRejected("bad signature", status=401)
-        order_id = str(params.get("order_id", ""))
-        if not order_id:
-            raise PushRejected("order_id is required", status=400)
+        url = push_receiving_url(request)
+        bindings = [binding for binding in bindings_for(app_id, shop_code)
+                    if hmac.compare_digest(sign(url, params, binding.secret), sig.lower())]
+        if not bindings:
+            raise PushRejected("bad signature", status=401)
+        params = strip_nul(params)
+        order_id = push_text(params.get("order_id", ""), name="order_id")
         business = {k: v for k, v in params.items() if k not in ("app_id", "timestamp", "sig")}
         if path == "create_order":
-            event = PushEvent(kind=PushKind.ORDER_CREATED, order_id=order_id, shop_code=params.get("app_poi_code", ""),
+            event = PushEvent(kind=PushKind.ORDER_CREATED, order_id=order_id, shop_code=shop_code,
                               order_payload=business, raw=business)
         elif path == "cancel_order":
-            event = PushEvent(kind=PushKind.ORDER_CANCELLED, order_id=order_id,
-                              reason_code=str(params.get("reason_code", "")), reason=params.get("reason", ""),
+            event = PushEvent(kind=PushKind.ORDER_CANCELLED, order_id=order_id, shop_code=shop_code,
+                              reason_code=params.get("reason_code", "")[:30], reason=params.get("reason", "")[:255],
                               raw=business)
         else:
             kind = REFUND_NOTIFY_KINDS.get(params.get("notify_type", ""), PushKind.IGNORED)
@@ -339,9 +353,10 @@ class MeituanAdapter(PlatformAdapter):
                 refund = refund_detail(params)
             except PlatformPayloadError as exc:
                 raise PushRejected(str(exc), status=400) from None
-            event = PushEvent(kind=kind, order_id=order_id, reason=params.get("reason", ""),
-                              refund_id=str(params.get("refund_id", "")), refund=refund, raw=business)
-        return binding, event
+            event = PushEvent(kind=kind, order_id=order_id, shop_code=shop_code,
+                              reason=params.get("reason", "")[:255], refund_id=params.get("refund_id", "")[:64],
+                              refund=refund, raw=business)
+        return bindings, event
 
     def push_answer(self, *, ok: bool, message: str = "", status: int = 200) -> tuple[int, dict]:
         if ok:

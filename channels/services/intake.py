@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
+from typing import NoReturn
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from catalog.selectors import sku_resolve_platform_code
 from channels.adapters import adapter_for
 from channels.adapters.base import (
     ZERO,
+    BindingMismatch,
     ParsedOrder,
     ParsedRefund,
     PlatformPayloadError,
@@ -25,10 +28,7 @@ from channels.adapters.base import (
     RefundState,
 )
 from channels.models import RefundRequestKind, RefundRequestStatus, StoreBinding
-from channels.selectors import (
-    binding_for_shop,
-    order_by_channel_id,
-)
+from channels.selectors import order_by_channel_id
 from core.actors import Actor, ActorKind
 from core.errors import TransitionNotAllowed
 from inventory.services import stock_deduct
@@ -49,6 +49,7 @@ from orders.status_map import platform_status_to_system
 logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
+ORDER_ID_MAX_LENGTH = 64  # Order.channel_order_id
 PLATFORM_CANCEL_REASON_CODE = "platform_cancelled"
 REVERSE_ACTIONS = frozenset({OrderAction.CANCEL, OrderAction.REJECT, OrderAction.REFUND, OrderAction.PAY})
 CLOSED_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.REFUNDED})
@@ -97,19 +98,18 @@ def _platform_actor(platform: str) -> Actor:
 def platform_order_ingest(*, binding: StoreBinding, payload: dict) -> IngestResult:
     """Create the order of ``payload`` once; apply its platform state forward only.
 
-    Safe against concurrent duplicates: the unique (channel, channel_order_id)
-    index decides, and the loser returns the winner's order.
+    Only an order of ``binding``'s shop and store: a payload naming another shop, or
+    whose order is another store's, raises ``BindingMismatch`` (logged) and changes
+    nothing. Safe against concurrent duplicates: the unique (channel,
+    channel_order_id) index decides, and the loser returns the winner's order.
     """
-    adapter = adapter_for(binding.platform)
-    parsed = adapter.parse_order(binding, payload)
-    if parsed.shop_code and parsed.shop_code != binding.shop_code:
-        # One app id may serve many shops: the order belongs to its shop's binding.
-        binding = binding_for_shop(platform=binding.platform, shop_code=parsed.shop_code)
-        if binding is None:
-            raise PlatformPayloadError(f"no binding for {parsed.platform} shop {parsed.shop_code}")
+    parsed = _order_parse(binding=binding, payload=payload)
+    if parsed.shop_code != binding.shop_code:
+        _refuse_foreign(binding=binding, shop_code=parsed.shop_code, order_id=parsed.order_id,
+                        message=f"shop {parsed.shop_code!r} is not this binding's")
     existing = order_by_channel_id(platform=binding.platform, channel_order_id=parsed.order_id)
     if existing is not None:
-        return _ingest_known(order=existing, parsed=parsed)
+        return _ingest_known(binding=binding, order=existing, parsed=parsed)
     try:
         with transaction.atomic():
             order = _order_create_from_platform(binding=binding, parsed=parsed, payload=payload)
@@ -117,13 +117,42 @@ def platform_order_ingest(*, binding: StoreBinding, payload: dict) -> IngestResu
         existing = order_by_channel_id(platform=binding.platform, channel_order_id=parsed.order_id)
         if existing is None:
             raise
-        return _ingest_known(order=existing, parsed=parsed)
+        return _ingest_known(binding=binding, order=existing, parsed=parsed)
+    except DataError as exc:
+        # A value no column holds (a 70-character code, an amount past 10 digits): malformed.
+        raise PlatformPayloadError(f"order {parsed.order_id}: a value does not fit: {exc}"[:300]) from None
     applied = _apply_platform_state(order=order, parsed=parsed)
     order = _reread(order)
     return IngestResult(order=order, created=True, applied=applied)
 
 
-def _ingest_known(*, order: Order, parsed: ParsedOrder) -> IngestResult:
+def _order_parse(*, binding: StoreBinding, payload: dict) -> ParsedOrder:
+    """The adapter's reading of ``payload``. Parsing is pure, so any error it raises
+    means the payload is malformed: PlatformPayloadError, never a server error."""
+    try:
+        parsed = adapter_for(binding.platform).parse_order(binding, payload)
+    except PlatformPayloadError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise PlatformPayloadError(f"malformed order: {type(exc).__name__}: {exc}"[:300]) from None
+    if not parsed.order_id or len(parsed.order_id) > ORDER_ID_MAX_LENGTH:
+        raise PlatformPayloadError(f"the order id is empty or longer than {ORDER_ID_MAX_LENGTH} characters")
+    return parsed
+
+
+def _refuse_foreign(*, binding: StoreBinding, shop_code: str, order_id: str, message: str) -> NoReturn:
+    """A payload or push about another shop's or store's order: log it and change nothing."""
+    logger.warning("platform order of another shop or store refused", extra={
+        "binding": binding.pk, "platform": binding.platform, "shop": shop_code[:64], "order_id": order_id[:64],
+        "binding_shop": binding.shop_code, "error": message})
+    raise BindingMismatch(message, binding_id=binding.pk, platform=binding.platform, shop_code=shop_code[:64],
+                          order_id=order_id[:64])
+
+
+def _ingest_known(*, binding: StoreBinding, order: Order, parsed: ParsedOrder) -> IngestResult:
+    if order.store_id != binding.store_id:
+        _refuse_foreign(binding=binding, shop_code=parsed.shop_code, order_id=parsed.order_id,
+                        message=f"order {parsed.order_id} is not this shop's")
     applied = _apply_platform_state(order=order, parsed=parsed)
     order = _reread(order)
     return IngestResult(order=order, created=False, applied=applied)
@@ -392,18 +421,36 @@ def _refund_state_note(*, order: Order, state: str, reason: str, platform: str, 
 # --- Pushes -------------------------------------------------------------------------------------
 
 
-def platform_push_handle(*, binding: StoreBinding, event: PushEvent) -> IngestResult | None:
-    """Apply one verified push. An event about an order we do not know yet (a
-    cancellation overtaking its creation) fetches the order first."""
+def platform_push_handle(*, binding: StoreBinding, event: PushEvent,
+                         same_credentials: Sequence[StoreBinding] = ()) -> IngestResult | None:
+    """Apply one verified push.
+
+    ``binding`` verified the push's signature; ``same_credentials``: other enabled
+    bindings holding the same app id and secret (one platform app serving several of
+    our shops), which verify it just as well. The push acts through the one of these
+    whose shop it names and whose store holds its order, never through another
+    binding: a push naming another shop, or about another store's order, raises
+    ``BindingMismatch`` (logged) and changes nothing. An event about an order we do
+    not know yet (a cancellation overtaking its creation) fetches the order with that
+    binding first; the fetched order must be the pushed one, of one of these shops.
+    """
     if event.kind == PushKind.IGNORED:
         return None
+    verified = [binding, *same_credentials]
     if event.kind == PushKind.ORDER_CREATED:
-        return platform_order_ingest(binding=binding, payload=event.order_payload or {})
+        return platform_order_ingest(binding=_push_binding(verified=verified, event=event),
+                                     payload=event.order_payload or {})
     order = order_by_channel_id(platform=binding.platform, channel_order_id=event.order_id)
+    acting = _push_binding(verified=verified, event=event, store_id=order.store_id if order else None)
     result = None
     if order is None or event.kind == PushKind.ORDER_COMPLETED:
-        payload = adapter_for(binding.platform).fetch_order(binding, event.order_id)
-        result = platform_order_ingest(binding=binding, payload=payload)
+        payload = adapter_for(acting.platform).fetch_order(acting, event.order_id)
+        parsed = _order_parse(binding=acting, payload=payload)
+        if parsed.order_id != event.order_id:
+            raise PlatformPayloadError(f"asked for order {event.order_id}, the platform answered {parsed.order_id}")
+        if order is None:  # its shop is known only now
+            acting = _push_binding(verified=verified, event=replace(event, shop_code=parsed.shop_code))
+        result = platform_order_ingest(binding=acting, payload=payload)
         order = result.order
     result = result or IngestResult(order=order, created=False)
     if event.kind == PushKind.ORDER_CANCELLED:
@@ -416,10 +463,28 @@ def platform_push_handle(*, binding: StoreBinding, event: PushEvent) -> IngestRe
                  PushKind.REFUND_CANCELLED: RefundState.CANCELLED}[event.kind]
         order = _reread(order)
         result.applied += _refund_state_note(order=order, state=state, reason=event.reason,
-                                             platform=binding.platform, refund_id=event.refund_id,
+                                             platform=acting.platform, refund_id=event.refund_id,
                                              refund=event.refund, pushed=True)
     result.order = _reread(result.order)
     return result
+
+
+def _push_binding(*, verified: list[StoreBinding], event: PushEvent, store_id: int | None = None) -> StoreBinding:
+    """The verified binding a push acts through: of the shop(s) it names, and of the store
+    of its order when we know the order. None of them: ``BindingMismatch``."""
+    candidates = verified
+    for shop_code in dict.fromkeys(code for code in (event.shop_code, event.message_shop_code) if code):
+        candidates = [candidate for candidate in candidates if candidate.shop_code == shop_code]
+        if not candidates:
+            _refuse_foreign(binding=verified[0], shop_code=shop_code, order_id=event.order_id,
+                            message=f"shop {shop_code!r} is not this binding's")
+    if store_id is not None:
+        of_store = [candidate for candidate in candidates if candidate.store_id == store_id]
+        if not of_store:
+            _refuse_foreign(binding=candidates[0], shop_code=event.shop_code, order_id=event.order_id,
+                            message=f"order {event.order_id} is not this shop's")
+        candidates = of_store
+    return candidates[0]
 
 
 def binding_create(*, store, platform: str, shop_code: str, app_id: str, secret: str, base_url: str,

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from channels.adapters import adapter_for
 from channels.adapters.base import (
+    BindingMismatch,
     PlatformAdapter,
     PlatformError,
     PlatformPayloadError,
@@ -56,6 +57,9 @@ def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
             try:
                 with transaction.atomic():
                     ingested = platform_order_ingest(binding=binding, payload=payload)
+            except BindingMismatch as exc:  # another shop's order (logged): never ours, nothing to wait for
+                result.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
             except (PlatformError, PlatformPayloadError, InvalidInput, IntegrityError) as exc:
                 logger.exception("platform order could not be ingested", extra={"binding": binding.pk})
                 result.errors.append(f"{type(exc).__name__}: {exc}")

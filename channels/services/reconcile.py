@@ -28,7 +28,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from channels.adapters import adapter_for
-from channels.adapters.base import PlatformError, PlatformPayloadError
+from channels.adapters.base import BindingMismatch, PlatformError, PlatformPayloadError
 from channels.models import PlatformOrderCheck
 from channels.selectors import binding_for_store
 from channels.services.intake import platform_order_ingest
@@ -100,7 +100,7 @@ def platform_orders_reconcile(*, now: datetime | None = None, limit: int | None 
                 # anything on our side carries its traceback.
                 logger.warning("platform order could not be reconciled",
                                extra={"order_id": order_id, "error": str(exc)},
-                               exc_info=not isinstance(exc, PlatformError))
+                               exc_info=not isinstance(exc, PlatformError | BindingMismatch))
                 error = f"{type(exc).__name__}: {exc}"
             else:
                 result.checked += 1

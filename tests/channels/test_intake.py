@@ -6,7 +6,7 @@ import pytest
 
 from catalog.models import StoreSku
 from catalog.services import ITEM_AVAILABILITY_TOPIC, store_sku_set_availability
-from channels.adapters.base import PushEvent, PushKind
+from channels.adapters.base import BindingMismatch, PushEvent, PushKind
 from channels.services import (
     apportion,
     bindings_schedule_due,
@@ -217,12 +217,13 @@ def test_a_refund_agreed_on_the_platform_refunds_a_delivered_order(shop):
     assert result.order.status == "refunded"
 
 
-def test_a_payload_of_another_shop_of_the_same_app_goes_to_that_shops_store(shop):
-    other = StoreBindingFactory(platform="meituan", shop_code="mt-poi-002", app_id="6001", secret="mt-secret")
+def test_a_payload_of_another_shop_of_the_same_app_is_refused_and_creates_nothing(shop):
+    StoreBindingFactory(platform="meituan", shop_code="mt-poi-002", app_id="6001", secret="mt-secret")
 
-    order = platform_order_ingest(binding=shop["meituan"], payload=meituan_order(app_poi_code="mt-poi-002")).order
+    with pytest.raises(BindingMismatch):  # an order is ingested only through its own shop's binding
+        platform_order_ingest(binding=shop["meituan"], payload=meituan_order(app_poi_code="mt-poi-002"))
 
-    assert order.store_id == other.store_id
+    assert Order.objects.count() == 0
 
 
 def test_apportion_splits_to_the_cent_and_never_beyond_a_line():
