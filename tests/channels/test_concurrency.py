@@ -5,11 +5,12 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from channels.models import StoreBinding
 from channels.services import binding_pull, platform_order_ingest
+from channels.services.pull import binding_pull_lock
 from core.models import OutboxMessage, OutboxStatus
 from core.outbox import _HANDLERS, outbox_relay
 from inventory.models import Stock
@@ -62,14 +63,14 @@ def test_an_overlapping_pull_of_the_same_binding_skips(shop):
     binding = shop["meituan"]
     locked, release = threading.Event(), threading.Event()
 
-    def hold_the_binding():
-        with transaction.atomic():
-            StoreBinding.objects.select_for_update().get(pk=binding.pk)
+    def pull_in_progress():
+        with binding_pull_lock(binding_id=binding.pk) as held:
+            assert held
             locked.set()
             release.wait(timeout=10)
         connection.close()
 
-    holder = threading.Thread(target=hold_the_binding)
+    holder = threading.Thread(target=pull_in_progress)
     holder.start()
     assert locked.wait(timeout=10)
     try:
@@ -81,6 +82,8 @@ def test_an_overlapping_pull_of_the_same_binding_skips(shop):
     assert result.skipped is True
     binding.refresh_from_db()
     assert binding.last_pull_at is None
+    with binding_pull_lock(binding_id=binding.pk) as held_after:
+        assert held_after is True  # released when the other pull ended
 
 
 def test_two_relays_at_once_deliver_each_message_once_and_in_key_order():

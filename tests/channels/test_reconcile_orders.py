@@ -144,9 +144,9 @@ def test_an_order_is_claimed_by_one_run_only(shop):
 def test_the_job_is_in_the_beat_schedule_and_the_embedded_scheduler(db):
     job = settings.PERIODIC_JOBS["reconcile-platform-orders"]
 
-    assert job == {"task": "channels.reconcile_platform_orders", "every": 60}
+    assert job == {"task": "channels.reconcile_platform_orders", "every": 15}
     assert settings.CELERY_BEAT_SCHEDULE["reconcile-platform-orders"] == {
-        "task": "channels.reconcile_platform_orders", "schedule": 60.0}
+        "task": "channels.reconcile_platform_orders", "schedule": 15.0}
     assert EmbeddedScheduler(jobs={"reconcile-platform-orders": job}, clock=lambda: 0.0).run_due() == [
         "reconcile-platform-orders"]
 
