@@ -300,7 +300,7 @@ CHANNELS_PULL_MAX_ORDERS = 50
 # A pull's reads (Meituan getOrderDaySeq / getOrderIdByDaySeq / getOrderDetail, Ele.me
 # getUnprocessOrders / mgetOrders / getAllOrders) answered with HTTP 5xx are tried again,
 # up to ATTEMPTS times in all, DELAY x the attempt apart.
-CHANNELS_PULL_CALL_ATTEMPTS = env.int("CHANNELS_PULL_CALL_ATTEMPTS", default=3)
+CHANNELS_PULL_CALL_ATTEMPTS = env.int("CHANNELS_PULL_CALL_ATTEMPTS", default=4)
 CHANNELS_PULL_RETRY_DELAY_SECONDS = env.float("CHANNELS_PULL_RETRY_DELAY_SECONDS", default=0.2)
 # Ele.me getAllOrders reconciliation (cancellations, refunds) at most this often per binding.
 CHANNELS_RECONCILE_SECONDS = 300
