@@ -302,6 +302,9 @@ CHANNELS_PULL_MAX_ORDERS = 50
 # up to ATTEMPTS times in all, DELAY x the attempt apart.
 CHANNELS_PULL_CALL_ATTEMPTS = env.int("CHANNELS_PULL_CALL_ATTEMPTS", default=4)
 CHANNELS_PULL_RETRY_DELAY_SECONDS = env.float("CHANNELS_PULL_RETRY_DELAY_SECONDS", default=0.2)
+# A pull holds its binding this long (renewed with every order it ingests); another pull
+# of the binding meanwhile is skipped. A pull that dies leaves the lease to expire.
+CHANNELS_PULL_LEASE_SECONDS = 300
 # Ele.me getAllOrders reconciliation (cancellations, refunds) at most this often per binding.
 CHANNELS_RECONCILE_SECONDS = 300
 CHANNELS_ELEME_PAGE_SIZE = 50

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels.adapters import adapter_for
@@ -25,55 +24,46 @@ from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
-# First key of the PostgreSQL advisory lock a pull holds: (PULL_LOCK_CLASS, binding id).
-PULL_LOCK_CLASS = 0x6F6370  # "ocp"
-
 # --- Pulling ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def binding_pull_lock(*, binding_id: int) -> Iterator[bool]:
-    """Hold the pull of one binding: yields False when another pull holds it.
+def binding_pull_claim(*, binding_id: int) -> bool:
+    """Take the pull of one enabled binding for ``CHANNELS_PULL_LEASE_SECONDS`` (a
+    conditional UPDATE of ``pull_lease_until``): False when another pull holds it.
 
-    A PostgreSQL session advisory lock, held across the pull's commits (one per order)
-    and its platform calls, without holding any row. Elsewhere (SQLite: one process
-    runs the jobs one after another) pulls are not held apart; an overlap would only
-    repeat calls, since ingestion is idempotent and every pull state written is one
-    that pull's own walk justifies."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [PULL_LOCK_CLASS, binding_id])
-        held = bool(cursor.fetchone()[0])
-    try:
-        yield held
-    finally:
-        if held:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [PULL_LOCK_CLASS, binding_id])
-            except DatabaseError:  # the connection is broken: closing it releases the lock
-                logger.warning("pull lock not released", exc_info=True, extra={"binding": binding_id})
+    A lease, not a lock held open: no transaction spans the pull's platform calls,
+    and it works through a transaction-mode connection pooler. A pull that dies
+    leaves the lease to expire; a pull that outlives it may overlap the next one,
+    which only repeats calls (ingestion is idempotent and every pull state written
+    is one that pull's own walk justifies). The clock is the real one, whatever
+    ``now`` a pull is given."""
+    clock = timezone.now()
+    return bool(StoreBinding.objects.filter(pk=binding_id, enabled=True)
+                .filter(Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lte=clock))
+                .update(pull_lease_until=_lease_end()))
+
+
+def _lease_end() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.CHANNELS_PULL_LEASE_SECONDS)
 
 
 def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
     """Pull one binding's new orders and ingest them, each as soon as it is fetched.
 
-    Each order commits with the pull state advanced past it, so an order fetched is
-    kept whatever a later call of the same pull does. An order that cannot be fetched
-    or ingested stays in the pull state as missing (Meituan) or unprocessed (Ele.me)
-    and is tried again by the next pull, while the orders after it go on. An
-    overlapping pull of the same binding returns at once (``skipped``).
+    Each order commits with the pull state advanced past it (and the lease renewed),
+    so an order fetched is kept whatever a later call of the same pull does. An order
+    that cannot be fetched or ingested stays in the pull state as missing (Meituan) or
+    unprocessed (Ele.me) and is tried again by the next pull, while the orders after
+    it go on. An overlapping pull of the same binding returns at once (``skipped``).
     """
     now = now or timezone.now()
     result = PullResult(binding_id=binding_id)
-    with binding_pull_lock(binding_id=binding_id) as held:
-        binding = (StoreBinding.objects.select_related("store").filter(pk=binding_id, enabled=True).first()
-                   if held else None)
-        if binding is None:
-            result.skipped = True
-            return result
+    if not binding_pull_claim(binding_id=binding_id):
+        result.skipped = True
+        return result
+    state = None
+    try:
+        binding = StoreBinding.objects.select_related("store").get(pk=binding_id)
         adapter = adapter_for(binding.platform)
         state = dict(binding.pull_state or {})
         try:
@@ -87,9 +77,11 @@ def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
                 state["reconciled_at"] = now.isoformat()
         except (PlatformError, PlatformPayloadError) as exc:
             result.errors.append(str(exc))
-        StoreBinding.objects.filter(pk=binding.pk).update(
-            pull_state=state, last_pull_at=now, last_error="; ".join(result.errors)[:2000],
-        )
+    finally:
+        done = {"pull_lease_until": None}
+        if state is not None:
+            done.update(pull_state=state, last_pull_at=now, last_error="; ".join(result.errors)[:2000])
+        StoreBinding.objects.filter(pk=binding_id).update(**done)
     return result
 
 
@@ -113,8 +105,7 @@ def _pulled_ingest(*, binding: StoreBinding, adapter: PlatformAdapter, state: di
         with transaction.atomic():
             ingested = platform_order_ingest(binding=binding, payload=pulled.payload)
             after = _state_after(adapter, binding=binding, state=state, pulled=pulled, done=True)
-            if after != state:
-                StoreBinding.objects.filter(pk=binding.pk).update(pull_state=after)
+            StoreBinding.objects.filter(pk=binding.pk).update(pull_state=after, pull_lease_until=_lease_end())
     except (PlatformError, PlatformPayloadError, InvalidInput, IntegrityError) as exc:
         logger.exception("platform order could not be ingested", extra={"binding": binding.pk})
         result.errors.append(f"{type(exc).__name__}: {exc}")

@@ -6,6 +6,7 @@ answering 500 every order arrives within three pulls of being placed."""
 import random
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 import requests
@@ -86,6 +87,22 @@ def test_two_failures_in_a_row_end_the_walk_and_the_next_pull_goes_on_from_there
     assert state_after_first == {_today(): 4, "missing": {_today(): [3, 4]}}  # 5 not walked yet
     assert (second.created, second.errors) == (3, [])
     assert _meituan_ids() == set(made)
+
+
+def test_a_pull_holds_its_binding_by_a_lease_that_a_dead_pull_leaves_to_expire(sim, shop):
+    meituan_shop(sim, shop)
+    sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "lines": [MT_LINE]})
+    StoreBinding.objects.filter(pk=shop["meituan"].pk).update(
+        pull_lease_until=timezone.now() + timedelta(seconds=60))  # a pull is running
+
+    while_held = binding_pull(binding_id=shop["meituan"].pk)
+    StoreBinding.objects.filter(pk=shop["meituan"].pk).update(
+        pull_lease_until=timezone.now() - timedelta(seconds=1))  # that pull died; its lease ran out
+    after_expiry = binding_pull(binding_id=shop["meituan"].pk)
+
+    assert (while_held.skipped, while_held.created) == (True, 0)
+    assert (after_expiry.skipped, after_expiry.created) == (False, 1)
+    assert StoreBinding.objects.get(pk=shop["meituan"].pk).pull_lease_until is None  # released at the end
 
 
 @pytest.mark.postgres_only
