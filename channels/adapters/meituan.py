@@ -170,6 +170,8 @@ class MeituanAdapter(PlatformAdapter):
         date = now.strftime("%Y%m%d")
         data = read_with_retries(lambda: self.call(binding, "GET", "order/getOrderDaySeq",
                                                    {"app_poi_code": binding.shop_code})) or {}
+        if not isinstance(data, dict):
+            raise PlatformPayloadError("getOrderDaySeq: no day_seq in the answer")
         newest = _int(data.get("day_seq"), 0)
         yield from self._walk_day(binding, date=date, after=int(state.get(date, 0)), newest=newest, budget=budget)
 
