@@ -76,8 +76,8 @@ def http_session() -> requests.Session:
 
 def http_timeout() -> tuple[float, float]:
     """(connect, read) seconds for every platform call."""
-    return (float(getattr(settings, "CHANNELS_HTTP_CONNECT_TIMEOUT", 3.0)),
-            float(getattr(settings, "CHANNELS_HTTP_READ_TIMEOUT", 10.0)))
+    return (float(settings.CHANNELS_HTTP_CONNECT_TIMEOUT),
+            float(settings.CHANNELS_HTTP_READ_TIMEOUT))
 
 
 T = TypeVar("T")
