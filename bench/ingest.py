@@ -37,12 +37,13 @@ def fetch_only(binding) -> tuple[list[dict], float]:
     payloads: list[dict] = []
     with common.Stopwatch() as watch:
         while True:
-            chunk = adapter.pull_new_orders(binding)
+            chunk = list(adapter.pull_new_orders(binding))
             if not chunk:
                 break
-            for payload in chunk:
-                binding.pull_state = adapter.pull_state_after(binding, state=binding.pull_state, payload=payload)
-            payloads += chunk
+            for pulled in chunk:
+                binding.pull_state = adapter.pull_state_after(binding, state=binding.pull_state, pulled=pulled,
+                                                              done=not pulled.error)
+            payloads += [pulled.payload for pulled in chunk if pulled.payload is not None]
     binding.pull_state = {}
     return payloads, watch.seconds
 

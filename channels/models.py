@@ -36,6 +36,9 @@ class StoreBinding(models.Model):
                                   help_text=_('Where pulling resumes, e.g. {"20261122": 41}: the last Meituan '
                                               'day sequence ingested per date.'))
     last_pull_at = models.DateTimeField(_("last pull at"), null=True, blank=True)
+    # Set while a pull runs (channels.services.pull): another pull of the binding before
+    # then is skipped. A pull that dies leaves it to expire.
+    pull_lease_until = models.DateTimeField(_("pulling until"), null=True, blank=True, editable=False)
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

@@ -361,16 +361,28 @@ OUTBOX_KICK_TTL_SECONDS = 5
 CHANNELS_HTTP_CONNECT_TIMEOUT = 3.0
 CHANNELS_HTTP_READ_TIMEOUT = 10.0
 CHANNELS_PULL_MAX_ORDERS = 50
+# A pull's reads (Meituan getOrderDaySeq / getOrderIdByDaySeq / getOrderDetail, Ele.me
+# getUnprocessOrders / mgetOrders / getAllOrders) answered with HTTP 5xx are tried again,
+# up to ATTEMPTS times in all, DELAY x the attempt apart.
+CHANNELS_PULL_CALL_ATTEMPTS = env.int("CHANNELS_PULL_CALL_ATTEMPTS", default=4)
+CHANNELS_PULL_RETRY_DELAY_SECONDS = env.float("CHANNELS_PULL_RETRY_DELAY_SECONDS", default=0.2)
+# A pull holds its binding this long (renewed with every order it ingests); another pull
+# of the binding meanwhile is skipped. A pull that dies leaves the lease to expire.
+CHANNELS_PULL_LEASE_SECONDS = 300
 # Ele.me getAllOrders reconciliation (cancellations, refunds) at most this often per binding.
 CHANNELS_RECONCILE_SECONDS = 300
+CHANNELS_ELEME_PAGE_SIZE = 50
+CHANNELS_ELEME_MAX_PAGES = 10
 # Meituan: for this many minutes after midnight a pull also finishes yesterday's day sequences.
 CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES = 30
 # Day numbers in a row without an order that end the walk of a past day (gaps happen).
 CHANNELS_MEITUAN_PAST_DAY_MISSES = 3
-# Reconciliation of known orders (job reconcile-platform-orders): open platform orders
-# placed more than MINUTES and less than MAX_HOURS ago are fetched from their platform,
-# each at most every EVERY_SECONDS, at most BATCH per run.
-CHANNELS_RECONCILE_ORDER_MINUTES = 10
+# Reconciliation of known orders (job reconcile-platform-orders): open platform orders are
+# fetched from their platform, those placed less than YOUNG_MINUTES ago at most every
+# YOUNG_EVERY_SECONDS (a cancellation without a push reaches the POS within a minute),
+# older ones up to MAX_HOURS at most every ORDER_EVERY_SECONDS; at most BATCH per run.
+CHANNELS_RECONCILE_YOUNG_MINUTES = env.int("CHANNELS_RECONCILE_YOUNG_MINUTES", default=60)
+CHANNELS_RECONCILE_YOUNG_EVERY_SECONDS = env.int("CHANNELS_RECONCILE_YOUNG_EVERY_SECONDS", default=30)
 CHANNELS_RECONCILE_ORDER_MAX_HOURS = 24
 CHANNELS_RECONCILE_ORDER_EVERY_SECONDS = 300
 CHANNELS_RECONCILE_ORDER_BATCH = 100
@@ -382,7 +394,8 @@ _CHANNEL_JOBS = {
     "relay-outbox": {"task": "core.relay_outbox", "every": 15},
     # Every second: one indexed query; a binding is pulled within about a second of its interval.
     "pull-platform-orders": {"task": "channels.schedule_due_pulls", "every": 1},
-    "reconcile-platform-orders": {"task": "channels.reconcile_platform_orders", "every": 60},
+    # Every 15 s: a young open order is checked within YOUNG_EVERY_SECONDS + 7.5 s of its last check.
+    "reconcile-platform-orders": {"task": "channels.reconcile_platform_orders", "every": 15},
 }
 PERIODIC_JOBS.update(_CHANNEL_JOBS)
 CELERY_BEAT_SCHEDULE.update(

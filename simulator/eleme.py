@@ -289,8 +289,9 @@ class ElemeSimulator(PlatformControl):
             "book": bool(draft.delivery_time), "orderBusinessType": 1 if draft.pickup else 0,
             "consignee": draft.customer_name, "phoneList": [draft.phone], "address": draft.address,
             "deliveryGeo": f"{draft.longitude},{draft.latitude}", "description": draft.note,
-            "totalPrice": yuan(draft.paid), "originalPrice": yuan(draft.goods + draft.package + draft.shipping),
-            "deliverFee": yuan(draft.shipping), "packageFee": yuan(draft.package),
+            "totalPrice": yuan(draft.paid),
+            "originalPrice": yuan(draft.goods + draft.package + draft.bag + draft.shipping),
+            "deliverFee": yuan(draft.shipping), "packageFee": yuan(draft.package + draft.bag),
             "groups": [{"name": "1号篮子", "type": "normal", "items": items}],
             "orderActivities": activities,
         }

@@ -23,13 +23,27 @@ from our adapters; the merchant's push URLs for Meituan ``create_order`` /
 ``path_prefix`` is matched against the request path for inbound modes (for an
 Ele.me call, its route "/api/v1/" + the envelope's action) and against the path
 of the target URL for outbound modes; "" or "/" match all.
+
+Inbound modes take three more fields:
+
+- ``after`` (default 0): the first ``after`` matching calls pass untouched, e.g. the
+  7th getOrderDetail of a pull fails with ``{"after": 6}``;
+- ``rate`` (0 < rate <= 1, default 1): each matching call (past ``after``) fires
+  with this probability, drawn from a generator seeded with ``seed`` (an integer;
+  none: unseeded), so the same sequence of calls meets the same faults. With
+  ``rate``, ``count`` defaults to 0;
+- ``count`` 0: fires until ``POST /_sim/reset`` (or a restart) clears it.
+
+``GET /_sim/faults`` lists each armed fault with ``seen`` (matching calls so far) and
+``fired`` (of them, how many it failed).
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 INBOUND_MODES = frozenset({"error500", "slow"})
 OUTBOUND_MODES = frozenset({"bad_signature", "duplicate", "shuffle"})
@@ -45,14 +59,25 @@ class FaultSpecError(ValueError):
 class Fault:
     path_prefix: str
     mode: str
-    count: int = 1
+    count: int = 1  # firings left; 0: no limit (inbound modes)
     delay: float = 0.0
     # Assigned when armed; a firing returned by ``take`` carries it, so a batch
     # mode (shuffle) can tell which armed fault a push belongs to.
     fault_id: int = 0
+    after: int = 0  # matching events to let through first (inbound modes)
+    rate: float = 1.0  # chance that a matching event fires (inbound modes)
+    seed: int | None = None
+    seen: int = 0
+    fired: int = 0
+    _random: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"path_prefix": self.path_prefix, "mode": self.mode, "count": self.count, "delay": self.delay,
+                "fault_id": self.fault_id, "after": self.after, "rate": self.rate, "seed": self.seed,
+                "seen": self.seen, "fired": self.fired}
 
 
 def fault_from_dict(data: object) -> Fault:
@@ -64,15 +89,29 @@ def fault_from_dict(data: object) -> Fault:
     path_prefix = data.get("path_prefix", "")
     if not isinstance(path_prefix, str):
         raise FaultSpecError("path_prefix must be a string")
-    count = data.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise FaultSpecError("count must be a positive integer")
+    inbound_only = [name for name in ("after", "rate", "seed") if name in data]
+    if inbound_only and mode not in INBOUND_MODES:
+        raise FaultSpecError(f"{', '.join(inbound_only)} only go with the inbound modes {sorted(INBOUND_MODES)}")
+    rate = data.get("rate", 1)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        raise FaultSpecError("rate must be a number above 0 and at most 1")
+    seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise FaultSpecError("seed must be an integer")
+    after = data.get("after", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise FaultSpecError("after must be a non-negative integer")
+    count = data.get("count", 0 if "rate" in data else 1)
+    lowest = 0 if mode in INBOUND_MODES else 1
+    if isinstance(count, bool) or not isinstance(count, int) or count < lowest:
+        raise FaultSpecError("count must be a positive integer" + (" or 0 (no limit)" if lowest == 0 else ""))
     delay = data.get("delay", 0)
     if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
         raise FaultSpecError("delay must be a non-negative number of seconds")
     if mode == "slow" and delay <= 0:
         raise FaultSpecError("mode slow needs a positive delay")
-    return Fault(path_prefix=path_prefix, mode=mode, count=count, delay=float(delay))
+    return Fault(path_prefix=path_prefix, mode=mode, count=count, delay=float(delay), after=after,
+                 rate=float(rate), seed=seed)
 
 
 class FaultRegistry:
@@ -97,19 +136,28 @@ class FaultRegistry:
             return [f.to_dict() for f in self._faults]
 
     def take(self, *, path: str, modes: frozenset[str] | set[str]) -> Fault | None:
-        """Consume one firing of the first armed fault of ``modes`` matching ``path``.
+        """Consume one firing of the first armed fault of ``modes`` matching ``path``
+        that fires for this event (past its ``after``, and drawn within its ``rate``).
 
         The firing returned has ``count`` = the firings still left after this one
-        (0 on the last), and the armed fault's ``fault_id``.
+        (0 on the last, and for a fault without a limit), and the armed fault's ``fault_id``.
         """
         with self._lock:
             for fault in self._faults:
-                if fault.mode in modes and _matches(fault.path_prefix, path):
+                if fault.mode not in modes or not _matches(fault.path_prefix, path):
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.after:
+                    continue
+                if fault.rate < 1 and fault._random.random() >= fault.rate:
+                    continue
+                fault.fired += 1
+                if fault.count > 0:
                     fault.count -= 1
-                    if fault.count <= 0:
+                    if fault.count == 0:
                         self._faults.remove(fault)
-                    return Fault(path_prefix=fault.path_prefix, mode=fault.mode, count=max(fault.count, 0),
-                                 delay=fault.delay, fault_id=fault.fault_id)
+                return Fault(path_prefix=fault.path_prefix, mode=fault.mode, count=fault.count,
+                             delay=fault.delay, fault_id=fault.fault_id)
         return None
 
 

@@ -29,12 +29,16 @@ after a timeout is safe. Every answer is HTTP 200; errors are
     705 store or order of another app     801 no such order
     802 status does not allow the call    803 no such food/sku at the store
 
-Amounts (yuan numbers; held in fen, so they add up exactly)::
+Amounts (yuan numbers; held in fen, so they add up exactly), as PLATFORMS.md says::
 
-    original_price    = sum(detail price * quantity) + package_bag_money
-    package_bag_money = sum(detail box_num * box_price)        (box_num = quantity)
-    total             = original_price - sum(extras reduce_fee) + shipping_fee
+    original_price    = sum(detail price * quantity) + sum(detail box_price * box_num)
+                        + package_bag_money + shipping_fee
+    total             = original_price - sum(extras reduce_fee)
     reduce_fee        = mt_charge + poi_charge                 (per extras entry)
+
+``box_num`` is the line's box count (quantity * the menu item's boxes per unit),
+``box_price`` the price of one box; ``package_bag_money`` is the shop's bag fee, once
+per order (0 unless the shop sets one).
 
 ``detail`` and ``extras`` are JSON strings. New orders are in status 2. Beyond
 PLATFORMS.md, as the real platform has them: ``pick_type`` (0 delivered, 1 the
@@ -50,9 +54,11 @@ Pushes (when the shop has a ``push_url``): a form POST to ``{push_url}/create_or
 Control API (tests and the demo; never signed, never faulted)::
 
     POST /_sim/meituan/shops          {"app_poi_code", "app_id", "secret", "push_url"?, "menu"?,
-                                       "rate_per_minute"?: 0, "shipping_fee"?: 5}
+                                       "rate_per_minute"?: 0, "shipping_fee"?: 5,
+                                       "package_bag_money"?: 0}
         registers (or replaces) a shop; menu items {"app_food_code", "food_name", "sku_id",
-        "price", "box_price"?, "spec"?, "unit"?}; no menu -> a default Chinese-dish menu.
+        "price", "box_price"?, "box_num"?: 1 (boxes per unit), "spec"?, "unit"?}; no menu -> a
+        default Chinese-dish menu.
     GET  /_sim/meituan/shops          shops with their menu and sell status
     POST /_sim/meituan/shops/{app_poi_code}/rate  {"rate_per_minute"}
     POST /_sim/meituan/orders         {"shop", "count"?: 1, "push"?: (true if push_url), "lines"?:
@@ -94,7 +100,7 @@ from simulator.control import PlatformControl
 from simulator.delivery import PushDispatcher
 from simulator.orders_gen import (
     DEFAULT_MEITUAN_MENU, TIMESTAMP_TOLERANCE, DaySequence, MenuItem, OrderDraft, OrderGenerator, SpecError,
-    build_draft, china_day, fen_from, push_url_field, quantity_field, rate_field,
+    boxes_field, build_draft, china_day, fen_from, push_url_field, quantity_field, rate_field,
     text_field, yuan,
 )
 from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimResponse
@@ -133,6 +139,7 @@ class MeituanShop:
         self.push_url = push_url_field(data).rstrip("/")
         self.rate = rate_field(data)
         self.shipping = fen_from(data.get("shipping_fee", 5), name="shipping_fee")
+        self.bag = fen_from(data.get("package_bag_money", 0), name="package_bag_money")
         menu = data.get("menu") or DEFAULT_MEITUAN_MENU
         if not isinstance(menu, list) or not all(isinstance(entry, dict) for entry in menu):
             raise SpecError("menu must be a list of objects")
@@ -141,7 +148,7 @@ class MeituanShop:
             item = MenuItem(
                 code=text_field(entry, "app_food_code"), sku_id=str(entry.get("sku_id") or entry["app_food_code"]),
                 name=text_field(entry, "food_name"), price=fen_from(entry.get("price"), name="price"),
-                box_price=fen_from(entry.get("box_price", 0), name="box_price"),
+                box_price=fen_from(entry.get("box_price", 0), name="box_price"), boxes=boxes_field(entry),
                 spec=str(entry.get("spec") or ""), unit=str(entry.get("unit") or "份"),
             )
             if any((m.code, m.sku_id) == (item.code, item.sku_id) for m in self.menu):
@@ -160,8 +167,9 @@ class MeituanShop:
         return {
             "app_poi_code": self.app_poi_code, "app_id": self.app_id, "push_url": self.push_url,
             "rate_per_minute": self.rate, "shipping_fee": yuan(self.shipping),
+            "package_bag_money": yuan(self.bag),
             "menu": [{"app_food_code": m.code, "sku_id": m.sku_id, "food_name": m.name, "spec": m.spec,
-                      "price": yuan(m.price), "box_price": yuan(m.box_price),
+                      "price": yuan(m.price), "box_price": yuan(m.box_price), "box_num": m.boxes,
                       "sell_status": 1 if (m.code, m.sku_id) in self.sold_out else 0} for m in self.menu],
             "sell_status_calls": list(self.sell_status_calls),
         }
@@ -258,7 +266,7 @@ class MeituanSimulator(PlatformControl):
             for _ in range(count):
                 draft = build_draft(self._rng, menu=on_sale, lines=lines, shipping=shop.shipping,
                                     new_customer=new_customer, note=note, pickup=pickup,
-                                    delivery_time=delivery_time, created_at=created_at)
+                                    delivery_time=delivery_time, created_at=created_at, bag=shop.bag)
                 draft.day_seq = self._days.next(shop.app_poi_code, draft.day)
                 record = {"order_id": next(self._ids), "shop": shop.app_poi_code, "draft": draft,
                           "status": STATUS_PUSHABLE, "utime": draft.created_at, "refund_status": REFUND_NONE,
@@ -276,7 +284,7 @@ class MeituanSimulator(PlatformControl):
     def _render(record: dict) -> dict:
         draft: OrderDraft = record["draft"]
         detail = [{"app_food_code": item.code, "food_name": item.name, "sku_id": item.sku_id, "quantity": quantity,
-                   "price": yuan(item.price), "box_num": quantity, "box_price": yuan(item.box_price),
+                   "price": yuan(item.price), "box_num": quantity * item.boxes, "box_price": yuan(item.box_price),
                    "unit": item.unit, "food_property": "", "spec": item.spec} for item, quantity in draft.lines]
         extras = [{"act_detail_id": p.act_id, "reduce_fee": yuan(p.total), "mt_charge": yuan(p.platform),
                    "poi_charge": yuan(p.merchant), "remark": p.name, "type": p.kind} for p in draft.promotions]
@@ -288,7 +296,8 @@ class MeituanSimulator(PlatformControl):
             "recipient_name": draft.customer_name, "recipient_phone": draft.phone,
             "recipient_address": draft.address, "latitude": draft.latitude, "longitude": draft.longitude,
             "caution": draft.note, "shipping_fee": yuan(draft.shipping), "total": yuan(draft.paid),
-            "original_price": yuan(draft.goods + draft.package), "package_bag_money": yuan(draft.package),
+            "original_price": yuan(draft.goods + draft.package + draft.bag + draft.shipping),
+            "package_bag_money": yuan(draft.bag),
             "pay_type": 2, "detail": json.dumps(detail, ensure_ascii=False, separators=(",", ":")),
             "extras": json.dumps(extras, ensure_ascii=False, separators=(",", ":")),
             "refund_status": record["refund_status"], "refund_reason": record["refund_reason"],
@@ -532,7 +541,8 @@ class MeituanSimulator(PlatformControl):
             if item is None:
                 item = MenuItem(code=code, sku_id=sku_id or code, name=str(line.get("food_name") or f"未知商品{code}"),
                                 price=fen_from(line.get("price", 10), name="price"),
-                                box_price=fen_from(line.get("box_price", 0), name="box_price"), known=False)
+                                box_price=fen_from(line.get("box_price", 0), name="box_price"),
+                                boxes=boxes_field(line), known=False)
             resolved.append((item, quantity_field(line)))
         return resolved
 

@@ -8,16 +8,19 @@ fen and rendered as yuan numbers (``2350`` -> ``23.5``), so the amounts of one
 order always add up exactly:
 
     goods    = sum(unit price * quantity)
-    package  = sum(box price * quantity)             (packaging, 餐盒费)
+    package  = sum(box price * boxes per unit * quantity)   (box fees per line, 餐盒费)
+    bag      = the shop's bag fee, once per order             (Meituan package_bag_money, 打包袋)
     discount = sum(promotion totals)                 (each = platform part + merchant part)
-    paid     = goods + package + shipping - discount
+    paid     = goods + package + bag + shipping - discount
 
 Promotions (deterministic, from the goods amount, so a test can predict them):
     满减 full reduction: goods >= 60 -> 12 off (platform 4, merchant 8);
                          goods >= 40 -> 8 off (platform 3, merchant 5);
                          goods >= 25 -> 4 off (platform 1, merchant 3)
     新客立减 new customer: 3 off, all paid by the platform (only when asked for,
-                         or at random for orders generated without forced lines)
+                         or at random for orders generated without forced lines;
+                         and only on goods of 15 or more, the platforms' minimum order
+                         for it, so no promotion takes more than the goods)
 
 The generator (``OrderGenerator``) runs ONE background thread per platform while
 any shop has ``rate_per_minute > 0``; it emits orders evenly (rate 60 = one a
@@ -80,7 +83,8 @@ class MenuItem:
     sku_id: Any
     name: str
     price: int  # fen
-    box_price: int = 0  # fen per unit
+    box_price: int = 0  # fen per box
+    boxes: int = 1  # boxes one unit takes (a line of quantity q takes q * boxes)
     spec: str = ""
     unit: str = "份"
     extend_code: str = ""
@@ -176,6 +180,7 @@ class Promotion:
 # (goods threshold, total off, platform part) in fen, highest first
 FULL_REDUCTION_TIERS = [(6000, 1200, 400), (4000, 800, 300), (2500, 400, 100)]
 NEW_CUSTOMER_OFF = 300
+NEW_CUSTOMER_MIN_GOODS = 1500
 
 
 def promotions_for(goods: int, *, new_customer: bool) -> list[Promotion]:
@@ -185,7 +190,7 @@ def promotions_for(goods: int, *, new_customer: bool) -> list[Promotion]:
             promotions.append(Promotion(act_id=900000 + threshold // 100, name=f"满{threshold // 100}减{off // 100}",
                                         kind=2, platform=platform, merchant=off - platform))
             break
-    if new_customer:
+    if new_customer and goods >= NEW_CUSTOMER_MIN_GOODS:
         promotions.append(Promotion(act_id=800003, name="新客立减3元", kind=1, platform=NEW_CUSTOMER_OFF, merchant=0))
     return promotions
 
@@ -204,6 +209,7 @@ class OrderDraft:
     created_at: int  # unix seconds
     delivery_time: int = 0  # 0 = as soon as possible; else the booked time (unix seconds)
     pickup: bool = False  # the customer collects it at the shop (no rider, no shipping fee)
+    bag: int = 0  # fen, the shop's bag fee (one per order)
     day: str = ""  # YYYYMMDD (China time)
     day_seq: int = 0
     extra: dict = field(default_factory=dict)
@@ -214,7 +220,8 @@ class OrderDraft:
 
     @property
     def package(self) -> int:
-        return sum(item.box_price * quantity for item, quantity in self.lines)
+        """The lines' box fees (the bag not included)."""
+        return sum(item.box_price * item.boxes * quantity for item, quantity in self.lines)
 
     @property
     def discount(self) -> int:
@@ -222,7 +229,7 @@ class OrderDraft:
 
     @property
     def paid(self) -> int:
-        return self.goods + self.package + self.shipping - self.discount
+        return self.goods + self.package + self.bag + self.shipping - self.discount
 
     @property
     def has_unknown_item(self) -> bool:
@@ -262,7 +269,7 @@ BOOKED_SHARE = 0.2  # generated orders booked for a time (an hour ahead) instead
 
 def build_draft(rng: random.Random, *, menu: list[MenuItem], lines: list[tuple[MenuItem, int]] | None,
                 shipping: int, new_customer: bool | None, note: str | None = None, pickup: bool | None = None,
-                delivery_time: int | None = None, created_at: int | None = None) -> OrderDraft:
+                delivery_time: int | None = None, created_at: int | None = None, bag: int = 0) -> OrderDraft:
     """A new order: ``lines`` as given, or 1-3 random menu items; promotions per the tiers above.
 
     ``pickup`` / ``delivery_time`` as given; when not given, an order with forced lines is
@@ -286,10 +293,18 @@ def build_draft(rng: random.Random, *, menu: list[MenuItem], lines: list[tuple[M
     draft = OrderDraft(
         lines=lines, shipping=0 if pickup else shipping, promotions=[], customer_name=name, phone=phone,
         address=address, latitude=latitude, longitude=longitude, note=rng.choice(NOTES) if note is None else note,
-        created_at=now, delivery_time=delivery_time, pickup=pickup, day=china_day(now),
+        created_at=now, delivery_time=delivery_time, pickup=pickup, day=china_day(now), bag=bag,
     )
     draft.promotions = promotions_for(draft.goods, new_customer=new_customer)
     return draft
+
+
+def boxes_field(data: dict) -> int:
+    """Boxes one unit of a menu item takes (Meituan menu ``box_num``, default 1)."""
+    boxes = data.get("box_num", 1)
+    if isinstance(boxes, bool) or not isinstance(boxes, int) or not 0 <= boxes <= 10:
+        raise SpecError("box_num must be an integer from 0 to 10")
+    return boxes
 
 
 def quantity_field(line: dict) -> int:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from django.conf import settings
@@ -124,8 +126,27 @@ def http_session() -> requests.Session:
 
 def http_timeout() -> tuple[float, float]:
     """(connect, read) seconds for every platform call."""
-    return (float(getattr(settings, "CHANNELS_HTTP_CONNECT_TIMEOUT", 3.0)),
-            float(getattr(settings, "CHANNELS_HTTP_READ_TIMEOUT", 10.0)))
+    return (float(settings.CHANNELS_HTTP_CONNECT_TIMEOUT),
+            float(settings.CHANNELS_HTTP_READ_TIMEOUT))
+
+
+T = TypeVar("T")
+
+
+def read_with_retries(read: Callable[[], T]) -> T:
+    """Run one platform read (a pull's), again while the platform answers HTTP 5xx, up
+    to ``CHANNELS_PULL_CALL_ATTEMPTS`` times in all, ``CHANNELS_PULL_RETRY_DELAY_SECONDS``
+    x the attempt apart. A timeout or a refused connection is not retried here (the
+    platform is slow or down: the next pull tries again), nor is a refusal."""
+    attempts = max(1, settings.CHANNELS_PULL_CALL_ATTEMPTS)
+    for attempt in range(1, attempts + 1):
+        try:
+            return read()
+        except PlatformUnavailable as exc:
+            if exc.status is None or attempt == attempts:
+                raise
+        time.sleep(settings.CHANNELS_PULL_RETRY_DELAY_SECONDS * attempt)
+    raise AssertionError("unreachable")
 
 
 # --- Errors ---------------------------------------------------------------------------
@@ -271,6 +292,17 @@ class ParsedOrder:
 
 
 @dataclass(frozen=True)
+class PulledOrder:
+    """One order a pull reached: its ``payload``, or why it could not be fetched
+    (``error``). ``key`` is its place in the adapter's pull state (Meituan: (date,
+    day_seq)). Neither payload nor error: the platform has no order there."""
+
+    key: Any = None
+    payload: dict | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class ParsedRefund:
     """What a refund application (or its agreement) asks back. ``partial``: some lines
     or an amount, not the whole order; ``amount`` None: the whole order. ``lines``:
@@ -320,21 +352,37 @@ class PlatformAdapter:
     platform: str = ""
 
     # Pulling
-    def pull_new_orders(self, binding, *, now: datetime | None = None) -> list[dict]:
-        """Raw order payloads the store has not ingested yet (by binding.pull_state);
-        ``now`` (default: the clock) decides which business days are pulled."""
+    def pull_new_orders(self, binding, *, now: datetime | None = None,
+                        known: Callable[[list[str]], set[str]] | None = None) -> Iterator[PulledOrder]:
+        """The orders the store has not ingested yet (by ``binding.pull_state``), one at a
+        time, so that what was fetched is kept when a later call fails. ``now`` (default:
+        the clock) decides which business days are pulled; ``known(ids)``, when given,
+        says which platform order ids are ingested already (they need no fetch). A
+        failure that ends the walk is raised; the orders yielded before it stand."""
         raise NotImplementedError
 
-    def pull_state_after(self, binding, *, state: dict, payload: dict) -> dict:
-        """The pull state once ``payload`` is ingested (default: unchanged)."""
+    def pull_state_after(self, binding, *, state: dict, pulled: PulledOrder, done: bool) -> dict:
+        """The pull state once ``pulled`` is ingested or found to need nothing more
+        (``done``), or once it failed and must be tried again (default: unchanged)."""
         return state
 
-    def reconcile_orders(self, binding) -> list[dict]:
-        """Recent orders to re-check for cancellations and refunds (default: none)."""
-        return []
+    def reconcile_orders(self, binding) -> Iterator[dict]:
+        """Recent orders to re-check for cancellations and refunds, one at a time (default: none)."""
+        return iter(())
 
     def fetch_order(self, binding, order_id: str) -> dict:
         raise NotImplementedError
+
+    def fetch_orders(self, binding, order_ids: list[str]) -> dict[str, dict | Exception]:
+        """Several orders by id: each id -> its payload, or the error that stopped it
+        (default: ``fetch_order`` one by one)."""
+        found: dict[str, dict | Exception] = {}
+        for order_id in order_ids:
+            try:
+                found[order_id] = self.fetch_order(binding, order_id)
+            except (PlatformError, PlatformPayloadError) as exc:
+                found[order_id] = exc
+        return found
 
     def parse_order(self, binding, payload: dict) -> ParsedOrder:
         raise NotImplementedError

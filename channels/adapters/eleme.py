@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -27,9 +28,11 @@ from channels.adapters.base import (
     ParsedOrder,
     ParsedRefund,
     PlatformAdapter,
+    PlatformError,
     PlatformPayloadError,
     PlatformRejected,
     PlatformUnavailable,
+    PulledOrder,
     PushEvent,
     PushKind,
     PushRejected,
@@ -44,6 +47,7 @@ from channels.adapters.base import (
     push_body,
     push_text,
     strip_nul,
+    read_with_retries,
 )
 from core.jsonparse import JsonInvalid, json_loads_bounded
 
@@ -122,36 +126,67 @@ class ElemeAdapter(PlatformAdapter):
 
     # --- pulling -----------------------------------------------------------------------
 
-    def pull_new_orders(self, binding, *, now=None) -> list[dict]:
-        ids = self.call(binding, "eleme.order.getUnprocessOrders", {"shopId": _shop_id(binding)}) or []
-        limit = int(getattr(settings, "CHANNELS_PULL_MAX_ORDERS", 50))
-        ids = [str(order_id) for order_id in ids][:limit]
+    def pull_new_orders(self, binding, *, now=None, known=None) -> Iterator[PulledOrder]:
+        """Unprocessed orders not ingested yet (``known`` says which are), oldest first: their
+        ids from ``eleme.order.getUnprocessOrders``, the orders from ``eleme.order.mgetOrders``
+        (at most ``CHANNELS_PULL_MAX_ORDERS`` a pull). An order that fails is still
+        unprocessed at the next pull, which takes it again: no state is kept."""
+        ids = read_with_retries(lambda: self.call(binding, "eleme.order.getUnprocessOrders",
+                                                  {"shopId": _shop_id(binding)})) or []
+        if not isinstance(ids, list):
+            raise PlatformPayloadError("getUnprocessOrders: not a list of ids")
+        ids = [str(order_id) for order_id in ids]
+        if known is not None and ids:
+            ingested = known(ids)
+            ids = [order_id for order_id in ids if order_id not in ingested]
+        ids = ids[:settings.CHANNELS_PULL_MAX_ORDERS]
         if not ids:
-            return []
-        found = self.call(binding, "eleme.order.mgetOrders", {"orderIds": ids}) or {}
+            return
+        found = read_with_retries(lambda: self.call(binding, "eleme.order.mgetOrders", {"orderIds": ids})) or {}
+        if not isinstance(found, dict):
+            raise PlatformPayloadError("mgetOrders: not a map of orders")
         orders = [found[order_id] for order_id in ids if isinstance(found.get(order_id), dict)]
-        return sorted(orders, key=lambda o: (str(o.get("createdAt") or ""), str(o.get("id"))))
+        for order in sorted(orders, key=lambda o: (str(o.get("createdAt") or ""), str(o.get("id")))):
+            yield PulledOrder(key=str(order.get("id")), payload=order)
 
-    def reconcile_orders(self, binding) -> list[dict]:
+    def reconcile_orders(self, binding) -> Iterator[dict]:
         """Today's orders, page by page, to catch cancellations and refunds a push missed."""
-        page_size = int(getattr(settings, "CHANNELS_ELEME_PAGE_SIZE", 50))
-        max_pages = int(getattr(settings, "CHANNELS_ELEME_MAX_PAGES", 10))
+        page_size, max_pages = settings.CHANNELS_ELEME_PAGE_SIZE, settings.CHANNELS_ELEME_MAX_PAGES
         date = timezone.localdate().isoformat()
-        orders: list[dict] = []
         for page in range(1, max_pages + 1):
-            result = self.call(binding, "eleme.order.getAllOrders",
-                               {"shopId": _shop_id(binding), "pageNo": page, "pageSize": page_size, "date": date})
+            result = read_with_retries(lambda page=page: self.call(
+                binding, "eleme.order.getAllOrders",
+                {"shopId": _shop_id(binding), "pageNo": page, "pageSize": page_size, "date": date}))
             batch = result.get("list", []) if isinstance(result, dict) else (result or [])
-            orders.extend(order for order in batch if isinstance(order, dict))
+            yield from (order for order in batch if isinstance(order, dict))
             if len(batch) < page_size:
-                break
-        return orders
+                return
 
     def fetch_order(self, binding, order_id: str) -> dict:
         order = self.call(binding, "eleme.order.getOrder", {"orderId": str(order_id)})
         if not isinstance(order, dict):
             raise PlatformPayloadError("getOrder: no order in the answer")
         return order
+
+    def fetch_orders(self, binding, order_ids: list[str]) -> dict[str, dict | Exception]:
+        """One ``eleme.order.mgetOrders`` per ``CHANNELS_PULL_MAX_ORDERS`` ids; a failed call
+        is every one of its ids' error."""
+        found: dict[str, dict | Exception] = {}
+        size = settings.CHANNELS_PULL_MAX_ORDERS
+        for start in range(0, len(order_ids), size):
+            chunk = [str(order_id) for order_id in order_ids[start:start + size]]
+            try:
+                orders = self.call(binding, "eleme.order.mgetOrders", {"orderIds": chunk}) or {}
+                if not isinstance(orders, dict):
+                    raise PlatformPayloadError("mgetOrders: not a map of orders")
+            except (PlatformError, PlatformPayloadError) as exc:
+                found.update(dict.fromkeys(chunk, exc))
+                continue
+            for order_id in chunk:
+                order = orders.get(order_id)
+                found[order_id] = order if isinstance(order, dict) else PlatformRejected(
+                    f"eleme mgetOrders: order {order_id} not in the answer")
+        return found
 
     # --- parsing -----------------------------------------------------------------------------
 

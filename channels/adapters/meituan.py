@@ -15,6 +15,7 @@ import re
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -36,6 +37,7 @@ from channels.adapters.base import (
     PlatformPayloadError,
     PlatformRejected,
     PlatformUnavailable,
+    PulledOrder,
     PushEvent,
     PushKind,
     PushRejected,
@@ -49,6 +51,7 @@ from channels.adapters.base import (
     push_body,
     push_text,
     strip_nul,
+    read_with_retries,
 )
 from core.jsonparse import JsonInvalid
 
@@ -66,6 +69,8 @@ REFUND_NOTIFY_KINDS = {"apply": PushKind.REFUND_APPLIED, "part": PushKind.REFUND
 PUSH_PATHS = {"create_order", "cancel_order", "refund_order"}
 SIGNATURE_PATTERN = re.compile(r"[0-9A-Fa-f]{32}")
 PICKUP_PICK_TYPE = 1  # ``pick_type`` 1: the customer collects the order at the shop (到店自取)
+MISSING = "missing"  # pull state: day sequences walked past whose order is not ingested yet
+WALK_FAILURES_IN_A_ROW = 2  # day sequences in a row that cannot be fetched end a pull's walk
 
 
 def sign(url: str, params: dict[str, Any], secret: str) -> str:
@@ -87,6 +92,20 @@ def _json_list(value: Any, *, name: str) -> list[dict]:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise PlatformPayloadError(f"{name} is not a list of objects")
     return value
+
+
+def _missing(state: dict) -> list[tuple[str, int]]:
+    """(date, day_seq) of the pull state's missing day sequences, oldest first."""
+    missing = state.get(MISSING) or {}
+    return sorted((date, int(day_seq)) for date, seqs in missing.items() for day_seq in seqs)
+
+
+def _box_count(value: Any) -> Decimal:
+    """A line's ``box_num`` (how many boxes the line takes); not a count: malformed."""
+    count = _int(value, 0)
+    if count < 0:
+        raise PlatformPayloadError(f"box_num must not be negative: {value!r}")
+    return Decimal(count)
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
@@ -132,68 +151,105 @@ class MeituanAdapter(PlatformAdapter):
 
     # --- pulling -----------------------------------------------------------------------
 
-    def pull_new_orders(self, binding, *, now: datetime | None = None) -> list[dict]:
-        """Every day sequence above the last one ingested today, as order details.
+    def pull_new_orders(self, binding, *, now: datetime | None = None, known=None) -> Iterator[PulledOrder]:
+        """Day sequences walked past before and not ingested yet (``missing`` in the pull
+        state, oldest first), then every day sequence above the last one walked today.
 
         In the first ``CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES`` of a day, yesterday is
-        finished first: its day sequences above the one remembered for it are walked
-        until the first the platform has no order for (getOrderDaySeq only knows today).
-        Only a day the binding was pulling (its date is in the pull state) is finished."""
+        finished before today: its day sequences above the one remembered for it are walked
+        until ``CHANNELS_MEITUAN_PAST_DAY_MISSES`` in a row have no order (getOrderDaySeq
+        only knows today). Only a day the binding was pulling (its date is in the pull
+        state) is finished. At most ``CHANNELS_PULL_MAX_ORDERS`` day sequences a pull."""
         now = timezone.localtime(now or timezone.now())
         state = binding.pull_state or {}
-        limit = int(getattr(settings, "CHANNELS_PULL_MAX_ORDERS", 50))
-        payloads: list[dict] = []
-        grace = timedelta(minutes=int(getattr(settings, "CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES", 30)))
+        budget = [settings.CHANNELS_PULL_MAX_ORDERS]
+        for date, day_seq in _missing(state):
+            if budget[0] <= 0:
+                return
+            budget[0] -= 1
+            yield self._pull_day_seq(binding, date=date, day_seq=day_seq)
+        grace = timedelta(minutes=settings.CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES)
         yesterday = (now.date() - timedelta(days=1)).strftime("%Y%m%d")
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         if now - midnight < grace and yesterday in state:
-            try:
-                payloads += self._walk_day(binding, date=yesterday, after=int(state[yesterday]), newest=None,
-                                           limit=limit)
-            except (PlatformError, PlatformPayloadError) as exc:
-                # Yesterday is tried again by the next pull of the window; today must not wait for it.
-                logger.warning("meituan: finishing yesterday failed", extra={"binding": binding.pk, "error": str(exc)})
+            yield from self._walk_day(binding, date=yesterday, after=int(state[yesterday]), newest=None,
+                                      budget=budget)
         date = now.strftime("%Y%m%d")
-        last = int(state.get(date, 0))
-        data = self.call(binding, "GET", "order/getOrderDaySeq", {"app_poi_code": binding.shop_code}) or {}
+        data = read_with_retries(lambda: self.call(binding, "GET", "order/getOrderDaySeq",
+                                                   {"app_poi_code": binding.shop_code})) or {}
+        if not isinstance(data, dict):
+            raise PlatformPayloadError("getOrderDaySeq: no day_seq in the answer")
         newest = _int(data.get("day_seq"), 0)
-        payloads += self._walk_day(binding, date=date, after=last, newest=newest, limit=limit - len(payloads))
-        return payloads
+        yield from self._walk_day(binding, date=date, after=int(state.get(date, 0)), newest=newest, budget=budget)
 
-    def _walk_day(self, binding, *, date: str, after: int, newest: int | None, limit: int) -> list[dict]:
-        """Orders of ``date`` with day sequences after ``after``: up to ``newest`` (a
-        sequence without an order is logged and skipped) or, when the newest is not
-        known (a past day), until ``CHANNELS_MEITUAN_PAST_DAY_MISSES`` sequences in a
-        row have no order (a gap in the day's numbers does not end the walk)."""
-        payloads = []
+    def _walk_day(self, binding, *, date: str, after: int, newest: int | None,
+                  budget: list[int]) -> Iterator[PulledOrder]:
+        """The orders of ``date`` with day sequences after ``after``: up to ``newest``, or,
+        when the newest is not known (a past day), until ``CHANNELS_MEITUAN_PAST_DAY_MISSES``
+        sequences in a row have no order (a gap in the day's numbers does not end the walk).
+        One that cannot be fetched is yielded with its error (the pull state keeps it as
+        missing, to be tried again); ``WALK_FAILURES_IN_A_ROW`` such failures in a row end
+        the walk (the platform is down: the next pull goes on from there)."""
         day_seq = after
-        misses, allowed_misses = 0, int(getattr(settings, "CHANNELS_MEITUAN_PAST_DAY_MISSES", 3))
-        while len(payloads) < limit and (newest is None or day_seq < min(newest, after + limit)):
+        misses, allowed_misses = 0, settings.CHANNELS_MEITUAN_PAST_DAY_MISSES
+        failures = 0
+        while budget[0] > 0 and (newest is None or day_seq < newest):
             day_seq += 1
-            try:
-                found = self.call(binding, "GET", "order/getOrderIdByDaySeq",
-                                  {"app_poi_code": binding.shop_code, "date_time": date, "day_seq": day_seq})
-            except PlatformRejected:
+            pulled = self._pull_day_seq(binding, date=date, day_seq=day_seq)
+            if pulled.payload is None and not pulled.error:
                 if newest is None:
                     misses += 1
                     if misses >= allowed_misses:
-                        break  # past the last order of that day
+                        return  # past the last order of that day
                     continue
                 logger.warning("meituan day_seq has no order", extra={"binding": binding.pk, "day_seq": day_seq})
-                continue
             misses = 0
-            payloads.append(self.fetch_order(binding, str(found["order_id"])))
-        return payloads
+            budget[0] -= 1
+            failures = failures + 1 if pulled.error else 0
+            yield pulled
+            if failures >= WALK_FAILURES_IN_A_ROW:
+                return
 
-    def pull_state_after(self, binding, *, state: dict, payload: dict) -> dict:
-        placed = from_unix(payload.get("ctime")) or timezone.now()
-        date = timezone.localtime(placed).strftime("%Y%m%d")
-        day_seq = _int(payload.get("day_seq"), 0)
+    def _pull_day_seq(self, binding, *, date: str, day_seq: int) -> PulledOrder:
+        """The order at ``day_seq`` of ``date``; no payload and no error: the platform has none."""
+        key = (date, day_seq)
+        try:
+            found = read_with_retries(lambda: self.call(
+                binding, "GET", "order/getOrderIdByDaySeq",
+                {"app_poi_code": binding.shop_code, "date_time": date, "day_seq": day_seq}))
+        except PlatformRejected:
+            return PulledOrder(key=key)
+        except PlatformError as exc:
+            return PulledOrder(key=key, error=str(exc))
+        try:
+            if not isinstance(found, dict) or found.get("order_id") in (None, ""):
+                raise PlatformPayloadError("getOrderIdByDaySeq: no order_id in the answer")
+            order_id = str(found["order_id"])
+            return PulledOrder(key=key, payload=read_with_retries(lambda: self.fetch_order(binding, order_id)))
+        except (PlatformError, PlatformPayloadError) as exc:
+            return PulledOrder(key=key, error=str(exc))
+
+    def pull_state_after(self, binding, *, state: dict, pulled: PulledOrder, done: bool) -> dict:
+        """``{date: the highest day_seq walked, "missing": {date: [day_seq, ...]}}``: every
+        day sequence up to a date's number is ingested, has no order, or is missing."""
+        date, day_seq = pulled.key
         state = dict(state)
         state[date] = max(int(state.get(date, 0)), day_seq)
+        missing = {day: set(seqs) for day, seqs in (state.get(MISSING) or {}).items()}
+        seqs = missing.setdefault(date, set())
+        (seqs.discard if done else seqs.add)(day_seq)
         # Keep a week of dates: the state must not grow forever.
-        for old in sorted(state)[:-7]:
+        dates = sorted(key for key in state if key.isdigit())
+        for old in dates[:-7]:
             state.pop(old)
+            if missing.get(old):
+                logger.error("meituan day sequences never ingested, given up",
+                             extra={"binding": binding.pk, "date": old, "day_seqs": sorted(missing[old])})
+        kept = {day: sorted(seqs) for day, seqs in sorted(missing.items()) if seqs and day in state}
+        if kept:
+            state[MISSING] = kept
+        else:
+            state.pop(MISSING, None)
         return state
 
     def fetch_order(self, binding, order_id: str) -> dict:
@@ -223,16 +279,12 @@ class MeituanAdapter(PlatformAdapter):
                 reference=str(extra.get("act_detail_id") or ""), name=str(extra.get("remark") or "")[:120],
                 amount=amount, merchant_part=amount - platform_part, platform_part=platform_part,
             ))
-        # package_bag_money is the whole packaging charge (boxes of every line plus
-        # any bag); each line carries its boxes (box_num * box_price) and the rest
-        # stays at order level. Should the lines claim more than the charge, the
-        # charge wins and stays at order level.
-        boxes = [(Decimal(str(item.get("box_num") or 0)) * money(item.get("box_price"))).quantize(CENT)
-                 for item in items]
-        bag_fee = money(payload.get("package_bag_money"))
-        if sum(boxes, ZERO) > bag_fee:
-            boxes = [ZERO for _b in boxes]
-        order_packaging = bag_fee - sum(boxes, ZERO)
+        # PLATFORMS.md: original_price = goods + the lines' box fees (box_price * box_num,
+        # box_num being the line's box count) + package_bag_money (one bag fee for the
+        # order) + shipping_fee; total = original_price - the reduce_fees. Each line
+        # carries its boxes; the bag stays at order level.
+        boxes = [(_box_count(item.get("box_num")) * money(item.get("box_price"))).quantize(CENT) for item in items]
+        order_packaging = money(payload.get("package_bag_money"))
         lines = []
         for item, box_fee in zip(items, boxes, strict=True):
             food_code = str(item.get("app_food_code") or "")

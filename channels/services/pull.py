@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels.adapters import adapter_for
@@ -15,73 +16,124 @@ from channels.adapters.base import (
     PlatformAdapter,
     PlatformError,
     PlatformPayloadError,
+    PulledOrder,
 )
 from channels.models import StoreBinding
 from channels.services.intake import PullResult, platform_order_ingest
 from core.errors import InvalidInput
+from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
 # --- Pulling ------------------------------------------------------------------------------------
 
 
-def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
-    """Pull one binding's new orders and ingest them.
+def binding_pull_claim(*, binding_id: int) -> bool:
+    """Take the pull of one enabled binding for ``CHANNELS_PULL_LEASE_SECONDS`` (a
+    conditional UPDATE of ``pull_lease_until``): False when another pull holds it.
 
-    The binding row is taken with ``SELECT ... FOR UPDATE SKIP LOCKED`` for the
-    whole pull, so an overlapping pull of the same binding returns at once
-    (``skipped``). Orders and the advanced pull state commit together; each
-    order is ingested in its own savepoint, and a Meituan pull stops advancing
-    at the first order it could not ingest, so none is skipped.
+    A lease, not a lock held open: no transaction spans the pull's platform calls,
+    and it works through a transaction-mode connection pooler. A pull that dies
+    leaves the lease to expire; a pull that outlives it may overlap the next one,
+    which only repeats calls (ingestion is idempotent and every pull state written
+    is one that pull's own walk justifies). The clock is the real one, whatever
+    ``now`` a pull is given."""
+    clock = timezone.now()
+    return bool(StoreBinding.objects.filter(pk=binding_id, enabled=True)
+                .filter(Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lte=clock))
+                .update(pull_lease_until=_lease_end()))
+
+
+def _lease_end() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.CHANNELS_PULL_LEASE_SECONDS)
+
+
+def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
+    """Pull one binding's new orders and ingest them, each as soon as it is fetched.
+
+    Each order commits with the pull state advanced past it (and the lease renewed),
+    so an order fetched is kept whatever a later call of the same pull does. An order
+    that cannot be fetched or ingested stays in the pull state as missing (Meituan) or
+    unprocessed (Ele.me) and is tried again by the next pull, while the orders after
+    it go on. An overlapping pull of the same binding returns at once (``skipped``).
     """
     now = now or timezone.now()
     result = PullResult(binding_id=binding_id)
-    with transaction.atomic():
-        binding = (StoreBinding.objects.select_for_update(skip_locked=True, of=("self",))
-                   .select_related("store").filter(pk=binding_id, enabled=True).first())
-        if binding is None:
-            result.skipped = True
-            return result
+    if not binding_pull_claim(binding_id=binding_id):
+        result.skipped = True
+        return result
+    state = None
+    try:
+        binding = StoreBinding.objects.select_related("store").get(pk=binding_id)
         adapter = adapter_for(binding.platform)
         state = dict(binding.pull_state or {})
-        payloads: list[dict] = []
         try:
-            payloads = adapter.pull_new_orders(binding, now=now)
+            for pulled in adapter.pull_new_orders(binding, now=now, known=_known(binding)):
+                state = _pulled_ingest(binding=binding, adapter=adapter, state=state, pulled=pulled, result=result)
             reconciles = type(adapter).reconcile_orders is not PlatformAdapter.reconcile_orders
-            if reconciles and _reconcile_due(binding, state=state, now=now):
-                payloads += adapter.reconcile_orders(binding)
+            if reconciles and _reconcile_due(state=state, now=now):
+                for payload in adapter.reconcile_orders(binding):
+                    state = _pulled_ingest(binding=binding, adapter=adapter, state=state,
+                                           pulled=PulledOrder(payload=payload), result=result)
                 state["reconciled_at"] = now.isoformat()
         except (PlatformError, PlatformPayloadError) as exc:
             result.errors.append(str(exc))
-        for payload in payloads:
-            try:
-                with transaction.atomic():
-                    ingested = platform_order_ingest(binding=binding, payload=payload)
-            except BindingMismatch as exc:  # another shop's order (logged): never ours, nothing to wait for
-                result.errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            except (PlatformError, PlatformPayloadError, InvalidInput, IntegrityError) as exc:
-                logger.exception("platform order could not be ingested", extra={"binding": binding.pk})
-                result.errors.append(f"{type(exc).__name__}: {exc}")
-                if binding.platform == "meituan":
-                    break  # the day_seq cursor must not pass an order we do not have
-                continue
-            result.pulled += 1
-            result.created += int(ingested.created)
-            state = adapter.pull_state_after(binding, state=state, payload=payload)
-        StoreBinding.objects.filter(pk=binding.pk).update(
-            pull_state=state, last_pull_at=now, last_error="; ".join(result.errors)[:2000],
-        )
+    finally:
+        done = {"pull_lease_until": None}
+        if state is not None:
+            done.update(pull_state=state, last_pull_at=now, last_error="; ".join(result.errors)[:2000])
+        StoreBinding.objects.filter(pk=binding_id).update(**done)
     return result
 
 
-def _reconcile_due(binding: StoreBinding, *, state: dict, now: datetime) -> bool:
-    every = int(getattr(settings, "CHANNELS_RECONCILE_SECONDS", 300))
+def _known(binding: StoreBinding):
+    def known(order_ids: list[str]) -> set[str]:
+        return set(Order.objects.filter(channel=binding.platform, channel_order_id__in=order_ids)
+                   .values_list("channel_order_id", flat=True))
+
+    return known
+
+
+def _pulled_ingest(*, binding: StoreBinding, adapter: PlatformAdapter, state: dict, pulled: PulledOrder,
+                   result: PullResult) -> dict:
+    """Ingest one pulled order and save the pull state past it, in one transaction;
+    returns the pull state to go on with (the order kept as missing when it failed)."""
+    if pulled.payload is None:
+        if pulled.error:
+            result.errors.append(pulled.error)
+        return _state_after(adapter, binding=binding, state=state, pulled=pulled, done=not pulled.error)
+    try:
+        with transaction.atomic():
+            ingested = platform_order_ingest(binding=binding, payload=pulled.payload)
+            after = _state_after(adapter, binding=binding, state=state, pulled=pulled, done=True)
+            StoreBinding.objects.filter(pk=binding.pk).update(pull_state=after, pull_lease_until=_lease_end())
+    except BindingMismatch as exc:
+        # Another shop's order (refused and logged by intake): never ours, so the pull
+        # state moves past it instead of asking for it again on every pull.
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+        return _state_after(adapter, binding=binding, state=state, pulled=pulled, done=True)
+    except (PlatformError, PlatformPayloadError, InvalidInput, IntegrityError) as exc:
+        logger.exception("platform order could not be ingested", extra={"binding": binding.pk})
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+        return _state_after(adapter, binding=binding, state=state, pulled=pulled, done=False)
+    result.pulled += 1
+    result.created += int(ingested.created)
+    return after
+
+
+def _state_after(adapter: PlatformAdapter, *, binding: StoreBinding, state: dict, pulled: PulledOrder,
+                 done: bool) -> dict:
+    if pulled.key is None:
+        return state  # not a place in the pull state (a reconciliation payload)
+    return adapter.pull_state_after(binding, state=state, pulled=pulled, done=done)
+
+
+def _reconcile_due(*, state: dict, now: datetime) -> bool:
     last = state.get("reconciled_at")
     if not last:
         return True
     try:
-        return now - datetime.fromisoformat(last) >= timedelta(seconds=every)
+        return now - datetime.fromisoformat(last) >= timedelta(seconds=settings.CHANNELS_RECONCILE_SECONDS)
     except ValueError:
         return True
 

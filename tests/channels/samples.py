@@ -1,8 +1,8 @@
 """Hand-written platform payloads, shaped exactly as PLATFORMS.md describes them.
 
 Meituan: 2 x 宫保鸡丁 28.00 (2 boxes at 1.00) + 1 x 米饭 2.50 (no box, unknown to
-the merchant), bag 2.00 in all, shipping 5.00, 满50减10 (platform 4.00,
-merchant 6.00): original 60.50, total 55.50.
+the merchant), no bag fee, shipping 5.00, 满50减10 (platform 4.00, merchant 6.00):
+original 58.50 + 2.00 + 5.00 = 65.50, total 55.50.
 
 Ele.me: 2 x 扬州炒饭 24.00, package 1.60, delivery 4.00, 满40减8.5 (Ele.me 3.50,
 shop 5.00): original 53.60, total 45.10.
@@ -31,7 +31,7 @@ def meituan_order(**overrides) -> dict:
         "day_seq": 7, "status": 2, "ctime": CTIME, "utime": CTIME, "delivery_time": 0,
         "recipient_name": "王先生", "recipient_phone": "13812345678",
         "recipient_address": "上海市徐汇区漕溪北路398号5楼", "latitude": 31.18, "longitude": 121.43,
-        "caution": "少辣", "shipping_fee": 5, "total": 55.5, "original_price": 60.5, "package_bag_money": 2,
+        "caution": "少辣", "shipping_fee": 5, "total": 55.5, "original_price": 65.5, "package_bag_money": 0,
         "pay_type": 2, "detail": json.dumps(detail, ensure_ascii=False),
         "extras": json.dumps(extras, ensure_ascii=False), "refund_status": 0, "refund_reason": "",
     }

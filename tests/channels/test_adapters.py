@@ -119,7 +119,7 @@ def test_parse_meituan_order():
         ("501", "满50减10", Decimal("10.00"), Decimal("6.00"), Decimal("4.00")),
     ]
     assert parsed.delivery_fee == Decimal("5.00")
-    assert parsed.packaging_fee == Decimal("0.00")  # the bag charge is all in the lines' boxes
+    assert parsed.packaging_fee == Decimal("0.00")  # no bag fee; the boxes are on the lines
     assert parsed.total == Decimal("55.50")
     assert parsed.refund_state == RefundState.NONE
     assert parsed.cancelled is False

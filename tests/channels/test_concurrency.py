@@ -5,11 +5,12 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from channels.models import StoreBinding
 from channels.services import binding_pull, platform_order_ingest
+from channels.services.pull import binding_pull_claim
 from core.models import OutboxMessage, OutboxStatus
 from core.outbox import _HANDLERS, outbox_relay
 from inventory.models import Stock
@@ -60,27 +61,19 @@ def test_a_pushed_and_a_pulled_copy_ingested_at_once_make_one_order(shop):
 
 def test_an_overlapping_pull_of_the_same_binding_skips(shop):
     binding = shop["meituan"]
-    locked, release = threading.Event(), threading.Event()
 
-    def hold_the_binding():
-        with transaction.atomic():
-            StoreBinding.objects.select_for_update().get(pk=binding.pk)
-            locked.set()
-            release.wait(timeout=10)
-        connection.close()
+    def claim():
+        return binding_pull_claim(binding_id=binding.pk)
 
-    holder = threading.Thread(target=hold_the_binding)
-    holder.start()
-    assert locked.wait(timeout=10)
-    try:
-        result = binding_pull(binding_id=binding.pk)
-    finally:
-        release.set()
-        holder.join(timeout=10)
+    claims, errors = _run_together(claim, claim, claim, claim)
+    overlapping = binding_pull(binding_id=binding.pk)  # while the winner's lease runs
 
-    assert result.skipped is True
+    assert errors == []
+    assert sorted(claims) == [False, False, False, True]
+    assert overlapping.skipped is True
     binding.refresh_from_db()
     assert binding.last_pull_at is None
+    assert binding.pull_lease_until > timezone.now()
 
 
 def test_two_relays_at_once_deliver_each_message_once_and_in_key_order():

@@ -94,25 +94,30 @@ def _accept_events(order):
 # --- pulls: 500s and timeouts -----------------------------------------------------------------
 
 
-def test_pull_500s_fail_the_pull_and_the_next_pull_takes_every_order_once(sim, shop):
+def test_pull_500s_are_retried_and_an_order_that_still_fails_is_taken_by_the_next_pull(sim, shop, settings):
+    settings.CHANNELS_PULL_RETRY_DELAY_SECONDS = 0
     meituan_shop(sim, shop)
     made = sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 3, "lines": [MT_LINE]})
+    today = timezone.localdate().strftime("%Y%m%d")
+    # One 500 is retried within the pull; the first order's detail fails on every attempt.
     _fault(sim, mode="error500", path_prefix="/api/v1/order/getOrderIdByDaySeq", count=1)
-    _fault(sim, mode="error500", path_prefix="/api/v1/order/getOrderDetail", count=1)
+    _fault(sim, mode="error500", path_prefix="/api/v1/order/getOrderDetail",
+           count=settings.CHANNELS_PULL_CALL_ATTEMPTS)
 
     first = binding_pull(binding_id=shop["meituan"].pk)
+    shop["meituan"].refresh_from_db()
+    state_after_first = shop["meituan"].pull_state
     second = binding_pull(binding_id=shop["meituan"].pk)
     third = binding_pull(binding_id=shop["meituan"].pk)
-    fourth = binding_pull(binding_id=shop["meituan"].pk)
 
-    assert (first.pulled, first.created, first.errors) == (0, 0, ["meituan order/getOrderIdByDaySeq: HTTP 500"])
-    assert (second.pulled, second.created, second.errors) == (0, 0, ["meituan order/getOrderDetail: HTTP 500"])
-    assert (third.pulled, third.created, third.errors) == (3, 3, [])
-    assert (fourth.pulled, fourth.created) == (0, 0)
+    assert (first.pulled, first.created, first.errors) == (2, 2, ["meituan order/getOrderDetail: HTTP 500"])
+    assert state_after_first == {today: 3, "missing": {today: [1]}}
+    assert (second.pulled, second.created, second.errors) == (1, 1, [])
+    assert (third.pulled, third.created) == (0, 0)
     ids = sorted(Order.objects.filter(channel="meituan").values_list("channel_order_id", flat=True))
     assert ids == sorted(str(o["order_id"]) for o in made)
     shop["meituan"].refresh_from_db()
-    assert shop["meituan"].pull_state == {timezone.localdate().strftime("%Y%m%d"): 3}
+    assert shop["meituan"].pull_state == {today: 3}
     assert shop["meituan"].last_error == ""
     assert Stock.objects.get(store=shop["store"], sku=shop["chicken"]).on_hand == 10 - 3 * 2
     assert stock_ledger_mismatches() == []
@@ -125,25 +130,28 @@ def test_a_pull_slower_than_the_client_timeout_loses_nothing_and_duplicates_noth
     _fault(sim, mode="slow", path_prefix="/api/v1/order/getOrderDetail", count=1, delay=1.5)
 
     timed_out = binding_pull(binding_id=shop["meituan"].pk)
-    assert (timed_out.pulled, timed_out.created, timed_out.errors) == (0, 0, ["meituan order/getOrderDetail: timeout"])
-    assert Order.objects.count() == 0
+    # A timeout is not retried within the pull; the order after it goes on.
+    assert (timed_out.pulled, timed_out.created, timed_out.errors) == (1, 1, ["meituan order/getOrderDetail: timeout"])
+    assert list(Order.objects.values_list("channel_order_id", flat=True)) == [str(made[1]["order_id"])]
     # The slow answer is still sent (to nobody): wait for it, so the retry is not racing it.
     assert wait_for(lambda: any(c["fault"] == "slow" for c in sim_calls(sim, "/api/v1/order/getOrderDetail", direction="in")))
 
     retried = binding_pull(binding_id=shop["meituan"].pk)
     again = binding_pull(binding_id=shop["meituan"].pk)
 
-    assert (retried.pulled, retried.created, retried.errors) == (2, 2, [])
+    assert (retried.pulled, retried.created, retried.errors) == (1, 1, [])
     assert (again.pulled, again.created) == (0, 0)
     assert sorted(Order.objects.values_list("channel_order_id", flat=True)) == sorted(
         str(o["order_id"]) for o in made)
 
 
-def test_an_eleme_pull_500_is_retried_by_the_next_pull(sim, shop):
+def test_an_eleme_pull_500_is_retried_and_one_that_outlasts_the_retries_by_the_next_pull(sim, shop, settings):
+    settings.CHANNELS_PULL_RETRY_DELAY_SECONDS = 0
     eleme_shop(sim, shop)
     made = sim_orders(sim, "eleme", {"shop": shop["eleme"].shop_code, "count": 1,
                                       "lines": [{"extend_code": "ZS001", "quantity": 1}]})
-    _fault(sim, mode="error500", path_prefix="/api/v1/eleme.order.mgetOrders", count=1)
+    _fault(sim, mode="error500", path_prefix="/api/v1/eleme.order.mgetOrders",
+           count=settings.CHANNELS_PULL_CALL_ATTEMPTS)
 
     failed = binding_pull(binding_id=shop["eleme"].pk)
     retried = binding_pull(binding_id=shop["eleme"].pk)
@@ -155,6 +163,8 @@ def test_an_eleme_pull_500_is_retried_by_the_next_pull(sim, shop):
     assert again.created == 0
     assert list(Order.objects.values_list("channel_order_id", flat=True)) == [str(made[0]["id"])]
     assert Stock.objects.get(store=shop["store"], sku=shop["rice"]).on_hand == 0
+    mget_calls = sim_calls(sim, "/api/v1/eleme.order.mgetOrders", direction="in")
+    assert [c["fault"] for c in mget_calls] == ["error500"] * settings.CHANNELS_PULL_CALL_ATTEMPTS + [""]
 
 
 # --- status calls: 500s, timeouts, dead letters --------------------------------------------------

@@ -103,14 +103,17 @@ def test_a_failing_walk_of_yesterday_does_not_hold_up_today(sim, shop, settings)
     fresh = sim_orders(sim, "meituan", {"shop": code, "lines": [MT_LINE]})[0]
     shop["meituan"].pull_state = {yesterday_key: 0}
     shop["meituan"].save()
-    # The first day-sequence lookups fail (yesterday's, with the adapter's own retry); then the platform is back.
+    # Yesterday's first day-sequence lookup fails on every attempt; then the platform is back.
     assert requests.post(f"{sim.base_url}/_sim/faults", json={
-        "path_prefix": "/api/v1/order/getOrderIdByDaySeq", "mode": "error500", "count": 1}, timeout=5).status_code == 201
+        "path_prefix": "/api/v1/order/getOrderIdByDaySeq", "mode": "error500",
+        "count": settings.CHANNELS_PULL_CALL_ATTEMPTS}, timeout=5).status_code == 201
 
     first = binding_pull(binding_id=shop["meituan"].pk, now=_local(today, 0, 1))
     assert sorted(Order.objects.filter(channel="meituan").values_list("channel_order_id", flat=True)) == [
         str(fresh["order_id"])]
     assert first.created == 1
+    shop["meituan"].refresh_from_db()
+    assert shop["meituan"].pull_state == {yesterday_key: 1, today_key: 1, "missing": {yesterday_key: [1]}}
     second = binding_pull(binding_id=shop["meituan"].pk, now=_local(today, 0, 2))
 
     assert second.created == 1

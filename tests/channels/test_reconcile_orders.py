@@ -67,15 +67,20 @@ def test_an_order_the_platforms_riders_delivered_becomes_delivered(sim, shop):
     assert Order.objects.get(pk=order.pk).status == "delivered"  # completing stays the after-sales job's
 
 
-def test_young_orders_wait_and_a_checked_order_waits_its_interval(sim, shop):
+def test_young_orders_are_checked_every_30_s_and_older_ones_every_5_minutes(sim, shop):
     order, _platform_id = _accepted_meituan_order(sim, shop)
+    placed = Order.objects.get(pk=order.pk).placed_at
 
-    too_young = platform_orders_reconcile(now=_later(minutes=5))
-    first = platform_orders_reconcile(now=_later(minutes=11))
-    soon_again = platform_orders_reconcile(now=_later(minutes=12))
-    after_interval = platform_orders_reconcile(now=_later(minutes=17))
+    def checked_at(seconds):
+        return platform_orders_reconcile(now=placed + timedelta(seconds=seconds)).checked
 
-    assert [r.checked for r in (too_young, first, soon_again, after_interval)] == [0, 1, 0, 1]
+    # Due 30 s after the last check (or the placing), half a job interval (7.5 s) early counting as due.
+    young = [checked_at(s) for s in (20, 23, 40, 45, 53)]
+    # Past 60 minutes: every 300 s.
+    older = [checked_at(s) for s in (3600, 3700, 3893, 3900)]
+
+    assert young == [0, 1, 0, 0, 1]
+    assert older == [1, 0, 1, 0]
     assert Order.objects.get(pk=order.pk).status == "accepted"  # nothing changed on the platform
 
 
@@ -144,9 +149,9 @@ def test_an_order_is_claimed_by_one_run_only(shop):
 def test_the_job_is_in_the_beat_schedule_and_the_embedded_scheduler(db):
     job = settings.PERIODIC_JOBS["reconcile-platform-orders"]
 
-    assert job == {"task": "channels.reconcile_platform_orders", "every": 60}
+    assert job == {"task": "channels.reconcile_platform_orders", "every": 15}
     assert settings.CELERY_BEAT_SCHEDULE["reconcile-platform-orders"] == {
-        "task": "channels.reconcile_platform_orders", "schedule": 60.0}
+        "task": "channels.reconcile_platform_orders", "schedule": 15.0}
     assert EmbeddedScheduler(jobs={"reconcile-platform-orders": job}, clock=lambda: 0.0).run_due() == [
         "reconcile-platform-orders"]
 

@@ -76,11 +76,11 @@ def test_eleme_pull_ingests_unprocessed_orders_and_reconciles_cancellations(sim,
     assert order.status == "cancelled"
 
 
-def test_a_pull_against_a_failing_platform_records_the_error_and_keeps_the_cursor(sim, shop):
+def test_a_pull_against_a_failing_platform_records_the_error_and_keeps_the_cursor(sim, shop, settings):
     meituan_shop(sim, shop)
     sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code, "count": 1, "lines": [MT_LINE]})
     requests.post(f"{sim.base_url}/_sim/faults", json={"mode": "error500", "path_prefix": "/api/v1/order/",
-                                                       "count": 1}, timeout=5)
+                                                       "count": settings.CHANNELS_PULL_CALL_ATTEMPTS}, timeout=5)
 
     failed = binding_pull(binding_id=shop["meituan"].pk)
     recovered = binding_pull(binding_id=shop["meituan"].pk)

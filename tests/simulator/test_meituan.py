@@ -88,28 +88,34 @@ def test_pull_flow_day_seq_then_ids_then_detail_with_consistent_amounts(sim):
     assert extras == [{"act_detail_id": 900060, "reduce_fee": 12.0, "mt_charge": 4.0, "poi_charge": 8.0,
                        "remark": "满60减12", "type": 2}]
     assert (order["original_price"], order["package_bag_money"], order["shipping_fee"], order["total"]) == \
-        (86.0, 4.0, 5.0, 79.0)
+        (91.0, 0.0, 5.0, 79.0)  # 82 goods + 4 boxes + 5 shipping, 满60减12
     goods = sum(fen(d["price"]) * d["quantity"] for d in detail)
     boxes = sum(fen(d["box_price"]) * d["box_num"] for d in detail)
     reduce = sum(fen(e["reduce_fee"]) for e in extras)
-    assert fen(order["original_price"]) == goods + boxes == goods + fen(order["package_bag_money"])
-    assert fen(order["total"]) == fen(order["original_price"]) - reduce + fen(order["shipping_fee"])
+    assert fen(order["original_price"]) == goods + boxes + fen(order["package_bag_money"]) + fen(order["shipping_fee"])
+    assert fen(order["total"]) == fen(order["original_price"]) - reduce
     assert all(fen(e["reduce_fee"]) == fen(e["mt_charge"]) + fen(e["poi_charge"]) for e in extras)
 
 
-def test_random_orders_are_internally_consistent(sim):
-    mt_shop(sim)
+def test_random_orders_add_up_as_platforms_md_says(sim):
+    mt_shop(sim, package_bag_money=1.5, menu=[
+        {"app_food_code": "mt_soup", "food_name": "酸辣汤", "sku_id": "2001", "price": 12, "box_price": 1.5,
+         "box_num": 2},
+        {"app_food_code": "mt_rice", "food_name": "米饭", "sku_id": "2002", "price": 2},
+        {"app_food_code": "mt_gbjd", "food_name": "宫保鸡丁", "sku_id": "1001001", "price": 38, "box_price": 2},
+    ])
 
     orders = mt_orders(sim, count=30)
 
     for order in orders:
         detail, extras = json.loads(order["detail"]), json.loads(order["extras"])
         goods = sum(fen(d["price"]) * d["quantity"] for d in detail)
-        assert fen(order["package_bag_money"]) == sum(fen(d["box_price"]) * d["box_num"] for d in detail)
-        assert fen(order["original_price"]) == goods + fen(order["package_bag_money"])
-        assert fen(order["total"]) == (fen(order["original_price"]) - sum(fen(e["reduce_fee"]) for e in extras)
-                                       + fen(order["shipping_fee"]))
+        boxes = sum(fen(d["box_price"]) * d["box_num"] for d in detail)
+        assert fen(order["package_bag_money"]) == 150
+        assert fen(order["original_price"]) == goods + boxes + 150 + fen(order["shipping_fee"])
+        assert fen(order["total"]) == fen(order["original_price"]) - sum(fen(e["reduce_fee"]) for e in extras)
         assert all(fen(e["reduce_fee"]) == fen(e["mt_charge"]) + fen(e["poi_charge"]) for e in extras)
+        assert all(d["box_num"] == d["quantity"] * (2 if d["app_food_code"] == "mt_soup" else 1) for d in detail)
     assert [o["day_seq"] for o in orders] == list(range(1, 31))
 
 
@@ -207,7 +213,7 @@ def test_an_unknown_item_line_makes_an_order_with_that_item(sim):
     assert json.loads(order["detail"])[0] == {
         "app_food_code": "mt_ghost", "food_name": "神秘套餐", "sku_id": "999", "quantity": 1, "price": 30.0,
         "box_num": 1, "box_price": 0.0, "unit": "份", "food_property": "", "spec": ""}
-    assert (order["original_price"], order["total"]) == (30.0, 31.0)  # 满25减4, shipping 5
+    assert (order["original_price"], order["total"]) == (35.0, 31.0)  # shipping 5 included, 满25减4
 
 
 def test_a_store_or_order_of_another_app_is_refused(sim):
