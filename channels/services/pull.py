@@ -88,7 +88,10 @@ def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
 
 def _known(binding: StoreBinding):
     def known(order_ids: list[str]) -> set[str]:
-        return set(Order.objects.filter(channel=binding.platform, channel_order_id__in=order_ids)
+        # This store's orders only: an id known at another store is fetched and refused
+        # (and logged) by intake like any other foreign payload.
+        return set(Order.objects.filter(store_id=binding.store_id, channel=binding.platform,
+                                        channel_order_id__in=order_ids)
                    .values_list("channel_order_id", flat=True))
 
     return known
