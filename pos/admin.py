@@ -16,7 +16,8 @@ from orders.models import StoreFeedEvent
 from pos.models import PosTerminal, WalkInSale
 from pos.services import pos_terminal_create, pos_terminal_revoke, pos_terminal_rotate
 
-TERMINAL_PERMISSIONS = {"view": MANAGERS, "add": MANAGERS, "change": MANAGERS, "delete": set()}
+TERMINAL_PERMISSIONS = {"view": MANAGERS, "add": MANAGERS, "change": MANAGERS, "delete": set(), "revoke": MANAGERS,
+                        "rotate": MANAGERS}
 
 
 @admin.register(PosTerminal)
@@ -49,7 +50,7 @@ class PosTerminalAdmin(TenantAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description=_("Revoke the selected terminals (their tokens stop working)"))
+    @admin.action(description=_("Revoke the selected terminals (their tokens stop working)"), permissions=["revoke"])
     def revoke_terminals(self, request, queryset):
         count = 0
         for terminal in queryset.filter(revoked_at__isnull=True):
@@ -58,7 +59,8 @@ class PosTerminalAdmin(TenantAdmin):
         self.message_user(request, ngettext("%(count)d terminal revoked.", "%(count)d terminals revoked.", count)
                           % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description=_("Rotate the tokens of the selected terminals (old tokens stop working)"))
+    @admin.action(description=_("Rotate the tokens of the selected terminals (old tokens stop working)"),
+                  permissions=["rotate"])
     def rotate_tokens(self, request, queryset):
         for terminal in queryset.filter(revoked_at__isnull=True):
             issued = pos_terminal_rotate(terminal_id=terminal.pk)
