@@ -1,6 +1,7 @@
 """Admin for POS terminals and the walk-in sales they report.
 
-Brand admins and store managers manage the terminals of the stores they see.
+Brand admins and store managers manage the terminals of the stores where they hold that
+role (a manager who is a clerk elsewhere manages only their own store's terminals).
 A new terminal's token (and a rotated one) is shown ONCE, in a message after
 saving; only its SHA-256 is stored. Terminals are revoked, never deleted, so
 the audit trail keeps naming them. The store feed (orders.StoreFeedEvent) is

@@ -179,8 +179,8 @@ SPECS: dict[str, Spec] = {
                            change={"name": lambda: uniq("Brand ")}),
     "accounts.Store": Spec(
         "store", {"view": ALL, "add": BRAND_ADMINS, "change": MANAGERS}, make=lambda store: store,
-        change={"default_prep_minutes": lambda: str(next(_unique) % 200 + 1)}, add=lambda brand: {"brand": brand.pk, "code": uniq("s")},
-        add_field="brand", add_level="brand", add_template=lambda brand: brand.stores.first()),
+        change={"default_prep_minutes": lambda: str(next(_unique) % 200 + 1)},
+        add=lambda brand: {"brand": brand.pk, "code": uniq("s")}, add_field="brand", add_level="brand", add_template=lambda brand: brand.stores.first()),
     "accounts.StaffMembership": Spec(
         "store", BRAND_DATA, make=lambda store: MembershipFactory(user=UserFactory(), brand=store.brand, store=store,
                                                                   role=CLERK),
@@ -195,8 +195,9 @@ SPECS: dict[str, Spec] = {
     "accounts.CustomerToken": Spec("brand", READ_BRAND_ADMINS, make=lambda brand: CustomerToken.objects.create(
         customer=CustomerFactory(brand=brand), key_hash=uniq("h").ljust(64, "0"), prefix="abcd")),
     "catalog.Category": Spec("brand", CATALOG, make=lambda brand: CategoryFactory(brand=brand),
-                             change={"name": lambda: uniq("c")}, add=lambda brand: {"brand": brand.pk, "name": uniq("c")},
-                             add_field="brand", actions=DELETE_SELECTED),
+                             change={"name": lambda: uniq("c")},
+                             add=lambda brand: {"brand": brand.pk, "name": uniq("c")}, add_field="brand",
+                             actions=DELETE_SELECTED),
     "catalog.Product": Spec("brand", CATALOG, make=lambda brand: ProductFactory(brand=brand),
                             change={"name": "Renamed"}, add=lambda brand: {"brand": brand.pk, "name": uniq("p")},
                             add_field="brand", actions=DELETE_SELECTED),
@@ -550,10 +551,27 @@ def check_placeless(world, spec, model, user) -> None:
     answers = [client.get(admin_url(model)).status_code, client.get(change_url(obj)).status_code,
                client.post(change_url(obj), {}).status_code,
                client.post(f"{admin_url(model)}{obj.pk}/delete/", {"post": "yes"}).status_code,
-               client.get(f"{admin_url(model)}add/").status_code, client.post(f"{admin_url(model)}add/", {}).status_code]
+               client.get(f"{admin_url(model)}add/").status_code,
+               client.post(f"{admin_url(model)}add/", {}).status_code]
     world.cells.extend((model, user, what) for what in ("list", "view", "change", "delete", "add page", "add"))
     assert answers == [403] * 6
     assert row(obj) is not None
+
+
+def check_add_refused(world, model, user) -> None:
+    client = world.clients[user]
+    answers = (client.get(f"{admin_url(model)}add/").status_code,
+               client.post(f"{admin_url(model)}add/", {}).status_code)
+    world.cells.extend([(model, user, "add page"), (model, user, "add")])
+    assert answers == (403, 403)
+
+
+CELLS: list[int] = []
+
+
+def _count(world) -> None:
+    """Adds the cells one model ran to the total that tests/admin/conftest.py reports."""
+    CELLS.append(len(world.cells))
 
 
 # --- the tests ---------------------------------------------------------------------------------------
@@ -577,6 +595,7 @@ def test_rights_matrix(world, label):
         return
     places = STORES if spec.level == "store" else BRANDS
     made = {place: spec.make(world.places[place]) for place in places}
+    # each cell on a row of its own (a cell may change or delete it)
     for user in USERS:
         check_list(world, spec, model, user, made)
         for place in places:
@@ -592,21 +611,6 @@ def test_rights_matrix(world, label):
         else:
             check_add_refused(world, model, user)
     _count(world)
-
-
-def check_add_refused(world, model, user) -> None:
-    client = world.clients[user]
-    answers = (client.get(f"{admin_url(model)}add/").status_code, client.post(f"{admin_url(model)}add/", {}).status_code)
-    world.cells.extend([(model, user, "add page"), (model, user, "add")])
-    assert answers == (403, 403)
-
-
-CELLS: list[int] = []
-
-
-def _count(world) -> None:
-    """Adds the cells one model ran to the total that tests/admin/conftest.py reports."""
-    CELLS.append(len(world.cells))
 
 
 def test_models_outside_the_matrix_answer_by_their_own_rules(world):
