@@ -24,7 +24,8 @@ at S2. One mechanism, here, applies it everywhere:
   one (the index, the list page, the add page): any role of the user, only to decide
   whether the page is shown;
 - ``get_queryset`` lists only the rows where the role there allows viewing, so a
-  change, delete or action on any other row answers "does not exist";
+  change, delete or action on any other row answers "does not exist"; a list filter on
+  a foreign key offers only what the listed rows point at;
 - add and change forms offer store / brand / other tenant choices only where the
   role allows that form's right, ``clean()`` checks the submitted place, and
   ``save_form`` checks it once more before anything is saved (a forged POST for
@@ -189,6 +190,18 @@ class TenantAdmin(RoleScopedMixin, admin.ModelAdmin):
         if is_tenant_owned(related):
             kwargs["queryset"] = scope_queryset(related._default_manager.all(), scope_for_user(user=request.user))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        # Django's filter on a foreign key lists every row of the related table (every
+        # store, every member tier); list only those the user's listed rows point at.
+        filters = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and "__" not in entry:
+                related = getattr(self.model._meta.get_field(entry), "related_model", None)
+                if related is not None and is_tenant_owned(related):
+                    entry = (entry, admin.RelatedOnlyFieldListFilter)
+            filters.append(entry)
+        return filters
 
     # --- forms: choices and the submitted place --------------------------------------------
 

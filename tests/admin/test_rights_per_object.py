@@ -15,7 +15,16 @@ from inventory.models import Stock
 from inventory.services import stock_set
 from orders.models import Order
 from pos.models import PosTerminal
-from tests.factories import MembershipFactory, SkuFactory, StoreFactory, StoreSkuFactory, pos_terminal, staff_user
+from tests.factories import (
+    CustomerFactory,
+    MemberTierFactory,
+    MembershipFactory,
+    SkuFactory,
+    StoreFactory,
+    StoreSkuFactory,
+    pos_terminal,
+    staff_user,
+)
 from tests.order_helpers import make_order
 
 STORE_SKUS = "/admin/catalog/storesku/"
@@ -201,3 +210,26 @@ def test_roles_at_one_store_or_brand_never_borrow_a_role_held_elsewhere(admin_x_
     assert (scope.brand_ids, scope.store_ids, scope.brand_wide_ids) == ({brand_x.pk}, set(), {brand_x.pk})
     read = scope_for_roles(user=admin_x_clerk_y, roles={"brand_admin", "clerk"}, store_roles_reach_brand=True)
     assert (read.brand_ids, read.store_ids) == ({brand_x.pk, brand_y.pk}, {store_y.pk})
+
+
+def test_foreign_key_list_filters_offer_only_the_places_of_the_listed_rows(login, admin_x_clerk_y, store_a, store_b,
+                                                                          store_y, brand_x, brand_y):
+    # given: stock at X's two stores and at Y's store (where the user is a clerk: stock is
+    # for managers); member tiers and customers in both brands
+    sku = SkuFactory(brand=brand_x)
+    for store in (store_a, store_b):
+        stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=1)
+    stock_set(store_id=store_y.pk, sku_id=SkuFactory(brand=brand_y).pk, on_hand=1)
+    gold, silver = MemberTierFactory(brand=brand_x, name="金卡"), MemberTierFactory(brand=brand_x, name="银卡")
+    other = MemberTierFactory(brand=brand_y, name="别家")
+    for tier in (gold, silver, other):
+        CustomerFactory(brand=tier.brand, tier=tier)
+    client = login(admin_x_clerk_y)
+    # when
+    stock_list = client.get("/admin/inventory/stock/")
+    customer_list = client.get("/admin/accounts/customer/")
+    # then
+    store_filter = next(f for f in stock_list.context["cl"].filter_specs if f.field_path == "store")
+    tier_filter = next(f for f in customer_list.context["cl"].filter_specs if f.field_path == "tier")
+    assert sorted(store_filter.lookup_choices) == sorted([(store_a.pk, str(store_a)), (store_b.pk, str(store_b))])
+    assert sorted(tier_filter.lookup_choices) == sorted([(gold.pk, "金卡"), (silver.pk, "银卡")])
