@@ -21,12 +21,11 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
+from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin, roles_at
 from accounts.models import Brand, Customer, CustomerToken, MemberTier, StaffMembership, Store, mask_phone
 from accounts.models import LoginCode, LoginCodeAttempt
 from accounts.selectors import roles_for_user, scope_for_user
 from core.models import IdempotencyRecord
-from core.tenancy import is_tenant_owned
 
 User = get_user_model()
 
@@ -34,84 +33,8 @@ BRAND_DATA = {"view": {BRAND_ADMIN}, "add": {BRAND_ADMIN}, "change": {BRAND_ADMI
 SUPERUSER_ONLY = {"view": set(), "add": set(), "change": set(), "delete": set()}
 
 
-def roles_at_store(*, user, store) -> frozenset[str]:
-    """The roles ``user`` holds for this one store ("superuser" for platform operators).
-
-    ``roles_for_user`` answers "anywhere"; a user who is a brand admin of one
-    brand and a clerk in another brand's store must act as a clerk there.
-    The memberships are read once per request and cached on the user.
-    """
-    if user.is_superuser:
-        return frozenset({"superuser"})
-    memberships = getattr(user, "_admin_memberships", None)
-    if memberships is None:
-        memberships = list(StaffMembership.objects.filter(user=user).values_list("brand_id", "store_id", "role"))
-        user._admin_memberships = memberships
-    return frozenset(
-        role for brand_id, store_id, role in memberships
-        if (role == BRAND_ADMIN and brand_id == store.brand_id) or store_id == store.pk
-    )
-
-
 def is_superuser(request) -> bool:
     return "superuser" in roles_for_user(user=request.user)
-
-
-def brand_id_of(obj) -> int:
-    """Follow the model's ``tenant_brand_lookup`` (e.g. "store__brand_id") on an instance."""
-    value = obj
-    for part in type(obj).tenant_brand_lookup.split("__"):
-        value = getattr(value, part)
-    return value
-
-
-class BrandTenantAdmin(TenantAdmin):
-    """TenantAdmin for brand data: brand-admin rights count only in the user's own brands.
-
-    ``roles_for_user`` answers "anywhere" and the scope's ``brand_ids`` include
-    brands where the user is only store staff; without this, a brand admin of
-    X who is also a clerk in a store of Y could read and edit Y's customers,
-    catalog and staff. So: lists that only brand admins see, per-object
-    changes and deletes that only brand admins make, and every tenant FK
-    dropdown (only brand admins edit FKs) are narrowed to the brands where the
-    user holds the brand-admin role.
-    """
-
-    def _brand_admin_only(self, action: str) -> bool:
-        allowed = set(self.role_permissions.get(action, set()))
-        if action == "view":
-            allowed |= set(self.role_permissions.get("change", set()))
-        return allowed <= {BRAND_ADMIN}
-
-    @staticmethod
-    def _brand_wide_ids(request) -> frozenset[int]:
-        return scope_for_user(user=request.user).brand_wide_ids
-
-    def _object_allows(self, request, obj, action: str) -> bool:
-        if obj is None or is_superuser(request) or not self._brand_admin_only(action):
-            return True
-        return brand_id_of(obj) in self._brand_wide_ids(request)
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if self._brand_admin_only("view") and not is_superuser(request):
-            queryset = queryset.filter(**{f"{self.model.tenant_brand_lookup}__in": self._brand_wide_ids(request)})
-        return queryset
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self._object_allows(request, obj, "change")
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self._object_allows(request, obj, "delete")
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        related = db_field.remote_field.model
-        if formfield is not None and is_tenant_owned(related) and not is_superuser(request):
-            formfield.queryset = formfield.queryset.filter(
-                **{f"{related.tenant_brand_lookup}__in": self._brand_wide_ids(request)}
-            )
-        return formfield
 
 
 class SameBrandForm(forms.ModelForm):
@@ -140,7 +63,7 @@ class SameBrandForm(forms.ModelForm):
         return cleaned
 
 
-class BrandAdmin(BrandTenantAdmin):
+class BrandAdmin(TenantAdmin):
     role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": {BRAND_ADMIN}, "delete": set()}
     list_display = ["code", "name", "unpaid_timeout_minutes", "after_sales_days", "created_at"]
     search_fields = ["code", "name"]
@@ -151,7 +74,7 @@ class BrandAdmin(BrandTenantAdmin):
         return ["created_at"]
 
 
-class StoreAdmin(BrandTenantAdmin):
+class StoreAdmin(TenantAdmin):
     """Brand admins manage stores; a store manager changes only the operating settings."""
 
     form = SameBrandForm
@@ -162,21 +85,15 @@ class StoreAdmin(BrandTenantAdmin):
     list_filter = ["mode", "auto_accept"]
     search_fields = ["code", "name"]
 
-    def has_change_permission(self, request, obj=None):
-        if not super().has_change_permission(request, obj):
-            return False
-        return obj is None or bool(roles_at_store(user=request.user, store=obj) & (MANAGERS | {"superuser"}))
-
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ["created_at"]
-        roles = roles_at_store(user=request.user, store=obj)
-        if roles & {"superuser", BRAND_ADMIN}:
+        if request.user.is_superuser or BRAND_ADMIN in roles_at(user=request.user, obj=obj, right="change"):
             return ["brand", "created_at"]
         return [f.name for f in Store._meta.fields if f.name not in self.manager_fields and f.name != "id"]
 
 
-class StaffMembershipAdmin(BrandTenantAdmin):
+class StaffMembershipAdmin(TenantAdmin):
     form = SameBrandForm
     role_permissions = BRAND_DATA
     list_display = ["user", "role", "brand", "store", "created_at"]
@@ -191,7 +108,7 @@ class StaffMembershipAdmin(BrandTenantAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class MemberTierAdmin(BrandTenantAdmin):
+class MemberTierAdmin(TenantAdmin):
     form = SameBrandForm
     role_permissions = BRAND_DATA
     list_display = ["code", "name", "brand", "price_rate", "free_delivery", "rank"]
@@ -199,7 +116,7 @@ class MemberTierAdmin(BrandTenantAdmin):
     search_fields = ["code", "name"]
 
 
-class CustomerAdmin(BrandTenantAdmin):
+class CustomerAdmin(TenantAdmin):
     form = SameBrandForm
     role_permissions = {"view": {BRAND_ADMIN}, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN}, "delete": set()}
     list_display = ["name", "masked_phone", "brand", "tier", "created_at"]
@@ -213,7 +130,7 @@ class CustomerAdmin(BrandTenantAdmin):
         return mask_phone(obj.phone)
 
 
-class CustomerTokenAdmin(ReadOnlyTenantAdmin, BrandTenantAdmin):
+class CustomerTokenAdmin(ReadOnlyTenantAdmin):
     """Read-only for everyone: tokens are issued and revoked by accounts.services (the
     customer's login and logout); the hash is never shown."""
 
@@ -280,7 +197,7 @@ admin.site.register(User, UserAdmin)
 
 
 # --- Customer login codes: written by accounts.services only ------------------------------
-class LoginCodeAdmin(ReadOnlyTenantAdmin, BrandTenantAdmin):
+class LoginCodeAdmin(ReadOnlyTenantAdmin):
     """Who asked for login codes, from where, and how many guesses each took; the code's
     hash is never shown."""
 
@@ -295,7 +212,7 @@ class LoginCodeAdmin(ReadOnlyTenantAdmin, BrandTenantAdmin):
         return mask_phone(obj.phone)
 
 
-class LoginCodeAttemptAdmin(ReadOnlyTenantAdmin, BrandTenantAdmin):
+class LoginCodeAttemptAdmin(ReadOnlyTenantAdmin):
     role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
     list_display = ["login_code", "number", "correct", "ip", "created_at"]
     list_select_related = ["login_code"]

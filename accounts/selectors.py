@@ -1,3 +1,5 @@
+from collections.abc import Collection
+
 from django.db.models import QuerySet
 
 from accounts.models import Customer, StaffMembership, StaffRole, Store
@@ -74,17 +76,59 @@ def customer_get(*, customer_id: int) -> Customer:
     return Customer.objects.select_related("tier", "brand").get(pk=customer_id)
 
 
-def roles_for_store(*, user, store_id: int, brand_id: int) -> frozenset[str]:
+def roles_for_store(*, user, store_id: int | None, brand_id: int | None) -> frozenset[str]:
     """The roles a user holds FOR ONE STORE: brand admin of its brand, or a
-    membership at that store. Roles held elsewhere never count here."""
+    membership at that store. Roles held elsewhere never count here.
+
+    ``store_id`` None (a row of the brand not tied to a store, a store not saved
+    yet): only the brand admin role of ``brand_id`` counts."""
     if user is None or not user.is_authenticated or not user.is_active:
         return frozenset()
     if user.is_superuser:
         return frozenset({"superuser"})
     roles = set()
     for m_brand, m_store, role in _memberships(user):
-        if role == StaffRole.BRAND_ADMIN and m_brand == brand_id:
-            roles.add(role)
-        elif m_store == store_id:
+        if role == StaffRole.BRAND_ADMIN:
+            if m_brand == brand_id:
+                roles.add(role)
+        elif store_id is not None and m_store == store_id:
             roles.add(role)
     return frozenset(roles)
+
+
+def roles_for_brand(*, user, brand_id: int | None) -> frozenset[str]:
+    """The roles a user holds IN ONE BRAND: brand admin of it, and the roles held at
+    its stores (a store's staff reads some of the brand's data, e.g. the menu)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset({"superuser"})
+    return frozenset(role for m_brand, _store, role in _memberships(user) if m_brand == brand_id)
+
+
+def scope_for_roles(*, user, roles: Collection[str], store_roles_reach_brand: bool) -> TenantScope:
+    """The tenant scope where ``user`` holds one of ``roles``: the admin lists and
+    form choices for one right (e.g. the rows a role may view, the stores where a
+    role may add).
+
+    Stores: every store of a brand where the user is a brand admin (if that role
+    is in ``roles``), and the stores where they hold a store role in ``roles``.
+    Brands (brand-level rows): the brands where they are brand admin, and, with
+    ``store_roles_reach_brand``, the brands of those stores."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return _EMPTY
+    if user.is_superuser:
+        return TenantScope(all_access=True)
+    brand_ids, store_ids, brand_wide = set(), set(), set()
+    for brand_id, store_id, role in _memberships(user):
+        if role not in roles:
+            continue
+        if role == StaffRole.BRAND_ADMIN:
+            brand_wide.add(brand_id)
+            brand_ids.add(brand_id)
+        elif store_id is not None:
+            store_ids.add(store_id)
+            if store_roles_reach_brand:
+                brand_ids.add(brand_id)
+    return TenantScope(brand_ids=frozenset(brand_ids), store_ids=frozenset(store_ids),
+                       brand_wide_ids=frozenset(brand_wide))

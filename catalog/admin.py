@@ -8,8 +8,8 @@ their own store and nothing else; clerks only look.
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import BrandTenantAdmin, SameBrandForm, roles_at_store
-from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS
+from accounts.admin import SameBrandForm
+from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, TenantAdmin, roles_at
 from catalog.models import Category, PlatformSkuMapping, Product, Sku, StoreSku
 from catalog.services import store_sku_set_availability
 from core.actors import Actor
@@ -28,7 +28,7 @@ CATALOG = {"view": ALL_ROLES, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN}, "de
 
 
 @admin.register(Category)
-class CategoryAdmin(BrandTenantAdmin):
+class CategoryAdmin(TenantAdmin):
     form = SameBrandForm
     role_permissions = CATALOG
     list_display = ["name", "brand", "sort_order"]
@@ -37,7 +37,7 @@ class CategoryAdmin(BrandTenantAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(BrandTenantAdmin):
+class ProductAdmin(TenantAdmin):
     form = SameBrandForm
     role_permissions = CATALOG
     list_display = ["name", "brand", "category", "is_active", "sort_order"]
@@ -47,7 +47,7 @@ class ProductAdmin(BrandTenantAdmin):
 
 
 @admin.register(Sku)
-class SkuAdmin(BrandTenantAdmin):
+class SkuAdmin(TenantAdmin):
     form = SameBrandForm
     role_permissions = CATALOG
     list_display = ["code", "product", "spec", "price", "packaging_fee", "stock_mode", "is_active"]
@@ -57,7 +57,7 @@ class SkuAdmin(BrandTenantAdmin):
 
 
 @admin.register(StoreSku)
-class StoreSkuAdmin(SkuChoicesMixin, BrandTenantAdmin):
+class StoreSkuAdmin(SkuChoicesMixin, TenantAdmin):
     form = SameBrandForm
     role_permissions = {"view": ALL_ROLES, "add": {BRAND_ADMIN}, "change": MANAGERS, "delete": {BRAND_ADMIN}}
     list_display = ["store", "sku_code", "sku_name", "price", "is_available", "updated_at"]
@@ -74,13 +74,9 @@ class StoreSkuAdmin(SkuChoicesMixin, BrandTenantAdmin):
     def sku_name(self, obj: StoreSku) -> str:
         return obj.sku.display_name
 
-    def has_change_permission(self, request, obj=None):
-        if not super().has_change_permission(request, obj):
-            return False
-        return obj is None or bool(roles_at_store(user=request.user, store=obj.store) & (MANAGERS | {"superuser"}))
-
     def get_readonly_fields(self, request, obj=None):
-        if obj is None or roles_at_store(user=request.user, store=obj.store) & {"superuser", BRAND_ADMIN}:
+        if obj is None or request.user.is_superuser or BRAND_ADMIN in roles_at(user=request.user, obj=obj,
+                                                                                right="change"):
             return ["updated_at"]
         return ["store", "sku", "price", "updated_at"]
 
@@ -99,7 +95,7 @@ class StoreSkuAdmin(SkuChoicesMixin, BrandTenantAdmin):
 
 
 @admin.register(PlatformSkuMapping)
-class PlatformSkuMappingAdmin(SkuChoicesMixin, BrandTenantAdmin):
+class PlatformSkuMappingAdmin(SkuChoicesMixin, TenantAdmin):
     form = SameBrandForm
     role_permissions = {"view": {BRAND_ADMIN}, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN},
                         "delete": {BRAND_ADMIN}}

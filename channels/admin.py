@@ -91,7 +91,7 @@ class StoreBindingAdmin(TenantAdmin):
 
 
 class OutboxMessageAdmin(ReadOnlyTenantAdmin):
-    role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
+    role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set(), "retry": {BRAND_ADMIN}}
     list_display = ["id", "topic", "key", "status", "attempts", "next_attempt_at", "last_error", "created_at",
                     "delivered_at"]
     list_filter = ["status", "topic"]
@@ -100,12 +100,9 @@ class OutboxMessageAdmin(ReadOnlyTenantAdmin):
     actions = ["retry_dead_letters"]
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
 
-    def has_retry_permission(self, request):
-        return self._role_allows(request, "view")
-
     @admin.action(description=_("Retry"), permissions=["retry"])
     def retry_dead_letters(self, request, queryset):
-        # ``queryset`` is already scoped to the user's brands by TenantAdmin.get_queryset.
+        # ``queryset``: the selected rows where the user is brand admin (TenantAdmin checked each).
         ids = list(queryset.filter(status=OutboxStatus.DEAD).values_list("pk", flat=True))
         revived = outbox_retry(message_ids=ids)
         self.message_user(
@@ -135,11 +132,8 @@ class PlatformRefundRequestAdmin(ReadOnlyTenantAdmin):
     actions = ["agree_refunds", "reject_refunds"]
     readonly_fields = [f.name for f in PlatformRefundRequest._meta.fields]
 
-    def has_decide_permission(self, request):
-        return self._role_allows(request, "decide")
-
     def _answer(self, request, queryset, answer) -> None:
-        # ``queryset`` is scoped to the user's brands / store by TenantAdmin.get_queryset.
+        # ``queryset``: the selected rows where the user's role allows "decide" (TenantAdmin checked each).
         done, refused = 0, []
         for refund_request in queryset.filter(status=RefundRequestStatus.APPLIED).order_by("pk"):
             try:

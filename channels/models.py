@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Store
+from core.urlguard import OutboundUrlValidator
 
 
 class PlatformCode(models.TextChoices):
@@ -26,8 +27,9 @@ class StoreBinding(models.Model):
                               help_text=_("Meituan app_id / Ele.me app_key."))
     secret = models.CharField(_("app secret"), max_length=128)
     token = models.CharField(_("access token"), max_length=255, blank=True, help_text=_("Ele.me only."))
-    base_url = models.URLField(_("base URL"), max_length=255,
-                               help_text=_("The platform's API root, e.g. the local simulator in the demo."))
+    base_url = models.URLField(_("base URL"), max_length=255, validators=[OutboundUrlValidator()],
+                               help_text=_("The platform's API root, e.g. the local simulator in the demo. "
+                                           "Only the hosts in OUTBOUND_URL_ALLOWED_HOSTS are allowed."))
     enabled = models.BooleanField(_("enabled"), default=True)
     pull_interval_seconds = models.PositiveIntegerField(_("pull interval (seconds)"), default=30,
                                                         validators=[MinValueValidator(5)])

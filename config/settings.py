@@ -8,6 +8,7 @@ periodic jobs instead of Celery beat.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.utils.translation import gettext_lazy as _
@@ -185,6 +186,13 @@ if env.bool("STACK_RUN_POS_CLIENT", default=True):
     STACK_EXTRA_PROCESSES["pos-client"] = ["{python}", "manage.py", "pos_demo_client"]
 # Where `manage.py seed_demo` points the demo stores' platform bindings (the simulator).
 SIMULATOR_BASE_URL = env.str("SIMULATOR_BASE_URL", default="http://127.0.0.1:8100")
+# Hosts a URL typed by a tenant (a binding's base URL) may point at: "host:port", "host"
+# (the scheme's default port) or "host:*" (any port); core.urlguard. Production: the
+# platforms' API hosts only. Default: the simulator (the demo).
+OUTBOUND_URL_ALLOWED_HOSTS = env.list(
+    "OUTBOUND_URL_ALLOWED_HOSTS",
+    default=sorted({"127.0.0.1:8100", "localhost:8100", urlsplit(SIMULATOR_BASE_URL).netloc.rpartition("@")[2]}),
+)
 CELERY_BEAT_SCHEDULE = {
     name: {"task": job["task"], "schedule": float(job["every"])} for name, job in PERIODIC_JOBS.items()
 }

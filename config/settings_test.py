@@ -40,7 +40,7 @@ else:
     TEST_DATABASE_VENDOR = "sqlite"
 
 from config.settings import *  # noqa: E402,F401,F403
-from config.settings import DATABASES  # noqa: E402
+from config.settings import DATABASES, OUTBOUND_URL_ALLOWED_HOSTS  # noqa: E402
 
 if TEST_DATABASE_VENDOR == "sqlite":
     # A file, not ":memory:": with an in-memory database Django shares ONE connection
@@ -61,3 +61,5 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 LANGUAGE_CODE = "en"
+# The test servers (simulator, HTTP receivers, live server) listen on free ports of 127.0.0.1.
+OUTBOUND_URL_ALLOWED_HOSTS = [*OUTBOUND_URL_ALLOWED_HOSTS, "127.0.0.1:*"]

@@ -1,6 +1,7 @@
 """Admin for POS terminals and the walk-in sales they report.
 
-Brand admins and store managers manage the terminals of the stores they see.
+Brand admins and store managers manage the terminals of the stores where they hold that
+role (a manager who is a clerk elsewhere manages only their own store's terminals).
 A new terminal's token (and a rotated one) is shown ONCE, in a message after
 saving; only its SHA-256 is stored. Terminals are revoked, never deleted, so
 the audit trail keeps naming them. The store feed (orders.StoreFeedEvent) is
@@ -16,7 +17,8 @@ from orders.models import StoreFeedEvent
 from pos.models import PosTerminal, WalkInSale
 from pos.services import pos_terminal_create, pos_terminal_revoke, pos_terminal_rotate
 
-TERMINAL_PERMISSIONS = {"view": MANAGERS, "add": MANAGERS, "change": MANAGERS, "delete": set()}
+TERMINAL_PERMISSIONS = {"view": MANAGERS, "add": MANAGERS, "change": MANAGERS, "delete": set(), "revoke": MANAGERS,
+                        "rotate": MANAGERS}
 
 
 @admin.register(PosTerminal)
@@ -49,7 +51,7 @@ class PosTerminalAdmin(TenantAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description=_("Revoke the selected terminals (their tokens stop working)"))
+    @admin.action(description=_("Revoke the selected terminals (their tokens stop working)"), permissions=["revoke"])
     def revoke_terminals(self, request, queryset):
         count = 0
         for terminal in queryset.filter(revoked_at__isnull=True):
@@ -58,7 +60,8 @@ class PosTerminalAdmin(TenantAdmin):
         self.message_user(request, ngettext("%(count)d terminal revoked.", "%(count)d terminals revoked.", count)
                           % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description=_("Rotate the tokens of the selected terminals (old tokens stop working)"))
+    @admin.action(description=_("Rotate the tokens of the selected terminals (old tokens stop working)"),
+                  permissions=["rotate"])
     def rotate_tokens(self, request, queryset):
         for terminal in queryset.filter(revoked_at__isnull=True):
             issued = pos_terminal_rotate(terminal_id=terminal.pk)

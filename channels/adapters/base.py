@@ -11,6 +11,7 @@ from the ``StoreBinding``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.jsonparse import json_loads_bounded
+from core.urlguard import OutboundUrlRefused, outbound_url_check
+
+logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -115,12 +119,28 @@ def from_local_iso(text: Any) -> datetime | None:
 _local = threading.local()
 
 
+class AllowedHostsSession(requests.Session):
+    """Sends a request (and each redirect) only to a host of OUTBOUND_URL_ALLOWED_HOSTS.
+
+    A binding's base URL is typed by a tenant; the admin form validates it, but a
+    row can be changed without the form, so the check is repeated here, before
+    anything leaves the machine."""
+
+    def send(self, request, **kwargs):
+        try:
+            outbound_url_check(request.url)
+        except OutboundUrlRefused as exc:
+            logger.warning("platform call refused: URL not allowed", extra={"reason": str(exc)})
+            raise PlatformUrlRefused(f"{exc}; no call was made", code="url_not_allowed") from None
+        return super().send(request, **kwargs)
+
+
 def http_session() -> requests.Session:
     """One keep-alive HTTP session per thread (a worker relays many calls to the
     same platform host; a new TCP connection per call would dominate)."""
     session = getattr(_local, "session", None)
     if session is None:
-        session = _local.session = requests.Session()
+        session = _local.session = AllowedHostsSession()
     return session
 
 
@@ -171,6 +191,10 @@ class PlatformRejected(PlatformError):
     """The platform answered with an error (bad parameters, wrong status...): retrying will not help."""
 
     transient = False
+
+
+class PlatformUrlRefused(PlatformRejected):
+    """The binding's base URL is not allowed (core.urlguard): no call was made."""
 
 
 class PlatformPayloadError(ValueError):

@@ -1,17 +1,18 @@
 """Order transitions from the admin: buttons for the moves allowed now, one POST handler.
 
 The handler changes nothing itself: it checks the user's role at the order's
-store (orders.permissions.staff_may) and calls orders.services.order_transition,
-which takes the row lock, checks the state machine and writes the event.
+store (never a role held elsewhere; orders.permissions.staff_may) and calls
+orders.services.order_transition, which takes the row lock, checks the state
+machine and writes the event. An order the user cannot see answers 404.
 """
 
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import roles_at_store
+from accounts.admin_base import roles_at
 from core.actors import Actor, ActorKind
 from core.errors import DomainError
 from orders.models import Order, OrderAction
@@ -32,7 +33,7 @@ def action_label(action: str) -> str:
 
 def order_transitions_for_user(*, user, order: Order) -> list[dict]:
     """The buttons to show: allowed by the order's machine now AND by the user's role at its store."""
-    roles = roles_at_store(user=user, store=order.store)
+    roles = roles_at(user=user, obj=order)
     # The machine's own wording for its type ("Picked up", "Issue vouchers"), else the action's.
     labels = {t.name: t.custom.get("label") for t in order.as_machine().get_available_status_transitions()}
     return [
@@ -71,7 +72,7 @@ class TransitionAdminMixin:
             return HttpResponseNotAllowed(["POST"])
         order = self.get_object(request, unquote(object_id))
         if order is None or not self.has_view_permission(request, order):
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            raise Http404
         change_url = reverse(
             "admin:%s_%s_change" % (self.opts.app_label, self.opts.model_name),
             args=[order.pk], current_app=self.admin_site.name,
@@ -79,7 +80,7 @@ class TransitionAdminMixin:
         action = request.POST.get("action", "")
         reason = request.POST.get("reason", "").strip()
         label = action_label(action)
-        if not staff_may(roles=roles_at_store(user=request.user, store=order.store), action=action):
+        if not staff_may(roles=roles_at(user=request.user, obj=order), action=action):
             messages.error(request, _("Your role may not do “%(action)s” on this order.") % {"action": label})
             return HttpResponseRedirect(change_url)
         if action in REASON_REQUIRED and not reason:

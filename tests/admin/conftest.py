@@ -62,3 +62,12 @@ def login(client):
         client.force_login(user)
         return client
     return _login
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The size of the admin rights matrix (tests/admin/test_rights_matrix.py), when it ran."""
+    import sys
+
+    matrix = sys.modules.get("tests.admin.test_rights_matrix")
+    if matrix is not None and matrix.CELLS:
+        terminalreporter.write_line(f"admin rights matrix: {sum(matrix.CELLS)} cells over {len(matrix.CELLS)} models")
