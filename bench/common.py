@@ -33,6 +33,8 @@ def setup_django() -> None:
     if not settings.configured:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+        # The benches start the simulator on a free port: let the adapters call it.
+        os.environ.setdefault("OUTBOUND_URL_ALLOWED_HOSTS", "127.0.0.1:*")
         if str(PROJECT_DIR) not in sys.path:
             sys.path.insert(0, str(PROJECT_DIR))
     import django

@@ -390,6 +390,8 @@ class _Worker:
         s = connection.settings_dict
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", REDIS_URL=f"redis://127.0.0.1:{REDIS_PORT}/0",
                    CELERY_BROKER_URL=f"redis://127.0.0.1:{REDIS_PORT}/0", PYTHONPATH=str(PROJECT_DIR),
+                   # the simulator listens on a random port (config.settings_test allows the same)
+                   OUTBOUND_URL_ALLOWED_HOSTS="127.0.0.1:*",
                    DATABASE_URL=f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}")
         self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(

@@ -96,6 +96,11 @@ def walk(order, *steps) -> Order:
     return Order.objects.get(pk=order.pk)
 
 
+def sim_refund_status(sim, out_refund_no: str) -> str:
+    """What the provider says of a refund (its refund query)."""
+    return requests.get(f"{sim.base_url}/v3/refund/domestic/refunds/{out_refund_no}", timeout=5).json()["status"]
+
+
 def refund_ended(order_no: str, status: str = "succeeded") -> bool:
     return PaymentRefund.objects.filter(transaction__order_ref=order_no, status=status).exists()
 
@@ -298,6 +303,8 @@ def refunded_order(sim, shop, customer, *, plan: dict | None = None) -> Order:
 def test_a_lost_refund_notify_is_found_by_the_follow_up_job(wxpay, shop, customer):
     order = refunded_order(wxpay, shop, customer, plan={"status": "SUCCESS", "notify": False})
     refund = PaymentRefund.objects.get()
+    # the provider settles it a moment after the request (its notify is the one lost)
+    assert wait_for(lambda: sim_refund_status(wxpay, refund.out_refund_no) == "SUCCESS")
 
     early = order_refunds_follow_up(now=refund.created_at + timedelta(seconds=60))
     due = order_refunds_follow_up(now=refund.created_at + timedelta(seconds=121))
