@@ -141,13 +141,13 @@ CUSTOMER_OTP_DEV_ECHO = env.bool("CUSTOMER_OTP_DEV_ECHO", default=DEBUG)
 # two orders a minute, pushed to our receivers at web's address) and the platform orders
 # the order center already has (SIMULATOR_ORDERS_FILE, written by seed_demo), and the POS
 # demo client (pos_demo_client). run_stack fills in {python} and {web_url}.
-SIMULATOR_ORDERS_FILE = BASE_DIR / "var" / "simulator_orders.json"
+SIMULATOR_ORDERS_FILE = env.str("SIMULATOR_ORDERS_FILE", default=str(BASE_DIR / "var" / "simulator_orders.json"))
 STACK_EXTRA_PROCESSES = {}
 if env.bool("STACK_RUN_SIMULATOR", default=True):
     STACK_EXTRA_PROCESSES["simulator"] = [
         "{python}", "-m", "simulator", "--port", env.str("SIMULATOR_PORT", default="8100"),
         "--config", str(BASE_DIR / "simulator" / "demo_config.json"), "--push-base-url", "{web_url}",
-        "--orders", str(SIMULATOR_ORDERS_FILE),
+        "--orders", SIMULATOR_ORDERS_FILE,
     ]
 if env.bool("STACK_RUN_POS_CLIENT", default=True):
     STACK_EXTRA_PROCESSES["pos-client"] = ["{python}", "manage.py", "pos_demo_client", "--base-url", "{web_url}"]

@@ -8,7 +8,7 @@ one (``order/getOrderDetail``, ``eleme.order.getOrder``) or told to move one
 writes those orders, as the order center has them, to a file the simulator loads at
 start and again after ``POST /_sim/reset`` (``SimConfig.meituan_orders`` and
 ``eleme_orders``). Each becomes an order of its shop exactly as if the platform had
-made it, with the given id, day sequence number and status; nothing is pushed.
+made it, with the given id and status (and a day sequence number, below); nothing is pushed.
 
 A Meituan order (amounts in yuan)::
 
@@ -26,8 +26,12 @@ An Ele.me order: ``id``, ``shop`` (the shop id), ``status`` ("unprocessed", "val
 ``prepared``, ``delivering``, ``refund_status`` ("noRefund", "applied", "rejected",
 "successful"). Only the id, shop, status, created_at and lines are required.
 
-Orders are loaded per shop and day in day sequence order; a shop's next new order of
-that day takes the number after the highest loaded one, as on the platform.
+Orders are loaded per shop and day in the order of their ``day_seq`` (then of
+``created_at``) and numbered 1, 2, ... per shop and day as they load, like the
+platform numbers its orders: a day's numbers never have a gap (the order center's
+Meituan pull walks them one by one), and a shop's next new order of that day takes the
+next number. Numbered densely by their writer (``seed_demo``), the orders keep
+their ``day_seq``.
 """
 
 from __future__ import annotations
@@ -99,10 +103,9 @@ def _flag(spec: dict, key: str) -> bool:
     return value
 
 
-def _promotions(spec: dict) -> list[Promotion] | None:
-    entries = spec.get("promotions")
-    if entries is None:
-        return None
+def _promotions(spec: dict) -> list[Promotion]:
+    """The order's discounts as given (none when not given: not the generator's tiers)."""
+    entries = spec.get("promotions", [])
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise SpecError("promotions must be a list of objects")
     return [Promotion(act_id=HISTORY_ACT_ID + index, name=str(entry.get("name") or "满减"), kind=2,
@@ -120,21 +123,14 @@ def _place(platform, *, shop_key: str, spec: dict, lines, note: str | None, orde
     created_at = _int(spec, "created_at", minimum=1)
     delivery_time = _int(spec, "delivery_time") if "delivery_time" in spec else 0
     shop = platform._shops[shop_key]
-    day = china_day(created_at)
     if "day_seq" in spec:
-        day_seq = _int(spec, "day_seq", minimum=1)
-        if platform._days.last(shop_key, day) >= day_seq:
-            raise SpecError(f"day_seq {day_seq} of {day} is already taken at {shop_key}")
-        while platform._days.last(shop_key, day) < day_seq - 1:
-            platform._days.next(shop_key, day)
+        _int(spec, "day_seq", minimum=1)
     [made] = platform.create_orders(shop, count=1, push=False, lines=lines, new_customer=False, note=note,
                                     pickup=_flag(spec, "pickup"), delivery_time=delivery_time, created_at=created_at)
     record = platform._orders.pop(made[id_field])
     record[id_field] = order_id
     platform._orders[order_id] = record
-    promotions = _promotions(spec)
-    if promotions is not None:
-        record["draft"].promotions = promotions
+    record["draft"].promotions = _promotions(spec)
     return record
 
 

@@ -178,6 +178,10 @@ def order_plans(*, count: int, store_codes: list[str], auto_accept_stores: set[s
             channels = list(CHANNEL_WEIGHTS[order_type])
             if target == S.PENDING_PAYMENT:
                 channels = [c for c in channels if c not in PLATFORMS]
+            elif target == S.PAID and set(channels) & set(PLATFORMS):
+                # The orders waiting for the store: delivery on one platform, pickup on the
+                # other, so each platform has one to accept when the demo starts.
+                channels = [c for c in channels if c in PLATFORMS]
             channel = channels[index % len(channels)]
         else:
             order_type = _weighted(rng, TYPE_WEIGHTS)

@@ -131,9 +131,10 @@ class _LocalSignal:
             self._condition.notify_all()
 
     def wait(self, store_id: int, *, seen: int, timeout: float) -> bool:
+        """True when the store was notified (not when the wait ended for a shutdown or the timeout)."""
         with self._condition:
-            return self._condition.wait_for(lambda: self._versions[store_id] != seen or _stopping.is_set(),
-                                            timeout=timeout)
+            self._condition.wait_for(lambda: self._versions[store_id] != seen or _stopping.is_set(), timeout=timeout)
+            return self._versions[store_id] != seen
 
 
 local_signal = _LocalSignal()

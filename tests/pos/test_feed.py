@@ -305,3 +305,57 @@ def test_long_poll_over_redis_pub_sub(reader_waits):
 
     assert [e["order"]["order_no"] for e in response.json()["events"]] == [order.order_no]
     assert results == [True]  # the Redis message woke it, not a re-check or the poll's end
+
+
+@pytest.fixture
+def feed_stopping():
+    """feed_waits_stop() is for a process that is going away: undo it after the test."""
+    from orders.services import feed
+
+    yield feed.feed_waits_stop
+    feed._stopping.clear()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_long_poll_answers_at_once_when_the_web_process_shuts_down(reader_waits, feed_stopping):
+    waiting, results = reader_waits
+    store = StoreFactory()
+    _terminal, token = pos_terminal(store=store)
+    client = token_client(token)
+    answers = []
+    poll = threading.Thread(target=lambda: answers.append(client.get(EVENTS, {"wait": 20})))
+    poll.start()
+    waiting.wait()
+
+    feed_stopping()  # what config.gunicorn does on a worker's SIGTERM
+    poll.join()
+    later = client.get(EVENTS, {"wait": 20})
+
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"events": []})]
+    assert results == [False]  # the one wait ended without a notify, and no second wait began
+    assert (later.status_code, later.json(), results) == (200, {"events": []}, [False])  # no wait at all
+
+
+def test_the_gunicorn_hook_ends_the_long_polls_on_a_workers_sigterm(feed_stopping):
+    import signal
+
+    from config.gunicorn import post_worker_init
+    from orders.services import feed
+
+    class Worker:
+        alive = True
+
+        def handle_exit(self, signum, frame):
+            self.alive = False
+
+    worker = Worker()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        post_worker_init(worker)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert worker.alive is False  # gunicorn's own handling still runs
+    assert feed._stopping.wait(10)  # set from a thread, not in the handler
