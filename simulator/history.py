@@ -24,7 +24,8 @@ An Ele.me order: ``id``, ``shop`` (the shop id), ``status`` ("unprocessed", "val
 "item_id", "name", "price", "package_fee", "quantity"}]), ``pickup``, ``delivery_time``,
 ``deliver_fee``, ``promotions``, ``consignee``, ``phone``, ``address``, ``description``,
 ``prepared``, ``delivering``, ``refund_status`` ("noRefund", "applied", "rejected",
-"successful"). Only the id, shop, status, created_at and lines are required.
+"successful"). Only the id, shop, status, created_at and lines are required; an order
+given no ``promotions`` has none (not the generator's 满减 tiers).
 
 Orders are loaded per shop and day in the order of their ``day_seq`` (then of
 ``created_at``) and numbered 1, 2, ... per shop and day as they load, like the
