@@ -97,7 +97,8 @@ def with_push_base_url(values: dict[str, Any], base_url: str) -> dict[str, Any]:
         for shop in values.get(key, ()):
             if isinstance(shop, dict) and shop.get("push_url"):
                 path = urlsplit(str(shop["push_url"])).path
-                shop = {**shop, "push_url": urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + path, "", ""))}
+                url = urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + path, "", ""))
+                shop = {**shop, "push_url": url}
             shops.append(shop)
         if key in values:
             moved[key] = tuple(shops)
