@@ -117,9 +117,13 @@ def test_ctrl_c_stops_the_whole_stack_cleanly_with_the_demo_quiet_meanwhile(stac
             os.killpg(stack.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole group
             returncode = stack.wait(timeout=120)
         finally:
-            if stack.poll() is None:
-                os.killpg(stack.pid, signal.SIGKILL)
-                stack.wait()
+            if stack.poll() is None:  # the test failed before its SIGINT: stop the stack all the same
+                stack.terminate()
+                try:
+                    stack.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    os.killpg(stack.pid, signal.SIGKILL)  # its children get SIGTERM (PR_SET_PDEATHSIG)
+                    stack.wait()
 
     text = output.read_text()
     assert returncode == 0, text

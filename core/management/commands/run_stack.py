@@ -14,7 +14,8 @@ scheduler, the POS client), then web, then the worker, and the simulator last, s
 that nothing the others still send it fails. A child still
 running ``STOP_TIMEOUT`` seconds after its SIGTERM has its whole group killed. A
 second Ctrl-C does not interrupt that. Exits 0 when it was asked to stop, 1 when a
-child exited on its own (which stops everything).
+child exited on its own (which stops everything). On Linux a child also gets SIGTERM
+when this command dies without stopping it (killed with SIGKILL).
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ from django.core.management.base import BaseCommand
 STOP_ORDER = ("beat", "scheduler", "pos-client", "web", "worker", "simulator")
 STOP_TIMEOUT = 30.0  # seconds a child has to exit after its SIGTERM
 POLL_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when run_stack itself dies, even by SIGKILL,
+    since a child in a group of its own would outlive it. Elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def web_url(bind: str) -> str:
@@ -86,7 +99,8 @@ class Command(BaseCommand):
                     break
                 self.stdout.write(f"starting {name}: {' '.join(argv)}")
                 # A group of its own: the terminal's Ctrl-C is ours to pass on, once, in order.
-                running[name] = subprocess.Popen(argv, cwd=settings.BASE_DIR, process_group=0)
+                running[name] = subprocess.Popen(argv, cwd=settings.BASE_DIR, process_group=0,
+                                                 preexec_fn=_die_with_parent)
             if not stop.is_set():
                 self.stdout.write(self.style.SUCCESS(
                     f"back-office: {web_url(bind)}/admin/  ·  API docs: {web_url(bind)}/api/docs/"))
