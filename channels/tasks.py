@@ -5,19 +5,19 @@ from celery import shared_task
 from channels.services import binding_pull, bindings_schedule_due, platform_orders_reconcile
 
 
-@shared_task(name="channels.schedule_due_pulls")
+@shared_task(name="channels.schedule_due_pulls", work_keys=())
 def schedule_due_pulls_task() -> int:
     """Periodic: start a pull for every binding whose time has come."""
     return len(bindings_schedule_due())
 
 
-@shared_task(name="channels.pull_binding")
+@shared_task(name="channels.pull_binding", work_keys=("created", "errors"))
 def pull_binding_task(binding_id: int) -> dict:
     result = binding_pull(binding_id=binding_id)
     return {"pulled": result.pulled, "created": result.created, "errors": result.errors, "skipped": result.skipped}
 
 
-@shared_task(name="channels.reconcile_platform_orders")
+@shared_task(name="channels.reconcile_platform_orders", work_keys=("changed", "errors"))
 def reconcile_platform_orders_task() -> dict:
     """Periodic: ask the platforms about open orders (lost cancellations, refunds, deliveries)."""
     result = platform_orders_reconcile()

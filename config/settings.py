@@ -135,7 +135,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# Without Redis: the in-memory transport, named with a host (a bare "memory://" makes kombu
+# warn "No hostname was supplied" each time an eager task is serialised).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -175,15 +177,19 @@ LOGIN_CODE_IP_RATES = env.list("LOGIN_CODE_IP_RATES", default=["20/hour"])
 
 # Demo processes started by `manage.py run_stack` beside web and jobs: the simulator with
 # the demo shops (simulator/demo_config.json: the shops seed_demo binds, each making
-# two orders a minute, pushed to our receivers) and the POS demo client (pos_demo_client).
+# two orders a minute, pushed to our receivers at web's address) and the platform orders
+# the order center already has (SIMULATOR_ORDERS_FILE, written by seed_demo), and the POS
+# demo client (pos_demo_client). run_stack fills in {python} and {web_url}.
+SIMULATOR_ORDERS_FILE = env.str("SIMULATOR_ORDERS_FILE", default=str(BASE_DIR / "var" / "simulator_orders.json"))
 STACK_EXTRA_PROCESSES = {}
 if env.bool("STACK_RUN_SIMULATOR", default=True):
     STACK_EXTRA_PROCESSES["simulator"] = [
         "{python}", "-m", "simulator", "--port", env.str("SIMULATOR_PORT", default="8100"),
-        "--config", str(BASE_DIR / "simulator" / "demo_config.json"),
+        "--config", str(BASE_DIR / "simulator" / "demo_config.json"), "--push-base-url", "{web_url}",
+        "--orders", SIMULATOR_ORDERS_FILE,
     ]
 if env.bool("STACK_RUN_POS_CLIENT", default=True):
-    STACK_EXTRA_PROCESSES["pos-client"] = ["{python}", "manage.py", "pos_demo_client"]
+    STACK_EXTRA_PROCESSES["pos-client"] = ["{python}", "manage.py", "pos_demo_client", "--base-url", "{web_url}"]
 # Where `manage.py seed_demo` points the demo stores' platform bindings (the simulator).
 SIMULATOR_BASE_URL = env.str("SIMULATOR_BASE_URL", default="http://127.0.0.1:8100")
 # Hosts a URL typed by a tenant (a binding's base URL) may point at: "host:port", "host"
@@ -305,6 +311,11 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
+        # Celery's line per task run ("received", "succeeded") and beat's per send: every
+        # second for some jobs. Tasks report what they did themselves (config.celery_app).
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.beat": {"level": "WARNING"},
     },
 }
 

@@ -7,6 +7,7 @@ and listed at the end of the run (see tests/conftest.py).
 """
 
 import os
+import tempfile
 
 import environ
 
@@ -48,8 +49,6 @@ if TEST_DATABASE_VENDOR == "sqlite":
     # (random failures of the real-HTTP tests). A file gives each thread its own
     # connection with SQLite's own locking, as in the embedded `make run`. One file
     # per test process, so parallel runs never share it.
-    import tempfile
-
     _sqlite_test_file = os.path.join(tempfile.gettempdir(), f"ordercenter-test-{os.getpid()}.sqlite3")
     DATABASES["default"]["NAME"] = _sqlite_test_file
     DATABASES["default"]["TEST"] = {"NAME": _sqlite_test_file}
@@ -58,8 +57,10 @@ else:
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
-CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_URL = "memory://localhost/"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 LANGUAGE_CODE = "en"
 # The test servers (simulator, HTTP receivers, live server) listen on free ports of 127.0.0.1.
 OUTBOUND_URL_ALLOWED_HOSTS = [*OUTBOUND_URL_ALLOWED_HOSTS, "127.0.0.1:*"]
+# seed_demo writes the simulator's orders file: never into the checkout from a test.
+SIMULATOR_ORDERS_FILE = os.path.join(tempfile.gettempdir(), f"ordercenter-test-sim-orders-{os.getpid()}.json")

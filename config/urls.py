@@ -1,13 +1,18 @@
 from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.health import health_view
 from core.views import ping_view
 
 urlpatterns = [
+    # The back-office is the start page for now; browsers ask every site for /favicon.ico.
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=True), name="favicon"),
     path("health/", health_view, name="health"),
     path("ping/", ping_view, name="ping"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -3,9 +3,13 @@
 Used when there is no Redis (so no Celery beat). It reads the same job table
 that feeds CELERY_BEAT_SCHEDULE and runs each due task inline. Jobs are
 idempotent service functions, so overlapping with a real beat does no harm.
+Each run is logged by the task itself (config.celery_app: INFO when it did
+something, DEBUG when it found nothing); a failing job at ERROR here.
 """
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -14,11 +18,18 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
-def _resolve(task_name: str):
+@functools.cache
+def _task_registry():
+    """The Celery app's tasks, its task modules imported once per process (importing them
+    runs django.setup() and the system checks again: not something to do every second)."""
     from config.celery_app import app
 
     app.loader.import_default_modules()
-    return app.tasks[task_name]
+    return app.tasks
+
+
+def _resolve(task_name: str):
+    return _task_registry()[task_name]
 
 
 class EmbeddedScheduler:
@@ -42,9 +53,12 @@ class EmbeddedScheduler:
                 logger.exception("periodic job failed", extra={"job": name})
         return ran
 
-    def loop(self, *, tick_seconds: float = 1.0, max_ticks: int | None = None) -> None:
+    def loop(self, *, tick_seconds: float = 1.0, max_ticks: int | None = None,
+             stop: threading.Event | None = None) -> None:
+        """Run due jobs every ``tick_seconds`` until ``stop`` is set (a job running then finishes first)."""
+        stop = stop or threading.Event()
         ticks = 0
-        while max_ticks is None or ticks < max_ticks:
+        while (max_ticks is None or ticks < max_ticks) and not stop.is_set():
             self.run_due()
             ticks += 1
-            time.sleep(tick_seconds)
+            stop.wait(tick_seconds)

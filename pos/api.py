@@ -115,7 +115,7 @@ class EventsApi(PosAPIView):
             # Subscribe before the first read: a commit between the read and the wait wakes us.
             with FeedWaiter(store_id=store_id) as waiter:
                 events = pos_events_unacked(store_id=store_id, limit=limit)
-                while not events and (remaining := deadline - time.monotonic()) > 0:
+                while not events and not waiter.stopped and (remaining := deadline - time.monotonic()) > 0:
                     waiter.wait(min(remaining, waiter.recheck_seconds))
                     events = pos_events_unacked(store_id=store_id, limit=limit)
         context = {"terminal": self.terminal}

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from simulator.delivery import CallLog, PushDispatcher
 from simulator.faults import INBOUND_MODES, FaultRegistry, FaultSpecError, fault_from_dict
+from simulator.history import history_load
 
 logger = logging.getLogger("simulator")
 
@@ -57,6 +58,9 @@ class SimConfig:
     # POST /_sim/meituan/shops and POST /_sim/eleme/shops.
     meituan_shops: tuple[dict, ...] = ()
     eleme_shops: tuple[dict, ...] = ()
+    # Orders the platforms already have at start and after every reset (simulator.history).
+    meituan_orders: tuple[dict, ...] = ()
+    eleme_orders: tuple[dict, ...] = ()
     # Seconds between the order generator's checks (rate_per_minute per shop).
     generator_tick: float = 0.1
 
@@ -188,6 +192,7 @@ class SimulatorServer(ThreadingHTTPServer):
         for counterpart in self.counterparts:
             counterpart.register(self.router)
         try:
+            history_load(self)
             super().__init__(address, SimRequestHandler)
         except BaseException:  # e.g. the port is taken: stop what the counterparts started
             for counterpart in self.counterparts:
@@ -220,6 +225,7 @@ class SimulatorServer(ThreadingHTTPServer):
         self.calls.clear()
         for counterpart in self.counterparts:
             counterpart.reset()
+        history_load(self)
 
     def server_close(self) -> None:
         self.closing.set()

@@ -1,14 +1,17 @@
 """manage.py seed_demo: the demo brand, every reachable status, idempotent."""
 
 import json
+import logging
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import resolve
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Brand, Customer, MemberTier, StaffMembership, Store
@@ -229,3 +232,86 @@ def test_seeded_platform_orders_queue_nothing_for_the_simulator():
 
     assert not OutboxMessage.objects.filter(topic="platform.order_action", status="pending").exists()
     assert OutboxMessage.objects.filter(topic="platform.order_action", status="delivered").exists()
+
+
+# --- the simulator knows the seeded platform orders ------------------------------------------
+
+
+def _exported(settings) -> dict:
+    return json.loads(Path(settings.SIMULATOR_ORDERS_FILE).read_text(encoding="utf-8"))
+
+
+def _demo_simulator_config(orders_file: str):
+    """What `python -m simulator --config simulator/demo_config.json --orders FILE` starts with,
+    without generated orders or pushes (no receiver in this test)."""
+    from simulator.__main__ import load_config_file, load_orders_file
+    from simulator.server import SimConfig
+
+    values = load_config_file(str(DEMO_CONFIG))
+    for key in ("meituan_shops", "eleme_shops"):
+        values[key] = tuple({**shop, "rate_per_minute": 0, "push_url": ""} for shop in values[key])
+    values.update(load_orders_file(orders_file))
+    return SimConfig(**values)
+
+
+def test_seed_writes_every_open_platform_order_for_the_simulator_in_its_platform_status(settings, tmp_path):
+    from orders.status_map import status_view
+
+    settings.SIMULATOR_ORDERS_FILE = str(tmp_path / "orders.json")
+    seed()
+
+    exported = _exported(settings)
+    open_orders = Order.objects.filter(channel__in=["meituan", "eleme"]).exclude(
+        status__in=["completed", "cancelled", "refunded"]).select_related("store")
+    shops = {(b.store_id, b.platform): b.shop_code for b in StoreBinding.objects.all()}
+    expected = {(o.channel, o.channel_order_id, shops[(o.store_id, o.channel)],
+                 status_view(order_type=o.order_type, status=o.status).for_audience(o.channel)) for o in open_orders}
+    got = {("meituan", str(s["order_id"]), s["shop"], s["status"]) for s in exported["meituan_orders"]}
+    got |= {("eleme", s["id"], s["shop"], s["status"]) for s in exported["eleme_orders"]}
+    assert expected and expected <= got
+    assert {key[3] for key in got if key[0] == "meituan"} <= {2, 4, 6, 8, 9}
+    seeded_day_seqs = [(o.channel, o.store_id, timezone.localdate(o.placed_at), o.channel_day_seq)
+                       for o in Order.objects.filter(channel__in=["meituan", "eleme"])]
+    assert len(set(seeded_day_seqs)) == len(seeded_day_seqs)  # one number per platform, shop and day
+
+
+def test_seeded_platform_orders_are_accepted_and_reconciled_against_the_simulator_without_a_warning(
+        settings, tmp_path, caplog):
+    from datetime import timedelta
+
+    from channels.services import platform_orders_reconcile
+    from core.actors import Actor
+    from core.models import OutboxStatus
+    from core.outbox import outbox_relay
+    from orders.services import order_transition
+    from simulator.testing import running_simulator
+
+    settings.SIMULATOR_ORDERS_FILE = str(tmp_path / "orders.json")
+    seed()
+    waiting = {o.channel: o for o in Order.objects.filter(channel__in=["meituan", "eleme"], status="paid")}
+    assert sorted(waiting) == ["eleme", "meituan"]
+
+    with running_simulator(_demo_simulator_config(settings.SIMULATOR_ORDERS_FILE)) as sim:
+        StoreBinding.objects.update(base_url=sim.base_url)
+        with caplog.at_level(logging.WARNING):
+            for order in waiting.values():
+                order_transition(order_id=order.pk, action="accept", actor=Actor(kind="pos", id="T1"))
+            relayed = outbox_relay(limit=10)
+            reconciled = platform_orders_reconcile(now=timezone.now() + timedelta(minutes=11))
+        at_platform = (requests.get(f"{sim.base_url}/_sim/meituan/orders/{waiting['meituan'].channel_order_id}",
+                                    timeout=5).json()["status"],
+                       requests.get(f"{sim.base_url}/_sim/eleme/orders/{waiting['eleme'].channel_order_id}",
+                                    timeout=5).json()["status"])
+        confirms = [(c["route"], c["status"]) for c in requests.get(
+            f"{sim.base_url}/_sim/calls", params={"direction": "in"}, timeout=5).json()["calls"]
+            if c["route"].endswith(("order/confirm", "confirmOrderLite"))]
+
+    assert relayed == {"delivered": 2, "failed": 0}
+    assert sorted(confirms) == [("/api/v1/eleme.order.confirmOrderLite", 200), ("/api/v1/order/confirm", 200)]
+    assert at_platform == (4, "valid")
+    assert set(OutboxMessage.objects.filter(key__in=[o.order_no for o in waiting.values()])
+               .values_list("status", flat=True)) == {OutboxStatus.DELIVERED}
+    assert reconciled.errors == [] and reconciled.changed == 0
+    assert reconciled.checked == Order.objects.filter(
+        channel__in=["meituan", "eleme"], status__in=["accepted", "ready", "dispatched"]).count() > 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -148,6 +148,11 @@ def _placed(target: str, rng: random.Random) -> tuple[int, int]:
     """(days ago, minutes): minutes ago when days is 0, else the minute of that local day."""
     if target == S.PENDING_PAYMENT:
         return 0, rng.randint(1, 8)
+    if target == S.PAID:
+        # Waiting for the store: placed just before the demo starts, well inside the
+        # acceptance limit (ACCEPT_TIMEOUTS, 5 min on the platforms) and inside the
+        # window of orders the POS demo client takes on (its --since, 5 min).
+        return 0, rng.randint(1, 3)
     if target in IN_FLIGHT:
         return 0, rng.randint(6, 50)
     if target == S.COMPLETED:
@@ -173,6 +178,10 @@ def order_plans(*, count: int, store_codes: list[str], auto_accept_stores: set[s
             channels = list(CHANNEL_WEIGHTS[order_type])
             if target == S.PENDING_PAYMENT:
                 channels = [c for c in channels if c not in PLATFORMS]
+            elif target == S.PAID and set(channels) & set(PLATFORMS):
+                # The orders waiting for the store: delivery on one platform, pickup on the
+                # other, so each platform has one to accept when the demo starts.
+                channels = [c for c in channels if c in PLATFORMS]
             channel = channels[index % len(channels)]
         else:
             order_type = _weighted(rng, TYPE_WEIGHTS)
@@ -221,6 +230,19 @@ def placed_at_of(plan: OrderPlan, *, now: datetime) -> datetime:
         return now - timedelta(minutes=plan.placed_minutes)
     midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight - timedelta(days=plan.placed_days_ago) + timedelta(minutes=plan.placed_minutes)
+
+
+def platform_day_seqs(plans: list[OrderPlan], *, now: datetime) -> dict[str, int]:
+    """The platform's day sequence number (日流水号) of each platform plan: 1, 2, ... per
+    channel, store and local day in the order the orders were placed, as the platform
+    numbers them (the simulator continues after the highest)."""
+    days: dict[tuple[str, str, object], list[tuple[datetime, str]]] = {}
+    for plan in plans:
+        if plan.is_platform:
+            placed_at = placed_at_of(plan, now=now)
+            day = timezone.localtime(placed_at).date()
+            days.setdefault((plan.channel, plan.store_code, day), []).append((placed_at, plan.key))
+    return {key: seq for placed in days.values() for seq, (_at, key) in enumerate(sorted(placed), start=1)}
 
 
 def step_times(*, placed_at: datetime, plan: OrderPlan, now: datetime, after_sales_days: int) -> list[datetime]:

@@ -23,7 +23,10 @@ readers in other processes wake up. ``FeedWaiter`` is the reading side; it
 subscribes before the caller's first read, so a commit between the read and the
 wait is never missed. Readers also re-check the database every few seconds, in
 case a notification was lost (another process without Redis, Redis down).
-See docs/pos-api.md.
+When the web process shuts down (``feed_waits_stop``, called on SIGTERM by the
+gunicorn hook in config/gunicorn.py), every wait ends at once and none starts
+again, so long polls answer before the worker's graceful timeout instead of
+being cut off. See docs/pos-api.md.
 """
 
 import logging
@@ -56,6 +59,8 @@ _FOLLOW_UP_TYPES = {
 # Seconds between database re-checks of a long poll (lost notifications).
 RECHECK_SECONDS_LOCAL = 2.0
 RECHECK_SECONDS_REDIS = 10.0
+# A Redis wait checks this often whether the process is shutting down.
+STOP_CHECK_SECONDS = 0.5
 
 
 def _feed_type_for(*, order: Order, action: str, from_status: str) -> str | None:
@@ -95,6 +100,15 @@ def feed_record(*, order: Order, action: str, from_status: str) -> StoreFeedEven
 # --- wake-ups ---------------------------------------------------------------------
 
 
+_stopping = threading.Event()
+
+
+def feed_waits_stop() -> None:
+    """The process is shutting down: end every long-poll wait now, and let none start."""
+    _stopping.set()
+    local_signal.wake_all()
+
+
 class _LocalSignal:
     """Per-store version counters under one condition: a waiter remembers the
     version it saw and wakes when it changes (no lost wake-ups)."""
@@ -102,6 +116,10 @@ class _LocalSignal:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._versions: dict[int, int] = defaultdict(int)
+
+    def wake_all(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
 
     def version(self, store_id: int) -> int:
         with self._condition:
@@ -113,8 +131,10 @@ class _LocalSignal:
             self._condition.notify_all()
 
     def wait(self, store_id: int, *, seen: int, timeout: float) -> bool:
+        """True when the store was notified (not when the wait ended for a shutdown or the timeout)."""
         with self._condition:
-            return self._condition.wait_for(lambda: self._versions[store_id] != seen, timeout=timeout)
+            self._condition.wait_for(lambda: self._versions[store_id] != seen or _stopping.is_set(), timeout=timeout)
+            return self._versions[store_id] != seen
 
 
 local_signal = _LocalSignal()
@@ -181,9 +201,14 @@ class FeedWaiter:
                 logger.debug("store feed pubsub close failed", exc_info=True)
             self._pubsub = None
 
+    @property
+    def stopped(self) -> bool:
+        """The process is shutting down (``feed_waits_stop``): answer now, wait no more."""
+        return _stopping.is_set()
+
     def wait(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds; True when the store was notified."""
-        if timeout <= 0:
+        if timeout <= 0 or _stopping.is_set():
             return False
         if self._pubsub is None:
             woke = local_signal.wait(self.store_id, seen=self._seen, timeout=timeout)
@@ -192,10 +217,11 @@ class FeedWaiter:
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or _stopping.is_set():
                 return False
             try:
-                message = self._pubsub.get_message(timeout=remaining)
+                # In slices, so a shutdown is noticed within STOP_CHECK_SECONDS.
+                message = self._pubsub.get_message(timeout=min(remaining, STOP_CHECK_SECONDS))
             except Exception:
                 logger.warning("store feed pubsub failed", extra={"store_id": self.store_id}, exc_info=True)
                 self._pubsub = None

@@ -375,16 +375,27 @@ def test_a_failure_is_not_written_over_a_lease_another_relay_took_meanwhile(db, 
         OutboxStatus.PENDING, 2, NOW + timedelta(seconds=300), "")
 
 
-@override_settings(OUTBOX_LEASE_SECONDS=0.2)
-def test_a_message_not_started_within_half_the_lease_is_handed_back(db, delivered, caplog):
-    import time
+class _Clock:
+    """Stands in for ``time`` in core.outbox: the relay's monotonic clock moves only when told."""
 
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+def test_a_message_not_started_within_half_the_lease_is_handed_back(db, delivered, caplog, monkeypatch):
+    import core.outbox
+
+    clock = _Clock()
+    monkeypatch.setattr(core.outbox, "time", clock)
     calls, _state = delivered
     _enqueue("A", 1)
     late = _enqueue("B", 1)
 
     def handler(message):
-        time.sleep(0.15)  # longer than half the lease: the next message of the round must not start
+        clock.now += 61  # longer than half the lease (120 s): the next message of the round must not start
         calls.append((message.key, message.payload["n"]))
 
     _HANDLERS[TOPIC] = handler
@@ -438,7 +449,10 @@ def test_the_relay_task_clears_the_kick_and_kicks_again_when_it_stopped_at_its_l
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-@override_settings(OUTBOX_RELAY_BATCH=7, OUTBOX_RELAY_THREADS=4)
+# A failed message comes back after an hour and a lease lasts an hour: however slow the
+# machine, within this test F fails once and no message is handed back for being late.
+@override_settings(OUTBOX_RELAY_BATCH=7, OUTBOX_RELAY_THREADS=4, OUTBOX_BACKOFF_BASE_SECONDS=3600,
+                   OUTBOX_LEASE_SECONDS=3600)
 def test_concurrent_threaded_relays_deliver_each_message_once_in_key_order_and_a_failing_key_waits():
     import threading
     import time
@@ -473,7 +487,7 @@ def test_concurrent_threaded_relays_deliver_each_message_once_in_key_order_and_a
 
         def relay():
             try:
-                barrier.wait(timeout=10)
+                barrier.wait()
                 results.append(outbox_relay(limit=1000))
             except Exception as exc:  # noqa: BLE001
                 errors.append(exc)
@@ -484,10 +498,11 @@ def test_concurrent_threaded_relays_deliver_each_message_once_in_key_order_and_a
         for thread in relays:
             thread.start()
         for thread in relays:
-            thread.join(timeout=60)
+            thread.join(timeout=600)  # a guard against a hang, not a time budget
     finally:
         _HANDLERS.pop(TOPIC, None)
 
+    assert [thread.is_alive() for thread in relays] == [False] * 4
     assert errors == []
     assert overlaps == []  # never two messages of one key at once
     assert any(name.startswith("outbox-relay") for name in threads_seen)  # the delivery threads were used

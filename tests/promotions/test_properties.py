@@ -1,9 +1,15 @@
-"""Property-based tests: apportion() and quote_compute keep their invariants for any input."""
+"""Property-based tests: apportion() and quote_compute keep their invariants for any input.
+
+Every property runs derandomised (the same examples on every run and every machine) and
+without Hypothesis's per-example deadline or its too-slow health check: both are wall-clock
+budgets that fail on a loaded machine. The apportion properties also run an explicit set of
+edge cases (@example) before the generated ones.
+"""
 
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from promotions.apportion import apportion
@@ -11,6 +17,9 @@ from promotions.engine import CartLine
 from tests.promotions.builders import assert_consistent, coupon, price, promo
 
 CENT = Decimal("0.01")
+# Same examples on every run; no wall-clock limits (a loaded CI box must not fail a property).
+DETERMINISTIC = settings(derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
 cents = st.integers(min_value=0, max_value=10_000_000).map(lambda value: Decimal(value) / 100)
 
 
@@ -22,7 +31,37 @@ def amounts_and_weights(draw):
     return amount, weights
 
 
+def d(*values):
+    return [Decimal(value) for value in values]
+
+
+# Edge cases every run tries first: nothing to split, all of it, zero weights, ties, one cent
+# over many equal weights, a remainder cent that must go to the largest remainder, big sums.
+APPORTION_EXAMPLES = [
+    (Decimal("0.00"), d("0.00")),
+    (Decimal("0.00"), d("0.00", "0.00", "0.00")),
+    (Decimal("10.00"), d("10.00")),
+    (Decimal("30.00"), d("10.00", "0.00", "20.00")),
+    (Decimal("0.01"), d("1.00", "1.00", "1.00")),
+    (Decimal("0.02"), d("0.01", "0.01", "0.01")),
+    (Decimal("1.00"), d("0.01", "0.01", "0.98")),
+    (Decimal("10.00"), d("3.33", "3.33", "3.34")),
+    (Decimal("0.99"), d("0.50", "0.49", "0.01")),
+    (Decimal("7.77"), d("1.00", "2.00", "3.00", "4.00", "5.00", "6.00", "7.00")),
+    (Decimal("100000.00"), d("99999.99", "0.01", "100000.00")),
+    (Decimal("0.19"), d(*["0.01"] * 20)),
+]
+
+
+def with_apportion_examples(test):
+    for case in APPORTION_EXAMPLES:
+        test = example(case)(test)
+    return test
+
+
+@DETERMINISTIC
 @given(amounts_and_weights())
+@with_apportion_examples
 def test_apportion_parts_sum_exactly_and_never_exceed_their_weight(case):
     amount, weights = case
 
@@ -35,7 +74,9 @@ def test_apportion_parts_sum_exactly_and_never_exceed_their_weight(case):
         assert part == part.quantize(CENT)
 
 
+@DETERMINISTIC
 @given(amounts_and_weights())
+@with_apportion_examples
 def test_apportion_is_deterministic_and_close_to_proportional(case):
     amount, weights = case
     total = sum(weights)
@@ -113,7 +154,7 @@ coupons = st.builds(
     prices, st.none() | prices.filter(lambda value: value > 0), st.booleans(), st.booleans())
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(DETERMINISTIC, max_examples=300)
 @given(
     lines=cart_lines(),
     promotions=st.lists(st.one_of(full_reductions, rate_discounts, fixed_prices, flash_sales, waivers), max_size=6),
@@ -149,7 +190,7 @@ def test_quote_keeps_its_invariants(lines, promotions, tickets, codes, rate, fre
         assert len([pid for pid in applied_ids if by_id[pid].exclusive_group == group]) <= 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(DETERMINISTIC, max_examples=200)
 @given(lines=cart_lines(), promotions=st.lists(st.one_of(full_reductions, rate_discounts, fixed_prices),
                                                max_size=5))
 def test_promotions_never_make_a_cart_dearer(lines, promotions):

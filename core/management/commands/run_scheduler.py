@@ -1,3 +1,6 @@
+import signal
+import threading
+
 from django.core.management.base import BaseCommand
 
 from core.scheduler import EmbeddedScheduler
@@ -18,4 +21,8 @@ class Command(BaseCommand):
             ran = scheduler.run_due()
             self.stdout.write(f"ran {len(ran)} job(s): {', '.join(ran)}")
             return
-        scheduler.loop(tick_seconds=tick)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # finish the job in hand, then exit 0
+            signal.signal(sig, lambda *_: stop.set())
+        scheduler.loop(tick_seconds=tick, stop=stop)
+        self.stdout.write("embedded scheduler stopped")

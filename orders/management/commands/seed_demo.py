@@ -37,9 +37,11 @@ from orders.management.demo_orders import (
     apportion,
     order_plans,
     placed_at_of,
+    platform_day_seqs,
     reachable_pairs,
     step_times,
 )
+from orders.management.demo_simulator import simulator_orders_write
 from orders.models import Channel, Order, OrderStatus, OrderType
 from orders.services import DiscountInput, LineInput, order_create, order_transition
 from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
@@ -48,6 +50,7 @@ from orders.services.sync import ORDER_ACTION_TOPIC
 ZERO = Decimal("0.00")
 PLAN_KEY = "seed_demo"
 PAYMENT_PROVIDER = "wxpay"  # the provider of settings.PAYMENT_PROVIDERS (mini-program and App alike)
+OMS_WAIT = timedelta(seconds=30)  # seeded voucher issue requests wait for run_stack's simulator
 
 
 class Command(BaseCommand):
@@ -72,8 +75,10 @@ class Command(BaseCommand):
             bindings = self._seed_bindings(stores)
             terminals = self._seed_pos_terminals(stores)
         created_orders = self._seed_orders(brand, stores, skus, customers, logins, count=orders)
+        # Every run, also when nothing was created: the simulator starts from the orders as they are now.
+        orders_file, exported = simulator_orders_write(brand_id=brand.pk)
         self._report(logins, created_orders=created_orders, seconds=time.monotonic() - started)
-        self._report_demo(bindings, terminals)
+        self._report_demo(bindings, terminals, orders_file=orders_file, exported=exported)
 
     # --- rows with natural keys -------------------------------------------
     def _upsert(self, model: type[models.Model], lookup: dict, values: dict) -> models.Model:
@@ -278,13 +283,15 @@ class Command(BaseCommand):
         }
         staff = {login["username"]: login["user"] for login in logins}
         now = timezone.now()
+        day_seqs = platform_day_seqs(plans, now=now)
         self.stdout.write(f"orders: {len(plans) - len(todo)} of {len(plans)} already there, creating {len(todo)}")
         batch = 25  # one commit per batch: fast on SQLite, short write locks elsewhere
         for start in range(0, len(todo), batch):
             with transaction.atomic():
                 for done, plan in enumerate(todo[start:start + batch], start=start + 1):
                     self._create_order(plan, brand=brand, store=stores[plan.store_code], skus=skus,
-                                       prices=store_prices, customers=customers, staff=staff, now=now)
+                                       prices=store_prices, customers=customers, staff=staff, now=now,
+                                       day_seq=day_seqs.get(plan.key))
                     self._progress(done, len(todo))
                 self._settle_platform_messages(brand)
                 self._settle_fulfilment_messages(brand)
@@ -293,27 +300,36 @@ class Command(BaseCommand):
     def _settle_fulfilment_messages(self, brand: Brand) -> None:
         """Seeded vouchers got made-up codes the OMS (the simulator) never issued:
         their issue requests (unless still waiting in ``paid``, which the OMS may
-        then fulfil for the demo) and their voids are marked delivered, not sent."""
+        then fulfil for the demo) and their voids are marked delivered, not sent.
+        The issue requests of the ``paid`` ones are held back for ``OMS_WAIT``: the
+        simulator playing the OMS is not running while seed_demo runs (the relay
+        kicked by this commit would fail and retry); the relay sweep of the
+        running demo sends them."""
         seeded = Order.objects.filter(brand=brand, raw_payload__has_key=PLAN_KEY, order_type=OrderType.VOUCHER)
         settled = seeded.exclude(status=OrderStatus.PAID).values_list("order_no", flat=True)
         OutboxMessage.objects.filter(topic__in=[VOUCHER_ISSUE_TOPIC, VOUCHER_VOID_TOPIC], status=OutboxStatus.PENDING,
                                      key__in=list(settled)).update(
             status=OutboxStatus.DELIVERED, delivered_at=timezone.now(),
             last_error="not sent: seed_demo history, unknown to the OMS")
+        waiting = seeded.filter(status=OrderStatus.PAID).values_list("order_no", flat=True)
+        OutboxMessage.objects.filter(topic=VOUCHER_ISSUE_TOPIC, status=OutboxStatus.PENDING, attempts=0,
+                                     key__in=list(waiting)).update(next_attempt_at=timezone.now() + OMS_WAIT)
 
     def _settle_platform_messages(self, brand: Brand) -> None:
-        """The seeded platform orders are made-up history the platform (the simulator)
-        never had: the status changes their transitions queued for it are marked
-        delivered, not sent (they could only end as dead letters). Same transaction,
-        so no relay ever picks them up."""
+        """The seeded platform orders are made-up history: the status changes their
+        transitions queued for the platform are marked delivered, not sent. The platform
+        (the simulator) gets each order in the state it ended in from the orders file
+        instead (orders.management.demo_simulator). Same transaction, so no relay ever
+        picks them up."""
         order_nos = Order.objects.filter(brand=brand, raw_payload__has_key=PLAN_KEY,
                                          channel__in=Channel.platforms()).values_list("order_no", flat=True)
         OutboxMessage.objects.filter(topic=ORDER_ACTION_TOPIC, status=OutboxStatus.PENDING,
                                      key__in=list(order_nos)).update(
             status=OutboxStatus.DELIVERED, delivered_at=timezone.now(),
-            last_error="not sent: seed_demo history, unknown to the platform")
+            last_error="not sent: seed_demo history, the simulator loads the order as it ended")
 
-    def _create_order(self, plan: OrderPlan, *, brand, store, skus, prices, customers, staff, now) -> None:
+    def _create_order(self, plan: OrderPlan, *, brand, store, skus, prices, customers, staff, now,
+                      day_seq: int | None) -> None:
         customer = customers[plan.customer_index] if plan.customer_index is not None else None
         takeaway = plan.order_type in (OrderType.DELIVERY, OrderType.PICKUP)
         grosses, lines = [], []
@@ -342,7 +358,7 @@ class Command(BaseCommand):
             channel_order_id = (f"2790{index:012d}" if plan.channel == "meituan" else f"30{index:017d}")
             kwargs.update(
                 channel_order_id=channel_order_id, channel_order_no=channel_order_id[-8:],
-                channel_day_seq=index % 97 + 1, paid=True, payment_provider=plan.channel,
+                channel_day_seq=day_seq, paid=True, payment_provider=plan.channel,
                 payment_txn_no=f"{plan.channel}-pay-{channel_order_id}",
                 contact_name=data.CUSTOMERS[plan.address_index][0][0] + ("先生" if index % 2 else "女士"),
                 contact_phone=f"1840000{index:04d}",
@@ -479,12 +495,13 @@ class Command(BaseCommand):
             self.stdout.write(("  " + "  ".join(cells)).rstrip())
 
 
-    def _report_demo(self, bindings: list, terminals: list[dict]) -> None:
+    def _report_demo(self, bindings: list, terminals: list[dict], *, orders_file, exported: int) -> None:
         self.stdout.write("")
         self.stdout.write(f"Platform bindings (pull every {data.PULL_INTERVAL_SECONDS}s from "
                           f"{settings.SIMULATOR_BASE_URL}, the simulator of run_stack):")
         for binding in bindings:
             self.stdout.write(f"  {_pad(binding.store.name, 22)}  {binding.platform:<8} {binding.shop_code}")
+        self.stdout.write(f"  {exported} platform orders written to {orders_file} for the simulator to load")
         self.stdout.write("")
         self.stdout.write("Demo POS terminals (/api/pos/v1/, header Authorization: Token <token>; "
                           "used by manage.py pos_demo_client):")

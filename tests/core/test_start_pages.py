@@ -1,0 +1,18 @@
+"""``/`` and ``/favicon.ico`` answer (a browser asks every site for both)."""
+
+from django.contrib.staticfiles import finders
+
+
+def test_the_root_redirects_to_the_back_office(client):
+    response = client.get("/")
+
+    assert (response.status_code, response["Location"]) == (302, "/admin/")
+
+
+def test_favicon_redirects_to_the_vendored_icon_served_as_a_static_file(client):
+    response = client.get("/favicon.ico")
+
+    assert (response.status_code, response["Location"]) == (301, "/static/favicon.ico")
+    with open(finders.find("favicon.ico"), "rb") as icon:
+        header = icon.read(6)
+    assert header == b"\x00\x00\x01\x00\x01\x00"  # an ICO file holding one image
