@@ -75,8 +75,8 @@ def test_a_loaded_meituan_order_is_answered_moved_and_numbered_like_one_the_plat
         27900000000012, 4, 2, MT_SHOP)
     assert (detail["recipient_name"], detail["recipient_phone"], detail["caution"]) == ("张女士", "18400000001", "少辣")
     assert json.loads(detail["detail"])[0]["app_food_code"] == "mt_gbjd"
-    # 2 x 38 + box 2 x 2 - (2 + 4) + shipping 4
-    assert (detail["original_price"], detail["shipping_fee"], detail["total"]) == (80.0, 4.0, 78.0)
+    # original_price: 2 x 38 + box 2 x 2 + shipping 4 (PLATFORMS.md); total: that - (2 + 4)
+    assert (detail["original_price"], detail["shipping_fee"], detail["total"]) == (84.0, 4.0, 78.0)
     assert json.loads(detail["extras"]) == [{"act_detail_id": 700001, "reduce_fee": 6.0, "mt_charge": 2.0,
                                              "poi_charge": 4.0, "remark": "满50减6", "type": 2}]
     assert (confirmed, ready) == ("ok", "ok")
