@@ -20,3 +20,5 @@ urlpatterns = [
     path("channels/", include("channels.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "core.api.not_found_view"

@@ -3,8 +3,9 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
@@ -65,6 +66,15 @@ def exception_handler(exc, context):
         return Response(error_body(code=code, message=exc.detail), status=status.HTTP_401_UNAUTHORIZED,
                         headers=headers)
     return Response(error_body(code=code, message=exc.detail), status=exc.status_code, headers=headers)
+
+
+def not_found_view(request, exception):
+    """``handler404``: under /api/ a path that names no endpoint (letters where a store id
+    goes, a slash inside an order number) answers in the error shape like every API error;
+    elsewhere Django's own page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(code="not_found", message=_("Not found.")), status=404)
+    return defaults.page_not_found(request, exception)
 
 
 class DefaultPagination(PageNumberPagination):

@@ -2,7 +2,8 @@
 
 import django_filters
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -38,14 +39,22 @@ class OrderStaffAPIView(StaffAPIView):
 
 
 class OrderListApi(OrderStaffAPIView):
-    @extend_schema(responses=BackofficeOrderOutput(many=True), filters=True, operation_id="backoffice_order_list")
+    pagination_class = DefaultPagination
+
+    @extend_schema(responses=BackofficeOrderOutput(many=True), operation_id="backoffice_order_list", parameters=[
+        OpenApiParameter("status", str, enum=OrderStatus.values),
+        OpenApiParameter("order_type", str, enum=OrderType.values),
+        OpenApiParameter("store", int, description="A store id."),
+        OpenApiParameter("date", OpenApiTypes.DATE, description="The business date."),
+        OpenApiParameter("channel", str),
+    ])
     def get(self, request):
         queryset = self.scoped(Order.objects.select_related("store")).order_by("-placed_at", "-id")
         filters = OrderFilter(request.GET, queryset=queryset)
         if not filters.is_valid():  # an unknown status or a bad date must not widen the list
             raise ValidationError(filters.errors)
         queryset = filters.qs
-        paginator = DefaultPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         context = {"allowed": self.allowed_for}
         return paginator.get_paginated_response(BackofficeOrderOutput(page, many=True, context=context).data)
