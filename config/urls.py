@@ -22,3 +22,4 @@ urlpatterns = [
 ]
 
 handler404 = "core.api.not_found_view"
+handler400 = "core.api.bad_request_view"

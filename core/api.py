@@ -77,6 +77,15 @@ def not_found_view(request, exception):
     return defaults.page_not_found(request, exception)
 
 
+def bad_request_view(request, exception):
+    """``handler400``: what Django refuses before a view answers (a body past
+    DATA_UPLOAD_MAX_MEMORY_SIZE, a disallowed Host) is, under /api/, a 400 in the error shape."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(code="malformed_request", message=_("The request could not be processed.")),
+                            status=400)
+    return defaults.bad_request(request, exception)
+
+
 class DefaultPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import InvalidInput
+from core.jsonparse import JsonInvalid, json_loads_bounded
 from payments.errors import (
     NotifyBadSignature,
     NotifyMalformed,
@@ -295,8 +296,8 @@ class WxPayClient:
     @staticmethod
     def _notify_parse(body: bytes) -> NotifyEvent:
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            payload = json_loads_bounded(body)
+        except JsonInvalid as exc:
             raise NotifyMalformed(_("The notification body is not valid JSON.")) from exc
         if not isinstance(payload, dict) or not isinstance(payload.get("resource"), dict):
             raise NotifyMalformed(_("The notification has no resource object."))

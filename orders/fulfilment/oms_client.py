@@ -34,6 +34,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
+from core.jsonparse import JsonInvalid, json_loads_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -214,8 +215,8 @@ class OmsClient:
         if abs(skew) > CALLBACK_MAX_SKEW_SECONDS:
             raise OmsCallbackStale(detail={"timestamp": int(timestamp), "skew_seconds": int(skew)})
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            payload = json_loads_bounded(body)
+        except JsonInvalid as exc:
             raise OmsCallbackMalformed(_("The callback body is not valid JSON.")) from exc
         if not isinstance(payload, dict) or payload.get("event") != REDEEMED_EVENT:
             raise OmsCallbackMalformed(_("Unsupported callback event."),
