@@ -12,7 +12,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from core.idempotency import IdempotencyMixin
 
 logger = logging.getLogger(__name__)
@@ -94,3 +94,10 @@ class DefaultPagination(PageNumberPagination):
 
 class BaseAPIView(IdempotencyMixin, APIView):
     """Base of every API view: idempotent POSTs, the shared error shape."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # PostgreSQL compares no text holding a NUL character (the query itself fails):
+        # a path naming one names nothing.
+        if any(isinstance(value, str) and "\x00" in value for value in kwargs.values()):
+            raise NotFound()

@@ -195,3 +195,57 @@ def test_a_body_django_refuses_before_the_view_is_a_400_in_the_error_shape(world
     assert answer.status_code == 400
     assert answer.json() == {"error": {"code": "malformed_request", "message": "The request could not be processed.",
                                        "detail": {}}}
+
+
+# --- NUL characters: PostgreSQL neither stores nor compares text holding one -----------------
+
+
+def _routes_with_a_text_parameter():
+    for route, name, callback in _patterns(get_resolver()):
+        view_class = getattr(callback, "cls", None)
+        if "<str:" in route and isinstance(view_class, type) and issubclass(view_class, APIView):
+            method = "get" if hasattr(view_class, "get") and "get" in view_class.http_method_names else "post"
+            yield route, name, method
+
+
+@pytest.mark.parametrize(("route", "name", "method"), list(_routes_with_a_text_parameter()),
+                         ids=lambda value: str(value))
+def test_a_nul_character_in_a_path_parameter_names_nothing(world, route, name, method):
+    credentials = deep_requests(route, name, method, world)[0]
+    path = _path(route.replace("<str:", "<nul:"), world).replace("<nul:order_no>", "2612010001%00")
+    path = path.replace("<nul:provider>", "wx%00pay")
+    client = credentials.get("client") or Client()
+    headers = {k: v for k, v in credentials.get("headers", {}).items() if k == "HTTP_AUTHORIZATION"}
+
+    answer = getattr(client, method)(path, data={}, content_type="application/json", **headers)
+
+    assert answer.status_code == 404
+    assert _error_shape("api", answer.json()), answer.json()
+
+
+def _signed_callback(name: str, body: dict) -> tuple[str, bytes, dict]:
+    raw = json.dumps(body).encode()
+    if name == "payment-notify":
+        return "/api/v1/payments/notify/wxpay", raw, _signed_headers(raw, secret=WXPAY_KEY, prefix="WECHATPAY",
+                                                                      extra={})
+    return "/api/v1/fulfilment/oms/callback", raw, _signed_headers(raw, secret=OMS_SECRET, prefix="X_OMS",
+                                                                    extra={"HTTP_X_OMS_APP_KEY": OMS_KEY})
+
+
+@pytest.mark.parametrize(("name", "body", "code"), [
+    ("payment-notify", {"id": "evt-1", "event_type": "TRANSACTION.SUCCESS", "resource": {
+        "out_trade_no": "pay\u0000", "transaction_id": "t-1", "trade_state": "SUCCESS",
+        "success_time": "2026-12-01T12:00:00+08:00", "amount": {"total": 100}}}, "malformed_notify"),
+    ("payment-notify", {"id": "evt-2", "event_type": "REFUND.SUCCESS", "resource": {
+        "out_refund_no": "r-1", "refund_id": "x-1", "refund_status": "SUCCESS", "note\u0000": "key"}},
+     "malformed_notify"),
+    ("oms-callback", {"event": "voucher.redeemed", "event_id": "e-1", "code": "EV\u0000",
+                      "order_no": "2612010001", "redeemed_at": "2026-12-01T12:00:00+08:00"}, "malformed_callback"),
+])
+def test_a_signed_callback_carrying_a_nul_character_is_a_400(world, name, body, code):
+    path, raw, headers = _signed_callback(name, body)
+
+    answer = Client().post(path, data=raw, content_type="application/json", **headers)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == code
