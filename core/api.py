@@ -17,6 +17,10 @@ from core.idempotency import IdempotencyMixin
 
 logger = logging.getLogger(__name__)
 
+# The largest id a BigAutoField holds. An input id is bounded by it: a larger one names
+# nothing, and SQLite cannot even bind it (OverflowError, a 500).
+ID_MAX = 2**63 - 1
+
 _DRF_CODES = {
     drf_exceptions.ParseError: "malformed_request",
     drf_exceptions.AuthenticationFailed: "authentication_failed",

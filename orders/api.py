@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.api_base import StaffAPIView
 from core.actors import Actor
-from core.api import DefaultPagination
+from core.api import ID_MAX, DefaultPagination
 from core.errors import NotFound, PermissionDenied
 from orders.models import Order, OrderAction, OrderStatus, OrderType
 from accounts.selectors import roles_for_store
@@ -22,7 +22,7 @@ from orders.services import order_transition
 class OrderFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
     order_type = django_filters.ChoiceFilter(choices=OrderType.choices)
-    store = django_filters.NumberFilter(field_name="store_id")
+    store = django_filters.NumberFilter(field_name="store_id", min_value=1, max_value=ID_MAX)
     date = django_filters.DateFilter(field_name="business_date")
     channel = django_filters.CharFilter()
 
@@ -44,7 +44,7 @@ class OrderListApi(OrderStaffAPIView):
     @extend_schema(responses=BackofficeOrderOutput(many=True), operation_id="backoffice_order_list", parameters=[
         OpenApiParameter("status", str, enum=OrderStatus.values),
         OpenApiParameter("order_type", str, enum=OrderType.values),
-        OpenApiParameter("store", int, description="A store id."),
+        OpenApiParameter("store", {"type": "integer", "minimum": 1, "maximum": ID_MAX}, description="A store id."),
         OpenApiParameter("date", OpenApiTypes.DATE, description="The business date."),
         OpenApiParameter("channel", str),
     ])

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api import ID_MAX
 from orders.models import Order, OrderLine, OrderType
 from orders.status_map import status_label
 
@@ -42,7 +43,7 @@ class AddressInput(serializers.Serializer):
 
 
 class CartInput(serializers.Serializer):
-    store = serializers.IntegerField(min_value=1)
+    store = serializers.IntegerField(min_value=1, max_value=ID_MAX)
     order_type = serializers.ChoiceField(choices=OrderType.choices)
     lines = CartLineInput(many=True, allow_empty=False, max_length=50)
     coupon_codes = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=5,

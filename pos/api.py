@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from catalog.selectors import store_sku_list
-from core.api import BaseAPIView
+from core.api import ID_MAX, BaseAPIView
 from core.errors import NotFound
 from core.schema import error_response
 from inventory.selectors import stock_levels
@@ -126,7 +126,8 @@ class EventsApi(PosAPIView):
 
 class EventsAckApi(PosAPIView):
     class Input(serializers.Serializer):
-        ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=500)
+        ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+                                    max_length=500)
 
     @extend_schema(request=Input, operation_id="pos_events_ack",
                    responses=inline_serializer("PosEventsAcked", {"acked": serializers.IntegerField()}))

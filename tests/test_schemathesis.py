@@ -7,15 +7,15 @@ the OMS are the simulator. Every answer, to valid and to invalid input alike, mu
 no server error and match the schema: a documented status code, the documented
 content type and headers, a body that validates.
 
-Bounded and repeatable: at most MAX_EXAMPLES examples per operation and generation
-mode, derandomized (a fixed seed). One world (brand, store, menu, customer, terminal,
+Bounded and repeatable: the coverage phase's fixed cases (boundary and invalid values,
+unexpected methods) plus at most MAX_EXAMPLES generated examples per operation and
+generation mode (valid and invalid input), derandomized with a fixed seed. One world (brand, store, menu, customer, terminal,
 staff, orders) serves every operation: one pytest item, one subtest per operation.
 """
 
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
 from collections import Counter
@@ -26,7 +26,8 @@ from django.core.cache import cache
 from django.core.wsgi import get_wsgi_application
 from django.db import connections
 from django.test import Client
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from schemathesis.core import NotSet
 
 from accounts.models import StaffRole
@@ -51,7 +52,6 @@ CONFIG = schemathesis.Config.from_dict({
     "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
 })
 answers: list[tuple[str, int]] = []  # (operation, status) of every request sent
-
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,10 +83,14 @@ def api_schema(world, request):
 
 
 def _report(config) -> None:
+    """One line for the record (docs/benchmarks.md): how many requests, and their answers."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and answers:
-        by_class = Counter(f"{status // 100}xx" for _operation, status in answers)
-        reporter.write_line(f"schemathesis: {len(answers)} requests over {len({op for op, _ in answers})} "
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not answers:
+        return
+    by_class = Counter(f"{status // 100}xx" for _operation, status in answers)
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(f"\nschemathesis: {len(answers)} requests over {len({op for op, _ in answers})} "
                             f"operations ({', '.join(f'{n} {k}' for k, n in sorted(by_class.items()))})")
 
 
@@ -215,7 +219,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
+@hypothesis_settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_answers_match_the_schema_and_never_5xx(case, world):
     _realistic(case, world)

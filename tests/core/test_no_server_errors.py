@@ -249,3 +249,22 @@ def test_a_signed_callback_carrying_a_nul_character_is_a_400(world, name, body, 
 
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("post", "/api/pos/v1/events/ack", {"ids": [3, 10**19]}, "ids"),
+    ("post", "/api/v1/orders/quote", {"store": 10**19, "order_type": "pickup", "lines": [{"sku": "A", "qty": 1}]},
+     "store"),
+    ("get", f"/api/backoffice/v1/orders?store={10**19}", None, "store"),
+])
+def test_an_id_past_the_largest_bigint_is_a_400(world, method, path, body, field):
+    """SQLite binds no integer past 2**63 - 1 (an OverflowError): the input stops it first."""
+    client = world["staff"] if "/backoffice/" in path else Client()
+    credentials = world["pos"] if "/pos/" in path else {} if "/backoffice/" in path else world["customer"]
+    kwargs = {"data": body, "content_type": "application/json"} if body is not None else {}
+
+    answer = getattr(client, method)(path, **kwargs, **credentials)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_input"
+    assert list(answer.json()["error"]["detail"]) == [field]
