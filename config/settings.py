@@ -200,7 +200,15 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Unified Order Center API",
-    "DESCRIPTION": "POS API v1 and customer API v1 of the unified order center.",
+    "DESCRIPTION": "Customer API v1, POS API v1 and back-office API v1 of the unified order center. "
+                   "Errors have one shape (the Error component). Authorize with a customer token "
+                   "(customerToken: the token alone) or a POS terminal token (posTerminalToken: "
+                   "`Token <token>`); the back-office API uses the staff session of the admin.",
+    "TAGS": [
+        {"name": "customer", "description": "Customer API v1 (/api/v1/): mini-program and App."},
+        {"name": "pos", "description": "POS API v1 (/api/pos/v1/): store terminals."},
+        {"name": "backoffice", "description": "Back-office API v1 (/api/backoffice/v1/): staff."},
+    ],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

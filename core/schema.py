@@ -7,6 +7,7 @@ should have to repeat:
   as the ``Error`` component, on each status an operation can give (see
   ``error_statuses``);
 - the ``Idempotency-Key`` header on every POST (``core.idempotency``);
+- one tag per API (customer, pos, backoffice), so Swagger UI shows each API as a group;
 - unique component names for the serializers nested in a view (``class Input``):
   named after the operation, ``pos_order_accept`` -> ``PosOrderAcceptInput``;
 - request fields as strict as DRF validates them, where drf-spectacular leaves them
@@ -26,6 +27,7 @@ import sys
 
 from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import get_doc
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.views import APIView
@@ -45,6 +47,8 @@ ERROR_DESCRIPTIONS = {
     429: "Throttled; `Retry-After` says when to try again.",
 }
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# One tag per API (Swagger UI groups by tag), by path prefix, most specific first.
+API_TAGS = (("/api/pos/v1/", "pos"), ("/api/backoffice/v1/", "backoffice"), ("/api/v1/", "customer"))
 
 
 class ErrorDetail(serializers.Serializer):
@@ -138,6 +142,19 @@ class ApiAutoSchema(AutoSchema):
             if field.trim_whitespace:
                 schema["pattern"] = r"\S"  # blank once trimmed is blank
         return schema
+
+    def get_description(self):
+        """The method's docstring, else the view's own: not one inherited from a base view
+        ("Base of every POS view" describes no operation)."""
+        method = getattr(self.view, getattr(self.view, "action", self.method.lower()), None)
+        own_doc = type(self.view).__dict__.get("__doc__")
+        return get_doc(method) or (get_doc(type(self.view)) if own_doc else "")
+
+    def get_tags(self):
+        for prefix, tag in API_TAGS:
+            if self.path.startswith(prefix):
+                return [tag]
+        return super().get_tags()
 
     def get_override_parameters(self):
         parameters = super().get_override_parameters()

@@ -7,16 +7,20 @@ error shape, and the two token schemes as the code reads them.
 """
 
 import io
+import os
+from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
+from playwright.sync_api import expect, sync_playwright
 
 from accounts.services import customer_token_issue
 from tests.core.test_no_server_errors import _patterns
-from tests.factories import CustomerFactory, StoreFactory, pos_terminal
+from tests.browser.test_admin_browser import CHROMIUM_ARGS
+from tests.factories import CustomerFactory, SkuFactory, StoreFactory, StoreSkuFactory, pos_terminal
 
 API_PREFIXES = ("/api/v1/", "/api/pos/v1/", "/api/backoffice/v1/")
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -160,3 +164,49 @@ def test_a_token_sent_as_its_scheme_says_is_accepted():
     swapped = client.get("/api/pos/v1/orders", HTTP_AUTHORIZATION=f"Bearer {pos_token}")
 
     assert (customer.status_code, pos.status_code, swapped.status_code) == (200, 200, 401)
+
+
+# --- Swagger UI, in a real browser ---------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+# Skipped only on a developer machine without chromium; CI (CI=true) installs it and must run it.
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+                    reason="needs Debian's chromium at /usr/bin/chromium (apt install chromium)")
+def test_swagger_ui_authorize_offers_both_tokens_and_a_pos_call_goes_through(transactional_db, live_server,
+                                                                              monkeypatch):
+    # given: a terminal of a store with one SKU on its menu
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop here
+    store = StoreFactory()
+    StoreSkuFactory(store=store, sku=SkuFactory(brand=store.brand, code="RICE"))
+    token = pos_terminal(store=store)[1]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(locale="en-US").new_page()
+            page.goto(f"{live_server.url}/api/docs/")
+
+            # when: Authorize, the POS scheme, "Token <token>"
+            page.locator("button.authorize").first.click()
+            dialog = page.locator(".auth-container")
+            expect(dialog).to_have_count(3)  # cookieAuth, customerToken, posTerminalToken
+            expect(page.locator(".auth-container h4")).to_contain_text(
+                ["cookieAuth", "customerToken", "posTerminalToken"])
+            pos_scheme = dialog.filter(has_text="posTerminalToken")
+            pos_scheme.locator("input").fill(f"Token {token}")
+            pos_scheme.locator("button.authorize").click()
+            expect(pos_scheme).to_contain_text("Authorized")
+            page.locator(".dialog-ux .close-modal").click()
+            page.locator("#operations-pos-pos_menu").click()
+            page.get_by_role("button", name="Try it out").click()
+            page.get_by_role("button", name="Execute").click()
+
+            # then: the call carried the token and the menu came back
+            status = page.locator(".live-responses-table tbody .response-col_status").first
+            expect(status).to_have_text("200")
+            expect(page.locator(".live-responses-table .microlight").first).to_contain_text('"RICE"')
+            page.screenshot(path="/tmp/schema_swagger.png", full_page=False)
+        finally:
+            browser.close()
