@@ -67,7 +67,8 @@ def test_every_api_url_and_method_is_in_the_schema(schema):
     documented = {(path, method) for path, method, _operation in operations(schema)}
 
     assert routes == documented
-    assert len(routes) == 28
+    assert {("/api/v1/orders", "post"), ("/api/pos/v1/events", "get"), ("/api/backoffice/v1/orders", "get"),
+            ("/api/v1/orders/{order_no}/contact", "patch")} <= routes
 
 
 def test_component_names_are_unique_and_named_after_their_operation(schema):
