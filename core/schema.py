@@ -12,13 +12,13 @@ should have to repeat:
   named after the operation, ``pos_order_accept`` -> ``PosOrderAcceptInput``;
 - request fields as strict as DRF validates them, where drf-spectacular leaves them
   looser: a string that may not be blank has ``minLength`` 1 and a non-space (unless a
-  pattern already says more), a list that may not be
-  empty ``minItems`` 1 (and its ``max_length`` as ``maxItems``), a decimal string at
-  least one digit. A client built from the schema (or schemathesis) then sends what the
-  API accepts.
+  pattern already says more), a list that may not be empty ``minItems`` 1 (and its
+  ``max_length`` as ``maxItems``), a decimal string at least one digit. A client built
+  from the schema (or schemathesis) then sends what the API accepts.
 
-A view that can give a status the rules below cannot see (a signed callback's 401,
-a login's 401) names it with ``extend_schema(responses={..., 401: ERROR})``.
+A view that can give a status these rules cannot see (a signed callback's 401, an
+unknown brand's 404 on login) names it itself:
+``extend_schema(responses={..., 401: error_response("Bad signature.")})``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class ErrorDetail(serializers.Serializer):
 
 
 class Error(serializers.Serializer):
-    """The one error shape of every API answer with a 4xx status (``core.api.error_body``)."""
+    """The one error shape of every API error answer (``core.api.error_body``)."""
 
     error = ErrorDetail()
 
@@ -91,7 +91,8 @@ class ApiAutoSchema(AutoSchema):
         does not validate); 401 and 403 where credentials are needed; 404 where the path
         names something or the list pages (a page past the end); 409 for every write (a
         state that refuses it, a concurrent change, an Idempotency-Key in flight) and 415
-        (a body that is not JSON); 422 for every POST (an Idempotency-Key reused); 429 where a throttle applies.
+        (a body that is not JSON); 422 for every POST (an Idempotency-Key reused); 429
+        where a throttle applies.
         """
         statuses = set()
         has_query = any(p.get("in") == "query" for p in self._get_parameters())
@@ -131,7 +132,7 @@ class ApiAutoSchema(AutoSchema):
                 schema["minItems"] = max(schema.get("minItems", 0), 1)
             if field.max_length is not None:
                 schema["maxItems"] = field.max_length
-        elif isinstance(field, serializers.DecimalField) and "pattern" in schema:
+        elif isinstance(field, serializers.DecimalField) and "pattern" in schema and field.max_whole_digits:
             whole = field.max_whole_digits
             schema["pattern"] = (fr"^-?(?:\d{{1,{whole}}}(?:\.\d{{0,{field.decimal_places}}})?"
                                  fr"|\.\d{{1,{field.decimal_places}}})$")
