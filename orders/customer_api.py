@@ -30,6 +30,7 @@ from orders.customer_serializers import (
     ContactInput,
     CustomerOrderOutput,
     MenuOutput,
+    PaymentNotifyInput,
     PaymentStartOutput,
     QuoteOutput,
     price_fields_in,
@@ -266,8 +267,9 @@ class OrderPayApi(CustomerAPIView):
 
     @extend_schema(request=Input, operation_id="customer_order_pay", responses={
         200: PaymentStartOutput,
-        502: error_response("The payment provider refused or failed (`payment_provider_error`); retry later."),
-        504: error_response("The payment provider did not answer in time; retry later."),
+        502: error_response("The payment provider failed or refused (`payment_provider_error`, "
+                            "`payment_provider_rejected`); retry later."),
+        504: error_response("The payment provider did not answer in time (`payment_provider_timeout`); retry later."),
     })
     def post(self, request, order_no: str):
         data = self.Input(data=request.data)
@@ -326,31 +328,8 @@ class PaymentNotifyApi(BaseAPIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    class Input(serializers.Serializer):
-        """The notification body, for the schema: ``payments.provider`` parses and checks it
-        (after the signature) from the raw bytes the signature covers."""
-
-        class Resource(serializers.Serializer):
-            class Amount(serializers.Serializer):
-                total = serializers.IntegerField(help_text="Fen.")
-                payer_total = serializers.IntegerField(required=False)
-
-            out_trade_no = serializers.CharField(required=False)
-            transaction_id = serializers.CharField(required=False, help_text="TRANSACTION.SUCCESS")
-            trade_state = serializers.CharField(required=False, help_text="TRANSACTION.SUCCESS: SUCCESS")
-            success_time = serializers.DateTimeField(required=False)
-            amount = Amount(required=False, help_text="TRANSACTION.SUCCESS")
-            out_refund_no = serializers.CharField(required=False, help_text="REFUND.*")
-            refund_id = serializers.CharField(required=False, help_text="REFUND.*")
-            refund_status = serializers.CharField(required=False, help_text="REFUND.SUCCESS: SUCCESS")
-
-        id = serializers.CharField()
-        event_type = serializers.ChoiceField(
-            choices=["TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"])
-        resource = Resource()
-
     @extend_schema(
-        request=Input, operation_id="payment_notify",
+        request=PaymentNotifyInput, operation_id="payment_notify",
         parameters=[OpenApiParameter(name, str, OpenApiParameter.HEADER, required=True, description=text)
                     for name, text in NOTIFY_HEADERS],
         responses={200: inline_serializer("NotifyAck", {"code": serializers.CharField()}),

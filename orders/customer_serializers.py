@@ -263,3 +263,30 @@ class PaymentStartOutput(serializers.Serializer):
     out_trade_no = serializers.CharField()
     amount = serializers.DecimalField(max_digits=10, decimal_places=2)
     params = PaymentParamsOutput()
+
+
+# --- the payment provider's notification (payments.provider parses it from the signed bytes) ----
+class PaymentNotifyAmountInput(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Fen.")
+    payer_total = serializers.IntegerField(required=False)
+
+
+class PaymentNotifyResourceInput(serializers.Serializer):
+    out_trade_no = serializers.CharField(required=False)
+    transaction_id = serializers.CharField(required=False, help_text="TRANSACTION.SUCCESS")
+    trade_state = serializers.CharField(required=False, help_text="TRANSACTION.SUCCESS: SUCCESS")
+    success_time = serializers.DateTimeField(required=False)
+    amount = PaymentNotifyAmountInput(required=False, help_text="TRANSACTION.SUCCESS")
+    out_refund_no = serializers.CharField(required=False, help_text="REFUND.*")
+    refund_id = serializers.CharField(required=False, help_text="REFUND.*")
+    refund_status = serializers.CharField(required=False, help_text="REFUND.SUCCESS: SUCCESS")
+
+
+class PaymentNotifyInput(serializers.Serializer):
+    """The notification body, for the schema: ``payments.provider`` parses and checks it
+    (after the signature) from the raw bytes the signature covers."""
+
+    id = serializers.CharField()
+    event_type = serializers.ChoiceField(
+        choices=["TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"])
+    resource = PaymentNotifyResourceInput()

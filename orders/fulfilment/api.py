@@ -10,7 +10,6 @@ from core.api import BaseAPIView
 from core.schema import error_response
 from orders.fulfilment.oms import oms_callback_record
 
-
 SIGNATURE_HEADERS = (
     ("X-Oms-App-Key", "The OMS's app key."),
     ("X-Oms-Timestamp", "Unix time in seconds; at most 300 s off."),
@@ -19,23 +18,24 @@ SIGNATURE_HEADERS = (
 )
 
 
+class OmsCallbackInput(serializers.Serializer):
+    """The report, for the schema: ``orders.fulfilment.oms_client`` parses and checks it
+    (after the signature) from the raw bytes the signature covers."""
+
+    event = serializers.ChoiceField(choices=["voucher.redeemed"])
+    event_id = serializers.CharField()
+    code = serializers.CharField()
+    order_no = serializers.CharField()
+    store_ref = serializers.CharField(required=False, allow_blank=True, help_text="The OMS shop.")
+    redeemed_at = serializers.DateTimeField(help_text="With its UTC offset.")
+
+
 class OmsCallbackApi(BaseAPIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    class Input(serializers.Serializer):
-        """The report, for the schema: ``orders.fulfilment.oms_client`` parses and checks it
-        (after the signature) from the raw bytes the signature covers."""
-
-        event = serializers.ChoiceField(choices=["voucher.redeemed"])
-        event_id = serializers.CharField()
-        code = serializers.CharField()
-        order_no = serializers.CharField()
-        store_ref = serializers.CharField(required=False, allow_blank=True, help_text="The OMS shop.")
-        redeemed_at = serializers.DateTimeField(help_text="With its UTC offset.")
-
     @extend_schema(
-        request=Input, operation_id="oms_callback",
+        request=OmsCallbackInput, operation_id="oms_callback",
         parameters=[OpenApiParameter(name, str, OpenApiParameter.HEADER, required=True, description=text)
                     for name, text in SIGNATURE_HEADERS],
         responses={
