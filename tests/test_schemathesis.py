@@ -9,8 +9,9 @@ content type and headers, a body that validates.
 
 Bounded and repeatable: the coverage phase's fixed cases (boundary and invalid values,
 unexpected methods) plus at most MAX_EXAMPLES generated examples per operation and
-generation mode (valid and invalid input), derandomized with a fixed seed. One world (brand, store, menu, customer, terminal,
-staff, orders) serves every operation: one pytest item, one subtest per operation.
+generation mode (valid and invalid input), derandomized with a fixed seed. One world
+(brand, store, menu, customer, terminal, staff) serves every operation, each with
+fresh orders: one pytest item, one subtest per operation.
 """
 
 import hashlib
