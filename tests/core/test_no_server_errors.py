@@ -34,7 +34,7 @@ DEEP_BODY = ('{"a": ' + DEEP + "}").encode()
 WRITE_METHODS = ("post", "put", "patch")
 WXPAY_KEY, OMS_KEY, OMS_SECRET = "deep-wxpay-key", "deep-oms", "deep-oms-secret"
 MT_APP, MT_SECRET, ELEME_APP, ELEME_SECRET = "7001", "deep-mt-secret", "8001", "deep-eleme-secret"
-PUSH_RECEIVERS = {"channels:push-meituan", "channels:push-eleme"}
+PUSH_PREFIX = "channels/push/"  # the platform push receivers (plain Django views)
 # The form fields of a Meituan push that carry JSON (channels.adapters.meituan), by push path.
 MEITUAN_JSON_FIELDS = {"create_order": ("detail", "extras"), "refund_order": ("food",)}
 
@@ -50,14 +50,14 @@ def _patterns(resolver: URLResolver, prefix: str = "", namespace: str = ""):
 
 def json_endpoints() -> list[tuple[str, str, str]]:
     """(route, URL name, method) of every write a JSON endpoint takes: each method a DRF view
-    implements, and POST to the platform push receivers."""
+    implements, and POST to every platform push receiver."""
     found = []
     for route, name, callback in _patterns(get_resolver()):
         view_class = getattr(callback, "cls", None)
         if isinstance(view_class, type) and issubclass(view_class, APIView):
             found += [(route, name, method) for method in WRITE_METHODS
                       if method in view_class.http_method_names and hasattr(view_class, method)]
-        elif name in PUSH_RECEIVERS:
+        elif route.startswith(PUSH_PREFIX):
             found.append((route, name, "post"))
     return found
 
