@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -60,3 +61,16 @@ class CustomerTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return "Bearer"
+
+
+class CustomerTokenScheme(OpenApiAuthenticationExtension):
+    """The customer token in the OpenAPI schema: Swagger UI's "Authorize" sends
+    ``Authorization: Bearer <token>``."""
+
+    target_class = CustomerTokenAuthentication
+    name = "customerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "A customer token from POST /api/v1/auth/token, sent as "
+                               "`Authorization: Bearer <token>`."}

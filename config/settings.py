@@ -256,7 +256,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.jsonparse.BoundedJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "core.api.DefaultPagination",
     "PAGE_SIZE": 20,
@@ -276,7 +276,15 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Unified Order Center API",
-    "DESCRIPTION": "POS API v1 and customer API v1 of the unified order center.",
+    "DESCRIPTION": "Customer API v1, POS API v1 and back-office API v1 of the unified order center. "
+                   "Errors have one shape (the Error component). Authorize with a customer token "
+                   "(customerToken: the token alone) or a POS terminal token (posTerminalToken: "
+                   "`Token <token>`); the back-office API uses the staff session of the admin.",
+    "TAGS": [
+        {"name": "customer", "description": "Customer API v1 (/api/v1/): mini-program and App."},
+        {"name": "pos", "description": "POS API v1 (/api/pos/v1/): store terminals."},
+        {"name": "backoffice", "description": "Back-office API v1 (/api/backoffice/v1/): staff."},
+    ],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

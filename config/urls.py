@@ -25,3 +25,6 @@ urlpatterns = [
     path("channels/", include("channels.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "core.api.not_found_view"
+handler400 = "core.api.bad_request_view"

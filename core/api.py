@@ -3,18 +3,23 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from core.idempotency import IdempotencyMixin
 
 logger = logging.getLogger(__name__)
+
+# The largest id a BigAutoField holds. An input id is bounded by it: a larger one names
+# nothing, and SQLite cannot even bind it (OverflowError, a 500).
+ID_MAX = 2**63 - 1
 
 _DRF_CODES = {
     drf_exceptions.ParseError: "malformed_request",
@@ -67,6 +72,24 @@ def exception_handler(exc, context):
     return Response(error_body(code=code, message=exc.detail), status=exc.status_code, headers=headers)
 
 
+def not_found_view(request, exception):
+    """``handler404``: under /api/ a path that names no endpoint (letters where a store id
+    goes, a slash inside an order number) answers in the error shape like every API error;
+    elsewhere Django's own page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(code="not_found", message=_("Not found.")), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request_view(request, exception):
+    """``handler400``: what Django refuses before a view answers (a body past
+    DATA_UPLOAD_MAX_MEMORY_SIZE, a disallowed Host) is, under /api/, a 400 in the error shape."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(code="malformed_request", message=_("The request could not be processed.")),
+                            status=400)
+    return defaults.bad_request(request, exception)
+
+
 class DefaultPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
@@ -75,3 +98,10 @@ class DefaultPagination(PageNumberPagination):
 
 class BaseAPIView(IdempotencyMixin, APIView):
     """Base of every API view: idempotent POSTs, the shared error shape."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # PostgreSQL compares no text holding a NUL character (the query itself fails):
+        # a path naming one names nothing.
+        if any(isinstance(value, str) and "\x00" in value for value in kwargs.values()):
+            raise NotFound()

@@ -2,14 +2,15 @@
 
 import django_filters
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.api_base import StaffAPIView
 from core.actors import Actor
-from core.api import DefaultPagination
+from core.api import ID_MAX, DefaultPagination
 from core.errors import NotFound, PermissionDenied
 from orders.models import Order, OrderAction, OrderStatus, OrderType
 from accounts.selectors import roles_for_store
@@ -21,7 +22,7 @@ from orders.services import order_transition
 class OrderFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
     order_type = django_filters.ChoiceFilter(choices=OrderType.choices)
-    store = django_filters.NumberFilter(field_name="store_id")
+    store = django_filters.NumberFilter(field_name="store_id", min_value=1, max_value=ID_MAX)
     date = django_filters.DateFilter(field_name="business_date")
     channel = django_filters.CharFilter()
 
@@ -38,14 +39,22 @@ class OrderStaffAPIView(StaffAPIView):
 
 
 class OrderListApi(OrderStaffAPIView):
-    @extend_schema(responses=BackofficeOrderOutput(many=True), filters=True, operation_id="backoffice_order_list")
+    pagination_class = DefaultPagination
+
+    @extend_schema(responses=BackofficeOrderOutput(many=True), operation_id="backoffice_order_list", parameters=[
+        OpenApiParameter("status", str, enum=OrderStatus.values),
+        OpenApiParameter("order_type", str, enum=OrderType.values),
+        OpenApiParameter("store", {"type": "integer", "minimum": 1, "maximum": ID_MAX}, description="A store id."),
+        OpenApiParameter("date", OpenApiTypes.DATE, description="The business date."),
+        OpenApiParameter("channel", str),
+    ])
     def get(self, request):
         queryset = self.scoped(Order.objects.select_related("store")).order_by("-placed_at", "-id")
         filters = OrderFilter(request.GET, queryset=queryset)
         if not filters.is_valid():  # an unknown status or a bad date must not widen the list
             raise ValidationError(filters.errors)
         queryset = filters.qs
-        paginator = DefaultPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         context = {"allowed": self.allowed_for}
         return paginator.get_paginated_response(BackofficeOrderOutput(page, many=True, context=context).data)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, BasePermission
@@ -30,11 +30,16 @@ from core.actors import Actor, ActorKind
 from core.api import BaseAPIView, DefaultPagination
 from core.clientip import client_ip
 from core.errors import InvalidInput, NotFound
+from core.schema import error_response
 from inventory.selectors import stock_levels
 from orders.customer_serializers import (
     CartInput,
     ContactInput,
     CustomerOrderOutput,
+    MenuOutput,
+    PaymentNotifyInput,
+    PaymentStartOutput,
+    QuoteOutput,
     price_fields_in,
 )
 from orders.models import Order, OrderAction, OrderLine, OrderType, VoucherCode
@@ -125,8 +130,12 @@ class LoginCodeApi(BaseAPIView):
         brand = serializers.SlugField()
         phone = serializers.CharField(max_length=20)
 
-    @extend_schema(request=Input, operation_id="customer_login_code",
-                   responses=inline_serializer("LoginCodeSent", {"sent": serializers.BooleanField()}))
+    @extend_schema(request=Input, operation_id="customer_login_code", responses={
+        200: inline_serializer("LoginCodeSent", {
+            "sent": serializers.BooleanField(),
+            "dev_code": serializers.CharField(required=False, help_text="Only with CUSTOMER_OTP_DEV_ECHO on.")}),
+        404: error_response("Unknown brand (`brand_not_found`)."),
+    })
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -153,9 +162,12 @@ class TokenApi(BaseAPIView):
         phone = serializers.CharField(max_length=20)
         code = serializers.RegexField(r"^\d{6}$")
 
-    @extend_schema(request=Input, operation_id="customer_token",
-                   responses=inline_serializer("CustomerToken", {"token": serializers.CharField(),
-                                                                 "customer_id": serializers.CharField()}))
+    @extend_schema(request=Input, operation_id="customer_token", responses={
+        201: inline_serializer("CustomerToken", {"token": serializers.CharField(),
+                                                 "customer_id": serializers.CharField()}),
+        401: error_response("Wrong, expired or used-up code (`login_failed`)."),
+        404: error_response("Unknown brand (`brand_not_found`)."),
+    })
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -167,7 +179,7 @@ class TokenApi(BaseAPIView):
 
 # --- menu and quote -----------------------------------------------------------
 class MenuApi(CustomerAPIView):
-    @extend_schema(operation_id="customer_store_menu", responses=OpenApiResponse(description="The store menu"))
+    @extend_schema(operation_id="customer_store_menu", responses=MenuOutput)
     def get(self, request, store_id: int):
         from accounts.models import Store
 
@@ -202,8 +214,8 @@ class MenuApi(CustomerAPIView):
 
 
 class QuoteApi(CustomerAPIView):
-    @extend_schema(request=CartInput, operation_id="customer_order_quote",
-                   responses=OpenApiResponse(description="Price breakdown"))
+    @extend_schema(request=CartInput, operation_id="customer_order_quote", responses={
+        200: QuoteOutput, 404: error_response("Unknown store (`store_not_found`).")})
     def post(self, request):
         priced = cart_price(customer=self.customer, cart=_cart_from(request))
         quote = priced.quote
@@ -227,9 +239,11 @@ class QuoteApi(CustomerAPIView):
 
 # --- orders -----------------------------------------------------------------
 class OrderListCreateApi(CustomerAPIView):
+    pagination_class = DefaultPagination
+
     @extend_schema(responses=CustomerOrderOutput(many=True), operation_id="customer_order_list")
     def get(self, request):
-        paginator = DefaultPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(self.customer_orders().order_by("-placed_at", "-id"), request, view=self)
         context = {"refunds": refunds_by_order(order_refs=[order.order_no for order in page])}
         return paginator.get_paginated_response(CustomerOrderOutput(page, many=True, context=context).data)
@@ -239,7 +253,8 @@ class OrderListCreateApi(CustomerAPIView):
     # for the whole request.
     idempotency_atomic = False
 
-    @extend_schema(request=CartInput, responses={201: CustomerOrderOutput}, operation_id="customer_order_create")
+    @extend_schema(request=CartInput, operation_id="customer_order_create", responses={
+        201: CustomerOrderOutput, 404: error_response("Unknown store (`store_not_found`).")})
     def post(self, request):
         channel = "app" if request.headers.get("X-Client", "").lower() == "app" else "miniapp"
         answered: list[Response] = []
@@ -267,8 +282,12 @@ class OrderPayApi(CustomerAPIView):
     class Input(serializers.Serializer):
         provider = serializers.ChoiceField(choices=["wxpay"])
 
-    @extend_schema(request=Input, operation_id="customer_order_pay",
-                   responses=OpenApiResponse(description="Payment parameters for the provider's SDK"))
+    @extend_schema(request=Input, operation_id="customer_order_pay", responses={
+        200: PaymentStartOutput,
+        502: error_response("The payment provider failed or refused (`payment_provider_error`, "
+                            "`payment_provider_rejected`); retry later."),
+        504: error_response("The payment provider did not answer in time (`payment_provider_timeout`); retry later."),
+    })
     def post(self, request, order_no: str):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -312,6 +331,14 @@ class OrderContactApi(CustomerAPIView):
         return self.order_response(order_no)
 
 
+NOTIFY_HEADERS = (
+    ("Wechatpay-Timestamp", "Unix time in seconds; at most 300 s off."),
+    ("Wechatpay-Nonce", "Random string of the provider."),
+    ("Wechatpay-Signature", 'Lowercase hex HMAC-SHA256 (merchant API key) of timestamp + "\\n" + nonce + '
+                            '"\\n" + body + "\\n".'),
+)
+
+
 class PaymentNotifyApi(BaseAPIView):
     """The provider's signed callback. Verified by signature, not by session; not
     throttled (a flash sale sends hundreds of notifies a minute from the provider's
@@ -321,8 +348,16 @@ class PaymentNotifyApi(BaseAPIView):
     permission_classes = [AllowAny]
     throttle_classes = []
 
-    @extend_schema(request=None, operation_id="payment_notify",
-                   responses=inline_serializer("NotifyAck", {"code": serializers.CharField()}))
+    @extend_schema(
+        request=PaymentNotifyInput, operation_id="payment_notify",
+        parameters=[OpenApiParameter(name, str, OpenApiParameter.HEADER, required=True, description=text)
+                    for name, text in NOTIFY_HEADERS],
+        responses={200: inline_serializer("NotifyAck", {"code": serializers.CharField()}),
+                   400: error_response("Missing headers, a stale timestamp or a malformed body."),
+                   401: error_response("Bad signature (`bad_signature`)."),
+                   404: error_response("No payment or refund of ours has this number.")},
+        description="The payment provider's signed notification (PLATFORMS.md): verified by its "
+                    "signature over the exact body, not by a session. A replay is answered the same.")
     def post(self, request, provider: str):
         from orders.services.checkout import order_payment_confirm
 

@@ -1,7 +1,9 @@
 """Input and output shapes of the customer API v1 (CONTRACTS.md)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api import ID_MAX
 from orders.models import Order, OrderLine, OrderType
 from orders.status_map import status_label
 
@@ -41,7 +43,7 @@ class AddressInput(serializers.Serializer):
 
 
 class CartInput(serializers.Serializer):
-    store = serializers.IntegerField(min_value=1)
+    store = serializers.IntegerField(min_value=1, max_value=ID_MAX)
     order_type = serializers.ChoiceField(choices=OrderType.choices)
     lines = CartLineInput(many=True, allow_empty=False, max_length=50)
     coupon_codes = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=5,
@@ -77,6 +79,32 @@ class DiscountOutput(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=10, decimal_places=2)
 
 
+class OrderStoreOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+
+
+class OrderContactOutput(serializers.Serializer):
+    name = serializers.CharField()
+    phone = serializers.CharField()
+
+
+class RefundOutput(serializers.Serializer):
+    refund_no = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    reason = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    succeeded_at = serializers.DateTimeField(allow_null=True)
+
+
+class VoucherOutput(serializers.Serializer):
+    code = serializers.CharField()
+    sku = serializers.CharField()
+    state = serializers.CharField()
+    redeemed_at = serializers.DateTimeField(allow_null=True)
+
+
 class CustomerOrderOutput(serializers.ModelSerializer):
     store = serializers.SerializerMethodField()
     buyer_status = serializers.SerializerMethodField()
@@ -95,18 +123,21 @@ class CustomerOrderOutput(serializers.ModelSerializer):
                   "lines", "discounts", "amounts", "cancel_reason", "allowed_actions", "refunds",
                   "vouchers"]
 
+    @extend_schema_field(OrderStoreOutput)
     def get_store(self, order: Order) -> dict:
         return {"id": str(order.store_id), "name": order.store.name}
 
     def get_buyer_status(self, order: Order) -> str:
         return status_label(order_type=order.order_type, status=order.status, audience="buyer")
 
+    @extend_schema_field(OrderContactOutput)
     def get_contact(self, order: Order) -> dict:
         return {"name": order.contact_name, "phone": order.contact_phone}
 
     def get_allowed_actions(self, order: Order) -> list[str]:
         return order.available_actions(actor_kind="customer")
 
+    @extend_schema_field(RefundOutput(many=True))
     def get_refunds(self, order: Order) -> list[dict]:
         """Money sent back through the provider (automatic refunds today; refund
         requests join with the after-sales workflow). The view loads them for the
@@ -118,7 +149,7 @@ class CustomerOrderOutput(serializers.ModelSerializer):
             for refund in self.context.get("refunds", {}).get(order.order_no, [])
         ]
 
-
+    @extend_schema_field(VoucherOutput(many=True, allow_null=True))
     def get_vouchers(self, order: Order) -> list[dict] | None:
         """A voucher order's codes once the OMS issued them (``[]`` before); ``null``
         for other order types. The view prefetches them with the page."""
@@ -136,3 +167,126 @@ class ContactInput(serializers.Serializer):
     contact_phone = serializers.RegexField(r"^\+?\d{6,20}$", required=False)
     address = AddressInput(required=False)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+# --- answers the views build as plain dicts: their shapes, for the OpenAPI schema ---------------
+class MenuStoreOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    mode = serializers.CharField()
+    accepting_orders = serializers.BooleanField()
+
+
+class MenuSkuOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    spec = serializers.CharField()
+    price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    packaging_fee = serializers.DecimalField(max_digits=10, decimal_places=2)
+    available = serializers.BooleanField()
+    sold_out = serializers.BooleanField()
+    stock = serializers.IntegerField(allow_null=True, help_text="null: the SKU is not stock-tracked.")
+
+
+class MenuItemOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    skus = MenuSkuOutput(many=True)
+
+
+class MenuCategoryOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    items = MenuItemOutput(many=True)
+
+
+class MenuPromotionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class MenuOutput(serializers.Serializer):
+    store = MenuStoreOutput()
+    categories = MenuCategoryOutput(many=True)
+    promotions = MenuPromotionOutput(many=True)
+
+
+class QuoteLineOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    qty = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    subtotal = serializers.DecimalField(max_digits=10, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    total = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+
+class QuoteDiscountOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    explanation = serializers.CharField()
+
+
+class RejectedCouponOutput(serializers.Serializer):
+    code = serializers.CharField()
+    reason_code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class QuoteOutput(serializers.Serializer):
+    lines = QuoteLineOutput(many=True)
+    discounts = QuoteDiscountOutput(many=True)
+    rejected_coupons = RejectedCouponOutput(many=True)
+    subtotal = serializers.DecimalField(max_digits=10, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    delivery_fee = serializers.DecimalField(max_digits=10, decimal_places=2)
+    delivery_fee_discount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    packaging_fee = serializers.DecimalField(max_digits=10, decimal_places=2)
+    total = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+
+class PaymentParamsOutput(serializers.Serializer):
+    """What the mini-program passes to the provider's SDK (wx.requestPayment)."""
+
+    appId = serializers.CharField()  # the provider SDK's names
+    timeStamp = serializers.CharField()
+    nonceStr = serializers.CharField()
+    package = serializers.CharField()
+    signType = serializers.CharField()
+    paySign = serializers.CharField()
+
+
+class PaymentStartOutput(serializers.Serializer):
+    order_no = serializers.CharField()
+    provider = serializers.CharField()
+    out_trade_no = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    params = PaymentParamsOutput()
+
+
+# --- the payment provider's notification (payments.provider parses it from the signed bytes) ----
+class PaymentNotifyAmountInput(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Fen.")
+    payer_total = serializers.IntegerField(required=False)
+
+
+class PaymentNotifyResourceInput(serializers.Serializer):
+    out_trade_no = serializers.CharField(required=False)
+    transaction_id = serializers.CharField(required=False, help_text="TRANSACTION.SUCCESS")
+    trade_state = serializers.CharField(required=False, help_text="TRANSACTION.SUCCESS: SUCCESS")
+    success_time = serializers.DateTimeField(required=False)
+    amount = PaymentNotifyAmountInput(required=False, help_text="TRANSACTION.SUCCESS")
+    out_refund_no = serializers.CharField(required=False, help_text="REFUND.*")
+    refund_id = serializers.CharField(required=False, help_text="REFUND.*")
+    refund_status = serializers.CharField(required=False, help_text="REFUND.SUCCESS: SUCCESS")
+
+
+class PaymentNotifyInput(serializers.Serializer):
+    """The notification body, for the schema: ``payments.provider`` parses and checks it
+    (after the signature) from the raw bytes the signature covers."""
+
+    id = serializers.CharField()
+    event_type = serializers.ChoiceField(
+        choices=["TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"])
+    resource = PaymentNotifyResourceInput()

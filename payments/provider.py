@@ -29,6 +29,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import InvalidInput
+from core.jsonparse import JsonInvalid, json_loads_bounded
 from payments.errors import (
     NotifyBadSignature,
     NotifyMalformed,
@@ -317,9 +318,11 @@ class WxPayClient:
     @staticmethod
     def _notify_parse(body: bytes) -> NotifyEvent:
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            payload = json_loads_bounded(body)
+        except JsonInvalid as exc:
             raise NotifyMalformed(_("The notification body is not valid JSON.")) from exc
+        if _text_with_nul(payload):  # PostgreSQL stores no NUL, in text or jsonb, nor compares one
+            raise NotifyMalformed(_("The notification body is not valid JSON."))
         if not isinstance(payload, dict) or not isinstance(payload.get("resource"), dict):
             raise NotifyMalformed(_("The notification has no resource object."))
         event_id, event_type, resource = payload.get("id"), payload.get("event_type"), payload["resource"]
@@ -353,6 +356,22 @@ class WxPayClient:
                                out_refund_no=text("out_refund_no"), refund_id=text("refund_id"),
                                refund_succeeded_at=_parse_time(resource.get("success_time")))
         raise NotifyMalformed(_("Unsupported notification event type."), detail={"event_type": str(event_type)})
+
+
+def _text_with_nul(value: Any) -> bool:
+    """True when a string (key or value) anywhere in parsed JSON holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def provider_client(provider: str) -> WxPayClient:

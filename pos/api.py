@@ -10,7 +10,8 @@ import time
 
 import django_filters
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -19,8 +20,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from catalog.selectors import store_sku_list
-from core.api import BaseAPIView
+from core.api import ID_MAX, BaseAPIView
 from core.errors import NotFound
+from core.schema import error_response
 from inventory.selectors import stock_levels
 from orders.models import Order, OrderStatus
 from orders.services.feed import FeedWaiter
@@ -28,7 +30,7 @@ from pos import services
 from pos.authentication import TerminalPrincipal, TerminalTokenAuthentication
 from pos.models import PosTerminal
 from pos.selectors import pos_events_unacked, pos_orders
-from pos.serializers import PosEventOutput, PosOrderOutput
+from pos.serializers import PosEventOutput, PosMenuOutput, PosOrderOutput, PosVoucherRedemptionOutput
 
 MAX_WAIT_SECONDS = 25
 MAX_EVENTS = 100
@@ -124,7 +126,8 @@ class EventsApi(PosAPIView):
 
 class EventsAckApi(PosAPIView):
     class Input(serializers.Serializer):
-        ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=500)
+        ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+                                    max_length=500)
 
     @extend_schema(request=Input, operation_id="pos_events_ack",
                    responses=inline_serializer("PosEventsAcked", {"acked": serializers.IntegerField()}))
@@ -147,15 +150,17 @@ class PosOrderFilter(django_filters.FilterSet):
 
 
 class OrderListApi(PosAPIView):
+    pagination_class = PosPagination
+
     @extend_schema(responses=PosOrderOutput(many=True), operation_id="pos_order_list",
-                   parameters=[OpenApiParameter("status", str), OpenApiParameter("date", str, description="YYYY-MM-DD"),
-                               OpenApiParameter("channel", str), OpenApiParameter("page", int),
-                               OpenApiParameter("page_size", int, description="At most 50.")])
+                   parameters=[OpenApiParameter("status", str, enum=OrderStatus.values),
+                               OpenApiParameter("date", OpenApiTypes.DATE, description="The business date."),
+                               OpenApiParameter("channel", str)])
     def get(self, request):
         filters = PosOrderFilter(request.query_params, queryset=self.store_orders().order_by("-placed_at", "-id"))
         if not filters.is_valid():  # an unknown status or a bad date must not widen the list
             raise ValidationError(filters.errors)
-        paginator = PosPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(filters.qs, request, view=self)
         return paginator.get_paginated_response(
             PosOrderOutput(page, many=True, context={"terminal": self.terminal}).data
@@ -284,9 +289,10 @@ class VoucherRedeemApi(PosAPIView):
     class Input(serializers.Serializer):
         code = serializers.CharField(max_length=32)
 
-    @extend_schema(request=Input, responses=PosOrderOutput, operation_id="pos_voucher_redeem",
-                   description="The voucher PosOrder (``redeemed`` once its last code is), plus ``voucher``: "
-                               '{"code", "state", "redeemed_at"} and ``codes_left``.')
+    @extend_schema(request=Input, operation_id="pos_voucher_redeem", responses={
+        200: PosVoucherRedemptionOutput, 404: error_response("Unknown code (`voucher_not_found`).")},
+        description="The voucher PosOrder (``redeemed`` once its last code is), plus the code and "
+                    "``codes_left``. A code redeemed before is a 409 ``voucher_already_redeemed``.")
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -301,9 +307,7 @@ class VoucherRedeemApi(PosAPIView):
 
 
 class MenuApi(PosAPIView):
-    @extend_schema(operation_id="pos_menu", responses=OpenApiResponse(
-        description='{"skus": [{"sku", "name", "spec", "category", "price", "available", "stock"}]}; '
-                    "stock is null for SKUs that are not stock-tracked."))
+    @extend_schema(operation_id="pos_menu", responses=PosMenuOutput)
     def get(self, request):
         store_id = self.terminal.store_id
         levels = stock_levels(store_id=store_id)

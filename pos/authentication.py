@@ -6,6 +6,7 @@ from functools import lru_cache
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -113,3 +114,17 @@ class TerminalTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return "Token"
+
+
+class TerminalTokenScheme(OpenApiAuthenticationExtension):
+    """The terminal token in the OpenAPI schema. OpenAPI's ``http`` schemes know no
+    ``Token`` prefix, so it is an API key in the Authorization header: in Swagger UI's
+    "Authorize", type ``Token <terminal token>``."""
+
+    target_class = TerminalTokenAuthentication
+    name = "posTerminalToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "A POS terminal token, sent as `Authorization: Token <terminal token>` "
+                               "(in Swagger UI's Authorize, type the word Token, a space, then the token)."}

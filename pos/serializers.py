@@ -66,3 +66,33 @@ class PosEventOutput(serializers.ModelSerializer):
     class Meta:
         model = StoreFeedEvent
         fields = ["id", "type", "created_at", "order"]
+
+
+class PosVoucherOutput(serializers.Serializer):
+    code = serializers.CharField()
+    state = serializers.CharField()
+    redeemed_at = serializers.DateTimeField()
+
+
+class PosVoucherRedemptionOutput(PosOrderOutput):
+    """The voucher order after a redemption, with the code and how many codes are left."""
+
+    voucher = PosVoucherOutput(read_only=True)
+    codes_left = serializers.IntegerField(read_only=True)
+
+    class Meta(PosOrderOutput.Meta):
+        fields = [*PosOrderOutput.Meta.fields, "voucher", "codes_left"]
+
+
+class PosMenuSkuOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    spec = serializers.CharField()
+    category = serializers.CharField()
+    price = serializers.DecimalField(**MONEY)
+    available = serializers.BooleanField()
+    stock = serializers.IntegerField(allow_null=True, help_text="null: the SKU is not stock-tracked.")
+
+
+class PosMenuOutput(serializers.Serializer):
+    skus = PosMenuSkuOutput(many=True)
