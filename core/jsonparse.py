@@ -88,11 +88,51 @@ def json_loads_bounded(data: bytes | str, *, max_depth: int | None = None) -> An
     return value
 
 
+def json_has_nul(value: Any) -> bool:
+    """True when a string (key or value) anywhere in parsed JSON holds a NUL character
+    (PostgreSQL stores none, in text or jsonb, nor compares one)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def json_strip_nul(value: Any) -> Any:
+    """``value`` with every NUL character removed from its texts (keys too)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {json_strip_nul(key): json_strip_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_strip_nul(item) for item in value]
+    return value
+
+
 class BoundedJSONParser(JSONParser):
-    """DRF's JSON parser on ``json_loads_bounded``: hostile JSON is a 400, never a 500."""
+    """DRF's JSON parser on ``json_loads_bounded``: hostile JSON is a 400, never a 500.
+
+    The body is read up to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes: DRF reads the request
+    stream itself, past the limit ``request.body`` applies, so a larger body is refused
+    here (400, as Django's own limit answers through ``core.api.bad_request_view``)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = stream.read() if stream is not None else b""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if stream is None:
+            data = b""
+        elif limit is None:
+            data = stream.read()
+        else:
+            data = stream.read(limit + 1)
+            if len(data) > limit:
+                raise ParseError(f"The body is larger than {limit} bytes.")
         try:
             return json_loads_bounded(data)
         except JsonInvalid as exc:

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import InvalidInput
-from core.jsonparse import JsonInvalid, json_loads_bounded
+from core.jsonparse import JsonInvalid, json_has_nul, json_loads_bounded
 from payments.errors import (
     NotifyBadSignature,
     NotifyMalformed,
@@ -321,7 +321,7 @@ class WxPayClient:
             payload = json_loads_bounded(body)
         except JsonInvalid as exc:
             raise NotifyMalformed(_("The notification body is not valid JSON.")) from exc
-        if _text_with_nul(payload):  # PostgreSQL stores no NUL, in text or jsonb, nor compares one
+        if json_has_nul(payload):  # PostgreSQL stores no NUL, in text or jsonb, nor compares one
             raise NotifyMalformed(_("The notification body is not valid JSON."))
         if not isinstance(payload, dict) or not isinstance(payload.get("resource"), dict):
             raise NotifyMalformed(_("The notification has no resource object."))
@@ -357,21 +357,6 @@ class WxPayClient:
                                refund_succeeded_at=_parse_time(resource.get("success_time")))
         raise NotifyMalformed(_("Unsupported notification event type."), detail={"event_type": str(event_type)})
 
-
-def _text_with_nul(value: Any) -> bool:
-    """True when a string (key or value) anywhere in parsed JSON holds a NUL character."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 def provider_client(provider: str) -> WxPayClient:

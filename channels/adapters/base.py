@@ -25,7 +25,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from core.jsonparse import json_loads_bounded
+from core.jsonparse import json_loads_bounded, json_strip_nul
 from core.urlguard import OutboundUrlRefused, outbound_url_check
 
 logger = logging.getLogger(__name__)
@@ -68,22 +68,11 @@ def platform_int(value: Any, default: int | None = None, *, name: str = "value")
     return number
 
 
-def strip_nul(value: Any) -> Any:
-    """``value`` with every NUL character removed from its texts (keys too): PostgreSQL
-    stores no NUL in text or jsonb, and no platform text means anything by one."""
-    if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {strip_nul(key): strip_nul(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [strip_nul(item) for item in value]
-    return value
-
 
 def platform_json_loads(data: bytes | str) -> Any:
     """JSON from a platform (an answer, a push, a JSON string inside one): parsed with
     ``json_loads_bounded`` (raises ``JsonInvalid``, a ValueError) and NUL-free."""
-    return strip_nul(json_loads_bounded(data))
+    return json_strip_nul(json_loads_bounded(data))
 
 
 def md5_hex(text: str) -> str:

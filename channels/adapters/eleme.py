@@ -46,10 +46,9 @@ from channels.adapters.base import (
     platform_json_loads,
     push_body,
     push_text,
-    strip_nul,
     read_with_retries,
 )
-from core.jsonparse import JsonInvalid, json_loads_bounded
+from core.jsonparse import JsonInvalid, json_loads_bounded, json_strip_nul
 
 logger = logging.getLogger(__name__)
 
@@ -314,7 +313,7 @@ class ElemeAdapter(PlatformAdapter):
             raise PushRejected("bad signature", status=401)
         try:
             message = platform_json_loads(raw_message) if isinstance(raw_message, str) and raw_message \
-                else strip_nul(raw_message or {})
+                else json_strip_nul(raw_message or {})
         except JsonInvalid as exc:
             raise PushRejected(f"message is not valid JSON: {exc}"[:200], status=400) from None
         if not isinstance(message, dict):
@@ -335,7 +334,7 @@ class ElemeAdapter(PlatformAdapter):
             order_payload=message if kind == PushKind.ORDER_CREATED else None,
             reason_code=str(message.get("reasonCode") or push_type)[:30],
             reason=str(message.get("reason") or message.get("remark") or "")[:255],
-            refund_id=str(message.get("refundId") or "")[:64], raw=strip_nul(body),
+            refund_id=str(message.get("refundId") or "")[:64], raw=json_strip_nul(body),
         )
         return bindings, event
 

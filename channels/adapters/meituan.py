@@ -50,10 +50,9 @@ from channels.adapters.base import (
     platform_json_loads,
     push_body,
     push_text,
-    strip_nul,
     read_with_retries,
 )
-from core.jsonparse import JsonInvalid
+from core.jsonparse import JsonInvalid, json_strip_nul
 
 logger = logging.getLogger(__name__)
 
@@ -389,7 +388,7 @@ class MeituanAdapter(PlatformAdapter):
                     if hmac.compare_digest(sign(url, params, binding.secret), sig.lower())]
         if not bindings:
             raise PushRejected("bad signature", status=401)
-        params = strip_nul(params)
+        params = json_strip_nul(params)
         order_id = push_text(params.get("order_id", ""), name="order_id")
         business = {k: v for k, v in params.items() if k not in ("app_id", "timestamp", "sig")}
         if path == "create_order":

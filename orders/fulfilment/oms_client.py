@@ -35,7 +35,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
-from core.jsonparse import JsonInvalid, json_loads_bounded
+from core.jsonparse import JsonInvalid, json_has_nul, json_loads_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class OmsClient:
             payload = json_loads_bounded(body)
         except JsonInvalid as exc:
             raise OmsCallbackMalformed(_("The callback body is not valid JSON.")) from exc
-        if _text_with_nul(payload):  # PostgreSQL stores no NUL, in text or jsonb, nor compares one
+        if json_has_nul(payload):  # PostgreSQL stores no NUL, in text or jsonb, nor compares one
             raise OmsCallbackMalformed(_("The callback body is not valid JSON."))
         if not isinstance(payload, dict) or payload.get("event") != REDEEMED_EVENT:
             raise OmsCallbackMalformed(_("Unsupported callback event."),
@@ -241,21 +241,6 @@ class OmsClient:
         return OmsRedemption(event_id=fields["event_id"], code=fields["code"], order_no=fields["order_no"],
                              redeemed_at=redeemed_at, store_ref=str(payload.get("store_ref") or "")[:64])
 
-
-def _text_with_nul(value: Any) -> bool:
-    """True when a string (key or value) anywhere in parsed JSON holds a NUL character."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 def oms_client() -> OmsClient:
