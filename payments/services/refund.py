@@ -205,7 +205,13 @@ def _refund_send(*, refund: PaymentRefund, payment: PaymentTransaction) -> Payme
 def _refund_move(*, refund: PaymentRefund, to: str, refund_id: str, provider_status: str, payload: dict,
                  now: datetime, succeeded_at: datetime | None = None) -> bool:
     """The one conditional UPDATE that ends (or marks abnormal) a refund: of any number
-    of notifies, query answers and replays, exactly one changes the row."""
+    of notifies, query answers and replays, exactly one changes the row.
+
+    A success commits together with its payment becoming ``refunded`` (when the
+    succeeded refunds reach what was paid), under the payment's lock taken first (the
+    order of refund_start and refund_retry): no reader sees the last refund ended and
+    its payment not, and a failure in between cannot leave the payment ``succeeded``
+    for good (the replayed notify would change nothing)."""
     sources = {RefundStatus.SUCCEEDED: REFUND_OPEN_STATUSES, RefundStatus.FAILED: REFUND_OPEN_STATUSES,
                RefundStatus.ABNORMAL: (RefundStatus.PROCESSING,)}[to]
     fields = {"status": to, "provider_status": provider_status, "notify_payload": payload, "updated_at": now}
@@ -213,9 +219,11 @@ def _refund_move(*, refund: PaymentRefund, to: str, refund_id: str, provider_sta
         fields["refund_id"] = refund_id
     if to == RefundStatus.SUCCEEDED:
         fields["succeeded_at"] = succeeded_at or now
-    updated = PaymentRefund.objects.filter(pk=refund.pk, status__in=sources).update(**fields)
-    if updated and to == RefundStatus.SUCCEEDED:
-        _payment_mark_refunded_if_complete(payment_id=refund.transaction_id, now=now)
+    with transaction.atomic():
+        payment = PaymentTransaction.objects.select_for_update().get(pk=refund.transaction_id)
+        updated = PaymentRefund.objects.filter(pk=refund.pk, status__in=sources).update(**fields)
+        if updated and to == RefundStatus.SUCCEEDED:
+            _payment_mark_refunded_if_complete(payment=payment, now=now)
     return updated == 1
 
 
@@ -244,13 +252,12 @@ def _refund_apply_answer(*, refund: PaymentRefund, answer: RefundAnswer, source:
     return False
 
 
-def _payment_mark_refunded_if_complete(*, payment_id: int, now: datetime) -> None:
-    with transaction.atomic():
-        payment = PaymentTransaction.objects.select_for_update().get(pk=payment_id)
-        refunded = payment.refunds.filter(status=RefundStatus.SUCCEEDED).aggregate(
-            total=Sum("amount_fen"))["total"] or 0
-        if refunded >= payment.amount_fen and payment.status == PaymentStatus.SUCCEEDED:
-            PaymentTransaction.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED, updated_at=now)
+def _payment_mark_refunded_if_complete(*, payment: PaymentTransaction, now: datetime) -> None:
+    """Call with ``payment`` locked, in the transaction that ended one of its refunds."""
+    refunded = payment.refunds.filter(status=RefundStatus.SUCCEEDED).aggregate(
+        total=Sum("amount_fen"))["total"] or 0
+    if refunded >= payment.amount_fen and payment.status == PaymentStatus.SUCCEEDED:
+        PaymentTransaction.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED, updated_at=now)
 
 
 def _refund_record_event(*, provider: str, event: NotifyEvent, now: datetime) -> RefundResult:

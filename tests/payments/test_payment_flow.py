@@ -1,12 +1,14 @@
 """payments.services against the simulator over real HTTP: start, notify, replay,
 lost notify, refunds, provider faults."""
 
+import threading
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import requests
+from django.db import connection, transaction
 from django.utils import timezone
 
 from payments.errors import (
@@ -35,6 +37,7 @@ from payments.services import (
     refund_out_no,
     refund_start,
 )
+from tests.channels.sim_helpers import wait_for
 from tests.payments.conftest import APPID, MCHID, sign
 
 CREATE = "/v3/pay/transactions/jsapi"
@@ -256,6 +259,59 @@ def test_refund_flow_partial_then_full(brand, wxpay, sim_control, receiver):
     assert call["body"] == {"out_trade_no": PaymentTransaction.objects.get().out_trade_no,
                             "out_refund_no": rest.out_refund_no, "reason": "整单退款", "notify_url": receiver.url,
                             "amount": {"refund": 1350, "total": 2350, "currency": "CNY"}}
+
+
+def _waiting_for_a_lock() -> int:
+    """Sessions of this test database waiting for a row lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                       " AND wait_event_type = 'Lock'")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_refund_notify_that_ends_the_last_refund_commits_it_with_the_payment_refunded(
+        brand, wxpay, sim_control, receiver):
+    paid_via_notify(brand, sim_control, receiver)
+    refund_start(order_ref=ORDER, refund_ref="RF-1", amount=Decimal("23.50"), reason="整单退款")
+    notify = receiver.next()
+    payment_locked, release, results = threading.Event(), threading.Event(), []
+
+    def hold_the_payment():  # another transaction on the payment (a refund starting, say)
+        try:
+            with transaction.atomic():
+                PaymentTransaction.objects.select_for_update().get()
+                payment_locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def record_the_notify():
+        try:
+            results.append(refund_notify_record(provider="wxpay", headers=notify.headers, body=notify.body))
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_payment)
+    holder.start()
+    assert payment_locked.wait(timeout=10)
+    recorder = threading.Thread(target=record_the_notify)
+    recorder.start()
+    try:
+        assert wait_for(lambda: _waiting_for_a_lock() == 1)  # the notify waits for the payment row
+        while_waiting = (PaymentRefund.objects.get().status, PaymentTransaction.objects.get().status)
+    finally:
+        release.set()
+        holder.join(timeout=30)
+        recorder.join(timeout=30)
+
+    # Never the refund ended and its payment not: both or neither (a failure in
+    # between would leave the payment "succeeded" for good, a replay changes nothing).
+    assert while_waiting == ("processing", "succeeded")
+    assert [(r.status, r.first_time) for r in results] == [("succeeded", True)]
+    assert (PaymentRefund.objects.get().status, PaymentTransaction.objects.get().status) == (
+        "succeeded", "refunded")
 
 
 def test_refund_start_is_idempotent_per_refund_ref(brand, wxpay, sim_control, receiver):
