@@ -1,8 +1,10 @@
 """Setting the simulator up for channel tests over real HTTP."""
 
+import threading
 import time
 
 import requests
+from django.db import connection
 
 from tests.factories import PlatformSkuMappingFactory
 
@@ -44,9 +46,33 @@ def sim_calls(sim, prefix, direction=""):
 
 
 def wait_for(predicate, seconds=10.0):
+    """Poll ``predicate`` until it is true (True) or ``seconds`` pass (False)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
             return True
         time.sleep(0.05)
     return False
+
+
+def threads_run(count, target):
+    """Run ``target(index)`` in ``count`` threads started together (a barrier), each
+    closing its own database connection; returns (results, exceptions)."""
+    barrier = threading.Barrier(count)
+    results, errors = [], []
+
+    def run(index):
+        try:
+            barrier.wait(timeout=10)
+            results.append(target(index))
+        except Exception as exc:  # the caller asserts on them
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results, errors

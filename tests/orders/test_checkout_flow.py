@@ -1,7 +1,6 @@
 """Own-channel ordering end to end: promotions, coupons, stock modes, payment
 over real HTTP through the project's simulator, expiry and the races between them."""
 
-import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -32,6 +31,7 @@ from tests.factories import (
     StoreSkuFactory,
 )
 from tests.orders.conftest import client_for
+from tests.channels.sim_helpers import threads_run, wait_for
 
 API_KEY = "flow-test-key"
 MCHID = "1900000077"
@@ -44,15 +44,6 @@ def _far(years: int = 5):
 
 def on_hand(store, sku) -> int:
     return Stock.objects.get(store=store, sku=sku).on_hand
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # --- promotions and coupons in an order --------------------------------------------
@@ -221,27 +212,6 @@ def test_pay_refuses_when_on_payment_stock_is_already_gone(shop, customer):
 
 
 # --- PostgreSQL concurrency ---------------------------------------------------------
-def _threads(count, target):
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def run(index):
-        try:
-            barrier.wait(timeout=10)
-            results.append(target(index))
-        except Exception as exc:  # asserted on below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results, errors
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_no_oversell_when_many_customers_order_the_last_units():
@@ -252,7 +222,7 @@ def test_no_oversell_when_many_customers_order_the_last_units():
     customers = [CustomerFactory(brand=store.brand) for _ in range(16)]
     cart = Cart(store_id=store.pk, order_type="pickup", items=(CartItem("HOT", 1),))
 
-    results, errors = _threads(16, lambda i: order_place(customer=customers[i], cart=cart, channel="miniapp"))
+    results, errors = threads_run(16, lambda i: order_place(customer=customers[i], cart=cart, channel="miniapp"))
 
     assert len(results) == 6
     # Refused at the deduction (out_of_stock) or, arriving after the last unit went,
@@ -309,7 +279,7 @@ def test_multi_line_orders_in_opposite_orders_do_not_deadlock():
                         channel="miniapp")
         return i
 
-    results, errors = _threads(10, place)
+    results, errors = threads_run(10, place)
 
     assert errors == []
     assert [on_hand(store, s) for s in skus] == [450, 450, 450]
@@ -327,7 +297,7 @@ def test_one_coupon_used_by_concurrent_orders_goes_to_exactly_one():
                   code="ONLYONE", valid_from=timezone.now() - timedelta(days=1), valid_until=_far())
     cart = Cart(store_id=store.pk, order_type="pickup", items=(CartItem("C1", 1),), coupon_codes=("ONLYONE",))
 
-    results, errors = _threads(8, lambda i: order_place(customer=customer, cart=cart, channel="miniapp"))
+    results, errors = threads_run(8, lambda i: order_place(customer=customer, cart=cart, channel="miniapp"))
 
     assert len(results) == 1
     assert len(errors) == 7
@@ -354,7 +324,7 @@ def test_payment_racing_the_expiry_job_ends_consistent():
             return order_payment_confirm(order_no=order.order_no, provider="wxpay", transaction_id=f"T{order.pk}",
                                          amount=order.total).outcome
 
-        results, errors = _threads(2, move)
+        results, errors = threads_run(2, move)
 
         assert errors == []
         final = Order.objects.get(pk=order.pk)
@@ -384,7 +354,7 @@ def test_two_expiry_runs_at_once_cancel_each_order_once():
     assert on_hand(store, sku) == 40
 
     later = timezone.now() + timedelta(minutes=20)
-    results, errors = _threads(2, lambda i: orders_expire_unpaid(now=later, batch_size=7))
+    results, errors = threads_run(2, lambda i: orders_expire_unpaid(now=later, batch_size=7))
 
     assert errors == []
     assert sum(results) == 30

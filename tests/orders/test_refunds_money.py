@@ -3,14 +3,11 @@ exactly what was paid, once, over real HTTP (the project's simulator plays the
 provider and notifies our live server); refunds that do not end by their notify are
 followed up until they end or a person has them."""
 
-import threading
-import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import requests
-from django.db import connection
 from django.utils import timezone
 
 from core.actors import Actor
@@ -29,6 +26,7 @@ from promotions.models import Coupon, FlashSaleUsage
 from simulator.testing import running_simulator
 from tests.factories import CouponFactory, CouponTemplateFactory, PromotionFactory
 from tests.orders.conftest import client_for
+from tests.channels.sim_helpers import threads_run, wait_for
 
 API_KEY = "money-test-key"
 MCHID = "1900000099"
@@ -49,15 +47,6 @@ def wxpay(settings, live_server):
         settings.OMS = {"base_url": sim.base_url, "app_key": "sim-oms-app", "app_secret": "sim-oms-secret",
                         "callback_url": f"{live_server.url}/api/v1/fulfilment/oms/callback", "timeout": 3.0}
         yield sim
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def sim_post(sim, path: str, body: dict, status: int = 200) -> dict:
@@ -234,27 +223,6 @@ def test_a_partly_redeemed_voucher_order_gets_back_the_share_of_its_unused_codes
     assert PaymentTransaction.objects.get().status == "succeeded"  # partly refunded
 
 
-def _threads(count, target):
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def run(index):
-        try:
-            barrier.wait(timeout=10)
-            results.append(target(index))
-        except Exception as exc:  # asserted on below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results, errors
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_refunds_and_cancels_racing_on_one_order_start_exactly_one_provider_refund(wxpay, shop, customer):
@@ -273,7 +241,7 @@ def test_refunds_and_cancels_racing_on_one_order_start_exactly_one_provider_refu
                 pass  # another thread picked it up, or it was cancelled
             return walk(order, ("refund", STAFF)).status
 
-        results, errors = _threads(8, move)
+        results, errors = threads_run(8, move)
 
         assert len(results) == 1 and all(isinstance(e, TransitionNotAllowed) for e in errors)
         final = Order.objects.get(pk=order.pk)
