@@ -88,7 +88,16 @@ def refund_attention_label() -> str:
 def order_refund_schedule(*, order: Order, amount: Decimal, refund_ref: str, reason: str, actor: Actor) -> None:
     """Decide a provider refund of ``amount`` for ``order``: the ``payment_refund`` event
     now, in the caller's transaction; the provider call after commit. Precondition:
-    inside the transaction of the change that decides it, with the order's row lock."""
+    inside the transaction of the change that decides it, with the order's row lock.
+
+    An order paid outside the payment provider (imported, or the demo's seeded orders:
+    no provider payment) has nothing to send back through it: the event records that
+    (``outside_provider``) and no provider call is made."""
+    if payment_get_for_order(order_ref=order.order_no) is None:
+        event_write(order=order, action=OrderAction.PAYMENT_REFUND, from_status=order.status, actor=actor,
+                    reason_code=reason, data={"amount": str(amount), "outside_provider": True})
+        logger.info("no provider payment: nothing to refund through the provider", extra={"order": order.order_no})
+        return
     event_write(order=order, action=OrderAction.PAYMENT_REFUND, from_status=order.status, actor=actor,
                 reason_code=reason, data={"amount": str(amount), "refund_ref": refund_ref})
     from orders.tasks import payment_refund_task

@@ -3,6 +3,7 @@ exactly what was paid, once, over real HTTP (the project's simulator plays the
 provider and notifies our live server); refunds that do not end by their notify are
 followed up until they end or a person has them."""
 
+import logging
 from datetime import timedelta
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ from payments.services import refund_out_no
 from promotions.models import Coupon, FlashSaleUsage
 from simulator.testing import running_simulator
 from tests.factories import CouponFactory, CouponTemplateFactory, PromotionFactory
+from tests.order_helpers import make_order
 from tests.orders.conftest import client_for
 from tests.channels.sim_helpers import threads_run, wait_for
 
@@ -369,3 +371,23 @@ def test_a_refund_still_processing_after_the_limit_is_handed_to_a_person_and_sti
     done = order_refunds_follow_up(now=later + timedelta(hours=1))
     assert (done.checked, done.settled) == (1, 1)
     assert Order.objects.get(pk=order.pk).needs_attention is False
+
+
+@pytest.mark.django_db
+def test_an_order_paid_outside_the_provider_is_refunded_without_a_provider_call(shop, caplog):
+    # given: an own-channel order marked paid with no provider payment (imported, or the demo's seed)
+    order = make_order(store=shop["store"], order_type="pickup", paid=True)
+    assert order.paid_amount == D("56.00")
+
+    # when: it is picked up and refunded by staff
+    with caplog.at_level("INFO"):
+        order = walk(order, ("accept", POS), ("mark_ready", POS), ("pick_up", POS), ("refund", STAFF))
+        follow_up = order_refunds_follow_up()
+
+    # then: refunded, the decision recorded as outside the provider, no provider call, no warning
+    assert order.status == OrderStatus.REFUNDED
+    assert OrderEvent.objects.get(order=order, action="payment_refund").data == {
+        "amount": "56.00", "outside_provider": True}
+    assert PaymentRefund.objects.count() == 0
+    assert follow_up.started == 0
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
