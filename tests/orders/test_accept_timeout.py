@@ -11,6 +11,7 @@ from core.models import OutboxMessage
 from orders.models import Order, OrderAction, OrderEvent, StoreFeedEvent
 from orders.services.fulfilment import UnacceptedResult, orders_handle_unaccepted
 from orders.tasks import handle_unaccepted_orders_task
+from payments.models import PaymentTransaction
 from tests.factories import StoreFactory
 from tests.order_helpers import make_order, walk
 
@@ -26,7 +27,14 @@ def store():
 
 
 def own_order(store, *, channel="miniapp", order_type="pickup", paid_at=PAID_AT):
-    return make_order(store=store, channel=channel, order_type=order_type, paid=True, placed_at=paid_at)
+    """Paid through the payment provider: its payment is recorded, as a notify records it."""
+    order = make_order(store=store, channel=channel, order_type=order_type, paid=True, placed_at=paid_at)
+    PaymentTransaction.objects.create(
+        provider="wxpay", out_trade_no=f"T{order.order_no}", order_ref=order.order_no, brand_id=order.brand_id,
+        store_id=order.store_id, description="order", amount=order.paid_amount,
+        amount_fen=int(order.paid_amount * 100), status="succeeded", transaction_id=f"4200{order.order_no}",
+        paid_at=paid_at)
+    return order
 
 
 def platform_order(store, *, channel="meituan", paid_at=PAID_AT, channel_order_id="27900000000001"):
