@@ -74,6 +74,9 @@ INSTALLED_APPS = [
     "orders",
     "channels",
     "pos",
+    "storefront",
+    "backoffice",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -91,7 +91,7 @@ class MenuItem:
     known: bool = True  # False for an item forced into an order that is not on the menu
 
 
-# Aligned with the demo seed (orders/management/demo_data.py PLATFORM_MAPPINGS)
+# Aligned with the demo seed (demo/data.py PLATFORM_MAPPINGS)
 # where a mapping exists; 鱼香肉丝 on Meituan is deliberately unmapped there.
 DEFAULT_MEITUAN_MENU = [
     {"app_food_code": "mt_gbjd", "food_name": "宫保鸡丁", "sku_id": "1001001", "spec": "大份", "price": 38,

@@ -1,7 +1,7 @@
 """Dependencies point one way (STYLE.md rule 1).
 
 Bottom to top: core -> accounts -> catalog -> inventory | promotions | payments ->
-orders -> channels | pos. A module may import its own app or a lower layer; apps
+orders -> channels | pos | storefront | backoffice -> demo. A module may import its own app or a lower layer; apps
 on the same layer never import each other. Imports anywhere in a module count
 (inside functions and ``if TYPE_CHECKING`` too): a lower app refers to a higher one
 by an opaque reference, never an import.
@@ -19,7 +19,8 @@ LAYERS = {
     "catalog": 2,
     "inventory": 3, "promotions": 3, "payments": 3,
     "orders": 4,
-    "channels": 5, "pos": 5,
+    "channels": 5, "pos": 5, "storefront": 5, "backoffice": 5,
+    "demo": 6,
 }
 
 

@@ -31,8 +31,8 @@ from inventory.services import stock_set
 from core.actors import Actor, ActorKind
 from core.models import OutboxMessage, OutboxStatus
 from orders.fulfilment.oms import VOUCHER_ISSUE_TOPIC, VOUCHER_VOID_TOPIC
-from orders.management import demo_data as data
-from orders.management.demo_orders import (
+from demo import data
+from demo.orders import (
     OrderPlan,
     apportion,
     order_plans,
@@ -41,7 +41,7 @@ from orders.management.demo_orders import (
     reachable_pairs,
     step_times,
 )
-from orders.management.demo_simulator import simulator_orders_write
+from demo.simulator_orders import simulator_orders_write
 from orders.models import Channel, Order, OrderStatus, OrderType
 from orders.services import DiscountInput, LineInput, order_create, order_transition
 from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
@@ -319,7 +319,7 @@ class Command(BaseCommand):
         """The seeded platform orders are made-up history: the status changes their
         transitions queued for the platform are marked delivered, not sent. The platform
         (the simulator) gets each order in the state it ended in from the orders file
-        instead (orders.management.demo_simulator). Same transaction, so no relay ever
+        instead (demo.simulator_orders). Same transaction, so no relay ever
         picks them up."""
         order_nos = Order.objects.filter(brand=brand, raw_payload__has_key=PLAN_KEY,
                                          channel__in=Channel.platforms()).values_list("order_no", flat=True)

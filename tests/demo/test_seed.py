@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 COUNTED = [Brand, Store, MemberTier, Category, Product, Sku, StoreSku, PlatformSkuMapping, get_user_model(),
            StaffMembership, Customer, Order, OrderLine, OrderEvent, StoreBinding, PosTerminal, OutboxMessage, VoucherCode]
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "simulator" / "demo_config.json"
+DEMO_CONFIG = Path(__file__).resolve().parent.parent.parent / "simulator" / "demo_config.json"
 
 
 def seed(orders=40) -> str:

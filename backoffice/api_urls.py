@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import api
+from backoffice import api
 
 urlpatterns = [
     path("orders", api.OrderListApi.as_view(), name="backoffice-order-list"),

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from orders import customer_api as api
-from orders.fulfilment.api import OmsCallbackApi
+from storefront import api
+from storefront.oms_callback import OmsCallbackApi
 
 urlpatterns = [
     path("auth/code", api.LoginCodeApi.as_view(), name="customer-login-code"),

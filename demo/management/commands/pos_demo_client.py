@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 import requests
 from django.core.management.base import BaseCommand, CommandError
 
-from orders.management import demo_data
+from demo import data as demo_data
 
 DEMO_COURIER = {"courier_name": "演示骑手", "courier_phone": "13700000000"}
 MAX_WAIT = 25

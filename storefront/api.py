@@ -32,7 +32,7 @@ from core.clientip import client_ip
 from core.errors import InvalidInput, NotFound
 from core.schema import error_response
 from inventory.selectors import stock_levels
-from orders.customer_serializers import (
+from storefront.serializers import (
     CartInput,
     ContactInput,
     CustomerOrderOutput,

@@ -15,7 +15,7 @@ from core.errors import NotFound, PermissionDenied
 from orders.models import Order, OrderAction, OrderStatus, OrderType
 from accounts.selectors import roles_for_store
 from orders.permissions import staff_may
-from orders.serializers import BackofficeOrderDetailOutput, BackofficeOrderOutput
+from backoffice.serializers import BackofficeOrderDetailOutput, BackofficeOrderOutput
 from orders.services import order_transition
 
 

@@ -8,4 +8,4 @@ from orders.status_map_render import status_map_rows
 @staff_member_required
 def status_map_view(request):
     """The status mapping table, for everyone who works in the back-office."""
-    return render(request, "orders/status_map.html", {"rows": status_map_rows(), "title": _("Status mapping table")})
+    return render(request, "backoffice/status_map.html", {"rows": status_map_rows(), "title": _("Status mapping table")})
