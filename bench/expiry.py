@@ -121,7 +121,7 @@ def baseline_run(*, shop) -> dict:
 def service_run(*, batch_size: int) -> dict:
     from django.utils import timezone
 
-    from orders.services.checkout import orders_expire_unpaid
+    from orders.services.expiry import orders_expire_unpaid
 
     with common.Stopwatch() as watch:
         cancelled = orders_expire_unpaid(now=timezone.now(), batch_size=batch_size)

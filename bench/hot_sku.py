@@ -101,7 +101,7 @@ def _service_buyer(customer, cart, placed: list, errors: list) -> None:
 
 def service_run(*, shop, customers, units: int, code: str = "HOT-SVC") -> dict:
     from catalog.models import StockDeductionMode
-    from orders.services.checkout import Cart, CartItem
+    from orders.services.cart import Cart, CartItem
 
     sku = common.sku_create(shop=shop, code=code, stock=units, stock_mode=StockDeductionMode.ON_ORDER)
     cart = Cart(store_id=shop.store.pk, order_type="pickup", items=(CartItem(sku_code=sku.code, qty=1),))
@@ -122,7 +122,7 @@ def _process_buyers(database_url: str, customer_ids: list[int], store_id: int, s
                        "LOG_LEVEL": "ERROR"})
     common.setup_django()
     from accounts.models import Customer
-    from orders.services.checkout import Cart, CartItem
+    from orders.services.cart import Cart, CartItem
 
     cart = Cart(store_id=store_id, order_type="pickup", items=(CartItem(sku_code=sku_code, qty=1),))
     customers = list(Customer.objects.filter(pk__in=customer_ids).select_related("tier"))
@@ -241,7 +241,8 @@ def queries_per_order(*, shop, customer) -> int:
     from django.test.utils import CaptureQueriesContext
 
     from catalog.models import StockDeductionMode
-    from orders.services.checkout import Cart, CartItem, order_place
+    from orders.services.cart import Cart, CartItem
+    from orders.services.checkout import order_place
 
     sku = common.sku_create(shop=shop, code="HOT-Q", stock=2, stock_mode=StockDeductionMode.ON_ORDER)
     cart = Cart(store_id=shop.store.pk, order_type="pickup", items=(CartItem(sku_code=sku.code, qty=1),))

@@ -35,7 +35,8 @@ def query_counts(*, shop, customer) -> dict[int, int]:
     from django.test.utils import CaptureQueriesContext
 
     from catalog.models import StockDeductionMode
-    from orders.services.checkout import Cart, CartItem, order_place
+    from orders.services.cart import Cart, CartItem
+    from orders.services.checkout import order_place
 
     skus = [common.sku_create(shop=shop, code=f"Q{i:02d}", stock=1000, stock_mode=StockDeductionMode.ON_ORDER)
             for i in range(max(QUERY_LINES))]

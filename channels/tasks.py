@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from channels.services import binding_pull, bindings_schedule_due, platform_orders_reconcile
+from channels.services.pull import PULL_BINDING_JOB
 
 
 @shared_task(name="channels.schedule_due_pulls", work_keys=())
@@ -11,7 +12,7 @@ def schedule_due_pulls_task() -> int:
     return len(bindings_schedule_due())
 
 
-@shared_task(name="channels.pull_binding", work_keys=("created", "errors"))
+@shared_task(name=PULL_BINDING_JOB, work_keys=("created", "errors"))
 def pull_binding_task(binding_id: int) -> dict:
     result = binding_pull(binding_id=binding_id)
     return {"pulled": result.pulled, "created": result.created, "errors": result.errors, "skipped": result.skipped}

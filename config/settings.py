@@ -167,7 +167,7 @@ PERIODIC_JOBS: dict[str, dict] = {
 # Acceptance time limit per channel (seconds after payment). A paid order the store has
 # not accepted by then: own channels are rejected ("store_timeout", refunded); platform
 # orders are flagged for a person, the platform cancels them on its own timer
-# (orders.services.fulfilment.orders_handle_unaccepted). A channel not listed has no limit.
+# (orders.services.acceptance.orders_handle_unaccepted). A channel not listed has no limit.
 ACCEPT_TIMEOUTS = {"meituan": 300, "eleme": 300, "miniapp": 600, "app": 600}
 CUSTOMER_OTP_DEV_ECHO = env.bool("CUSTOMER_OTP_DEV_ECHO", default=DEBUG)
 # Customer login codes (accounts.services): valid this long, this many guesses each.

@@ -63,11 +63,13 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
+from core.jobs import job_enqueue, job_task
 from core.models import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -173,9 +175,7 @@ _kick_clients: dict[str, Any] = {}
 
 def _kick_client():
     """A Redis client on the broker, for the kick flag; None when tasks are eager or the broker is not Redis."""
-    from core.tasks import relay_outbox_task
-
-    app = relay_outbox_task.app
+    app = job_task(RELAY_TASK_NAME).app
     if app.conf.task_always_eager:
         return None
     url = str(app.conf.broker_url or "")
@@ -183,16 +183,12 @@ def _kick_client():
         return None
     client = _kick_clients.get(url)
     if client is None:
-        import redis
-
         client = _kick_clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     return client
 
 
 def outbox_relay_kick() -> None:
     """Ask a worker (or, with eager tasks, this process) to run the relay soon; coalesced (see the module doc)."""
-    from core.tasks import relay_outbox_task
-
     client, flagged = None, False
     try:
         client = _kick_client()
@@ -200,7 +196,7 @@ def outbox_relay_kick() -> None:
             if not client.set(KICK_FLAG, b"1", nx=True, px=_kick_ttl_ms()):
                 return  # a relay is queued and has not claimed yet: it will see this commit
             flagged = True
-        relay_outbox_task.delay()
+        job_enqueue(RELAY_TASK_NAME)
     except Exception:  # the broker is down: the sweep delivers later
         logger.warning("outbox relay could not be scheduled; the sweep will deliver", exc_info=True)
         if flagged:  # no relay was queued: let the next commit try again

@@ -7,7 +7,6 @@ Each run is logged by the task itself (config.celery_app: INFO when it did
 something, DEBUG when it found nothing); a failing job at ERROR here.
 """
 
-import functools
 import logging
 import threading
 import time
@@ -15,21 +14,13 @@ from collections.abc import Callable
 
 from django.conf import settings
 
+from core.jobs import job_task
+
 logger = logging.getLogger(__name__)
 
 
-@functools.cache
-def _task_registry():
-    """The Celery app's tasks, its task modules imported once per process (importing them
-    runs django.setup() and the system checks again: not something to do every second)."""
-    from config.celery_app import app
-
-    app.loader.import_default_modules()
-    return app.tasks
-
-
 def _resolve(task_name: str):
-    return _task_registry()[task_name]
+    return job_task(task_name)
 
 
 class EmbeddedScheduler:

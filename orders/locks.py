@@ -1,7 +1,7 @@
 """Row locks on orders, taken only through these helpers.
 
 Batch jobs that lock many orders do it in one ``SELECT ... ORDER BY ... FOR
-UPDATE SKIP LOCKED`` (see orders.services.checkout.orders_expire_unpaid).
+UPDATE SKIP LOCKED`` (see orders.services.expiry.orders_expire_unpaid).
 """
 
 from core.errors import NotFound

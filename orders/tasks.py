@@ -6,8 +6,10 @@ from decimal import Decimal
 from celery import shared_task
 
 from orders.services import orders_complete_after_sales
-from orders.services.checkout import order_payment_confirm, orders_expire_unpaid
-from orders.services.fulfilment import orders_handle_unaccepted
+from orders.services.expiry import orders_expire_unpaid
+from orders.services.payment import order_payment_confirm
+from orders.services.acceptance import orders_handle_unaccepted
+from orders.services.refunds import PAYMENT_REFUND_JOB, order_refund_start, order_refunds_follow_up
 
 
 logger = logging.getLogger(__name__)
@@ -30,18 +32,10 @@ def complete_after_sales_task() -> int:
     return orders_complete_after_sales()
 
 
-@shared_task(name="orders.payment_refund", bind=True, max_retries=8, retry_backoff=True, retry_backoff_max=600,
+@shared_task(name=PAYMENT_REFUND_JOB, bind=True, max_retries=8, retry_backoff=True, retry_backoff_max=600,
              autoretry_for=(ConnectionError, TimeoutError, OSError))
 def payment_refund_task(self, order_no: str, amount: str, refund_ref: str, reason: str) -> str:
-    from payments.selectors import payment_get_for_order
-    from payments.services import refund_start
-
-    if payment_get_for_order(order_ref=order_no) is None:
-        # Paid outside the payment provider (imported or demo orders): nothing to send back.
-        logger.warning("refund skipped: no provider payment for order", extra={"order": order_no})
-        return ""
-    refund = refund_start(order_ref=order_no, refund_ref=refund_ref, amount=Decimal(amount), reason=reason)
-    return refund.out_refund_no
+    return order_refund_start(order_no=order_no, amount=Decimal(amount), refund_ref=refund_ref, reason=reason)
 
 
 @shared_task(name="orders.reconcile_payments")
@@ -74,8 +68,6 @@ def retry_owed_refunds_task(days: int = 7) -> dict:
     """Follow refunds up until each has ended or a person has it
     (orders.services.refunds.order_refunds_follow_up): start owed ones, ask the
     provider about open ones, start closed ones again, flag what needs a person."""
-    from orders.services.refunds import order_refunds_follow_up
-
     result = order_refunds_follow_up(days=days)
     return {"started": result.started, "checked": result.checked, "retried": result.retried,
             "flagged": result.flagged, "settled": result.settled}

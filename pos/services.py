@@ -24,7 +24,7 @@ from orders.locks import order_lock
 from orders.models import Order, OrderAction, OrderType
 from orders.services import order_confirm, order_transition
 from orders.services.feed import feed_ack
-from orders.services.fulfilment import prep_minutes_for
+from orders.services.acceptance import prep_minutes_for
 from orders.services.vouchers import VoucherRedemption, voucher_code_redeem
 from pos.models import PosTerminal, TerminalRole, WalkInSale
 

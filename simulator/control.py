@@ -18,7 +18,7 @@ from simulator.orders_gen import (
     order_count_field,
     rate_field,
 )
-from simulator.server import SimHttpError, SimRequest, SimResponse
+from simulator.routing import SimHttpError, SimRequest, SimResponse
 
 
 def control_error(exc: Exception, status: int = 400) -> SimHttpError:

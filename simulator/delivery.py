@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 from simulator.faults import SHUFFLE_DEFAULT_HOLD, Fault, FaultRegistry
 
 if TYPE_CHECKING:
-    from simulator.server import SimConfig, SimRequest
+    from simulator.routing import SimConfig, SimRequest
 
 logger = logging.getLogger("simulator")
 

@@ -98,7 +98,7 @@ from simulator.orders_gen import (
     build_draft, china_iso, fen_from, id_field, push_url_field,
     quantity_field, rate_field, text_field, yuan,
 )
-from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimResponse
+from simulator.routing import Router, SimConfig, SimHttpError, SimRequest, SimResponse
 
 CANCEL_TYPES = {"foodSoldOut", "restaurantClosed", "restaurantTooBusy", "others"}
 UNPROCESSED, VALID, INVALID, SETTLED = "unprocessed", "valid", "invalid", "settled"

@@ -103,7 +103,7 @@ from simulator.orders_gen import (
     boxes_field, build_draft, china_day, fen_from, push_url_field, quantity_field, rate_field,
     text_field, yuan,
 )
-from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimResponse
+from simulator.routing import Router, SimConfig, SimHttpError, SimRequest, SimResponse
 
 API_PREFIX = "/api/v1/"
 MERCHANT_CANCEL_CODES = {2001, 2002, 2003, 2004}

@@ -44,7 +44,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from simulator.delivery import PushDispatcher
-from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimResponse
+from simulator.routing import Router, SimConfig, SimHttpError, SimRequest, SimResponse
 
 CHINA_TZ = timezone(timedelta(hours=8))
 MAX_SKEW_SECONDS = 300

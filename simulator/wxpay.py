@@ -43,7 +43,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from simulator.delivery import PushDispatcher
-from simulator.server import Router, SimConfig, SimHttpError, SimRequest, SimResponse
+from simulator.routing import Router, SimConfig, SimHttpError, SimRequest, SimResponse
 
 CHINA_TZ = timezone(timedelta(hours=8))
 OUT_NO_RE = re.compile(r"^[A-Za-z0-9_\-|*@]{6,64}$")

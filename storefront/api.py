@@ -44,7 +44,9 @@ from storefront.serializers import (
 )
 from orders.models import Order, OrderAction, OrderLine, OrderType, VoucherCode
 from orders.services import order_contact_update, order_transition
-from orders.services.checkout import Cart, CartItem, cart_price, order_payable_check, order_place
+from orders.services.cart import Cart, CartItem, cart_price
+from orders.services.checkout import order_place
+from orders.services.payment import order_payable_check, order_payment_confirm
 from payments.selectors import refunds_by_order
 from payments.services import PaymentResult, payment_start, provider_notify_record
 from promotions.selectors import promotions_active_for_store
@@ -359,8 +361,6 @@ class PaymentNotifyApi(BaseAPIView):
         description="The payment provider's signed notification (PLATFORMS.md): verified by its "
                     "signature over the exact body, not by a session. A replay is answered the same.")
     def post(self, request, provider: str):
-        from orders.services.checkout import order_payment_confirm
-
         result = provider_notify_record(provider=provider, headers=request.headers, body=request.body)
         # A replay (first_time False) is answered the same and changes nothing;
         # order_payment_confirm is itself idempotent per transaction id.

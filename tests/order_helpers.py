@@ -4,12 +4,15 @@ from decimal import Decimal
 
 from core.actors import Actor
 from orders.services import LineInput, order_create, order_transition
+from orders.services.acceptance import order_auto_accept_if_enabled
 
 
 def make_order(*, store, order_type="pickup", channel="miniapp", paid=False, lines=None, **kwargs):
     lines = lines or [LineInput(name="宫保鸡丁", unit_price=Decimal("28.00"), quantity=2)]
-    return order_create(store=store, channel=channel, order_type=order_type, lines=lines,
-                        actor=Actor.system("test"), paid=paid, **kwargs)
+    order = order_create(store=store, channel=channel, order_type=order_type, lines=lines,
+                         actor=Actor.system("test"), paid=paid, **kwargs)
+    # Created paid (a platform order): the store's to handle, as the platform intake does.
+    return order_auto_accept_if_enabled(order=order) if paid else order
 
 
 # Who normally triggers each action.
@@ -21,6 +24,8 @@ def walk(order, *actions, actor_kind=None):
     for action in actions:
         kind = actor_kind or DEFAULT_ACTOR_KIND.get(action, "staff")
         order = order_transition(order_id=order.pk, action=action, actor=Actor(kind=kind, id="t"))
+        if action == "pay":  # paid: the store's to handle, as the payment confirmation does
+            order = order_auto_accept_if_enabled(order=order)
     return order
 
 

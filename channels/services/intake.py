@@ -35,6 +35,7 @@ from inventory.services import stock_deduct
 from orders.models import Order, OrderAction, OrderStatus
 from orders.models.machines import machine_graph
 from orders.services import DiscountInput, LineInput, order_create, order_transition
+from orders.services.acceptance import order_auto_accept_if_enabled
 from orders.services.sync import order_flag, order_last_flag, order_refund_requested_flag
 from channels.services.refunds import (
     REFUND_AGREED,
@@ -234,6 +235,7 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
         # Flagged from the start, so the store's auto-accept leaves it to a person.
         needs_attention=bool(issues), attention_reason=str(issues[0][1])[:255] if issues else "",
     )
+    order = order_auto_accept_if_enabled(order=order)  # created paid: the store's to handle now
     quantities: dict[int, int] = defaultdict(int)
     for line, sku in resolved:
         if sku is not None:

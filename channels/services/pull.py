@@ -21,9 +21,13 @@ from channels.adapters.base import (
 from channels.models import StoreBinding
 from channels.services.intake import PullResult, platform_order_ingest
 from core.errors import InvalidInput
+from core.jobs import job_enqueue
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
+
+# The Celery task that runs one binding's pull (channels.tasks).
+PULL_BINDING_JOB = "channels.pull_binding"
 
 # --- Pulling ------------------------------------------------------------------------------------
 
@@ -154,10 +158,8 @@ def bindings_schedule_due(*, now: datetime | None = None, enqueue=None) -> list[
     now = now or timezone.now()
     tolerance = timedelta(seconds=float(settings.PERIODIC_JOBS["pull-platform-orders"]["every"]) / 2)
     if enqueue is None:
-        from channels.tasks import pull_binding_task
-
         def enqueue(binding_id: int) -> None:
-            pull_binding_task.delay(binding_id=binding_id)
+            job_enqueue(PULL_BINDING_JOB, binding_id=binding_id)
 
     scheduled = []
     due = StoreBinding.objects.filter(enabled=True, next_pull_at__lte=now + tolerance).values_list(

@@ -28,16 +28,27 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.actors import Actor
-from core.models import OutboxMessage
+from core.models import OutboxMessage, OutboxStatus
 from core.outbox import OutboxPermanentError, outbox_enqueue
 from orders.fulfilment.base import FulfilmentRoute
 from orders.fulfilment.registry import OMS_ROUTE
-from orders.models import Order, OrderAction, OrderLine, OrderStatus, VoucherCode
+from orders.fulfilment.oms_client import IssueItem, OmsRejected, oms_client
+from orders.models import Order, OrderAction, OrderEvent, OrderLine, OrderStatus, VoucherCode
+from orders.services.sync import order_flag
+from orders.services.vouchers import (
+    VOUCHER_REDEEMED_TOPIC,
+    IssuedCode,
+    VoucherCodesMismatch,
+    VoucherNotRedeemable,
+    VoucherRedemption,
+    voucher_code_redeem,
+    voucher_codes_record_issued,
+    voucher_codes_void,
+)
 
 logger = logging.getLogger(__name__)
 
 VOUCHER_ISSUE_TOPIC = "fulfilment.voucher_issue"
-VOUCHER_REDEEMED_TOPIC = "fulfilment.voucher_redeemed"
 VOUCHER_VOID_TOPIC = "fulfilment.voucher_void"
 OMS_ACTOR = "oms"
 # Flag kind of a code we redeemed that the OMS had seen redeemed elsewhere.
@@ -64,8 +75,6 @@ class OmsRoute(FulfilmentRoute):
             # queued), and the OMS may hold codes we never heard of (an issue answer
             # lost on the way). Void them here and, always, there: same key, so the
             # void reaches the OMS after any issue call; no codes there is fine.
-            from orders.services.vouchers import voucher_codes_void
-
             voucher_codes_void(order=order)
             outbox_enqueue(topic=VOUCHER_VOID_TOPIC, key=order.order_no, brand_id=order.brand_id,
                            payload={"order_no": order.order_no})
@@ -75,23 +84,11 @@ class OmsRoute(FulfilmentRoute):
                 VOUCHER_VOID_TOPIC: voucher_void_deliver}
 
 
-def voucher_redeemed_enqueue(*, order: Order, code: str, store_id: int, redeemed_at: datetime) -> None:
-    """A code redeemed at one of our stores: the OMS must hear of it, so the code
-    cannot be used again at a shop it serves. Call inside the redeeming
-    transaction (same key as the issue message: delivered after it)."""
-    outbox_enqueue(topic=VOUCHER_REDEEMED_TOPIC, key=order.order_no, brand_id=order.brand_id,
-                   payload={"order_no": order.order_no, "code": code, "store_ref": str(store_id),
-                            "redeemed_at": redeemed_at.isoformat()})
-
-
 def voucher_issue_deliver(message: OutboxMessage) -> None:
     """Outbox handler of ``fulfilment.voucher_issue``: one OMS call, then the codes
     are recorded. Safe to run twice: an order no longer ``paid`` is skipped, the OMS
     answers the same codes for the same order number, and recording them again
     changes nothing."""
-    from orders.fulfilment.oms_client import IssueItem, OmsRejected, oms_client
-    from orders.services.vouchers import IssuedCode, VoucherCodesMismatch, voucher_codes_record_issued
-
     order_no = message.payload["order_no"]
     order = Order.objects.filter(order_no=order_no).only("id", "order_no", "status", "store_id").first()
     if order is None:
@@ -120,8 +117,6 @@ def voucher_redeemed_deliver(message: OutboxMessage) -> None:
     """Outbox handler of ``fulfilment.voucher_redeemed``: one OMS call. A code the
     OMS had already seen redeemed at one of its shops (used twice) flags the order
     for a person; retrying cannot help."""
-    from orders.fulfilment.oms_client import OmsRejected, oms_client
-
     payload = message.payload
     try:
         oms_client().redeem(code=payload["code"], order_no=payload["order_no"], store_ref=payload["store_ref"],
@@ -141,9 +136,6 @@ def _flag_redeemed_twice(*, order_id: int, code: str) -> None:
 
 def _flag_once(*, order_id: int, kind: str, code: str, reason: str) -> None:
     """Once per code and kind: both sides of a double use, or a retried report, may notice it."""
-    from orders.models import OrderEvent
-    from orders.services.sync import order_flag
-
     if OrderEvent.objects.filter(order_id=order_id, action=OrderAction.FLAG, data__kind=kind,
                                  data__code=code).exists():
         return
@@ -169,8 +161,6 @@ def voucher_void_deliver(message: OutboxMessage) -> None:
     letter: its last call timed out, say), that call may still be running at the
     OMS and issue codes after our void: then "no such order" is retried, with the
     outbox's backoff, up to ``VOID_ABSENT_ATTEMPTS`` attempts."""
-    from orders.fulfilment.oms_client import OmsRejected, oms_client
-
     order_no = message.payload["order_no"]
     try:
         oms_client().void(order_no=order_no)
@@ -183,8 +173,6 @@ def voucher_void_deliver(message: OutboxMessage) -> None:
 
 
 def _issue_gave_up(*, order_no: str) -> bool:
-    from core.models import OutboxStatus
-
     return OutboxMessage.objects.filter(topic=VOUCHER_ISSUE_TOPIC, key=order_no, status=OutboxStatus.DEAD).exists()
 
 
@@ -194,11 +182,6 @@ def oms_callback_record(*, headers: Mapping[str, str], body: bytes, now: datetim
     changes nothing; the report of a code already redeemed at our POS (used
     twice) changes nothing either but flags the order for a person. Returns the
     ``VoucherRedemption``."""
-    from orders.fulfilment.oms_client import oms_client
-    from orders.services.vouchers import voucher_code_redeem
-
-    from orders.services.vouchers import VoucherNotRedeemable, VoucherRedemption
-
     report = oms_client().callback_verify(headers=headers, body=body, now=now or timezone.now())
     try:
         redemption = voucher_code_redeem(code=report.code, order_no=report.order_no, actor=oms_actor(),

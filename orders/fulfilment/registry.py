@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.outbox import outbox_handler_register
 from orders.models.order import OrderType
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ def fulfilment_route_register(route: FulfilmentRoute) -> None:
     """Make ``route`` available under its name, with the outbox topics it
     delivers. Registering the same kind of route twice is harmless; another
     route under a taken name is a programming error."""
-    from core.outbox import outbox_handler_register
-
     if not route.name:
         raise ValueError(f"{route!r} has no name")
     existing = _ROUTES.get(route.name)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import transition
 
 from core.actors import ActorKind
-from orders.models.order import Order, OrderStatus, OrderType
+from orders.models.order import ORDER_MACHINES, Order, OrderStatus, OrderType
 
 S = OrderStatus
 POS, STAFF, SYSTEM = ActorKind.POS.value, ActorKind.STAFF.value, ActorKind.SYSTEM.value
@@ -28,17 +28,23 @@ def _custom(label, *actors: str) -> dict:
     return {"label": label, "actors": list(actors)}
 
 
-class DeliveryOrder(Order):
+class SharedTransitions:
+    """The transitions every order type has, the same way, declared once: each
+    machine below lists it first in its bases. The rest of each graph is
+    written out in its own class."""
+
+    @transition(field="status", source=S.PENDING_PAYMENT, target=S.PAID, custom=_custom(_("Pay"), PAYMENT, SYSTEM))
+    def pay(self, *, now, provider="", txn_no="", amount=None):
+        self._set_paid(now=now, provider=provider, txn_no=txn_no, amount=self.total if amount is None else amount)
+
+
+class DeliveryOrder(SharedTransitions, Order):
     """Delivered by the platform's or the store's own riders."""
 
     class Meta:
         proxy = True
         verbose_name = _("delivery order")
         verbose_name_plural = _("delivery orders")
-
-    @transition(field="status", source=S.PENDING_PAYMENT, target=S.PAID, custom=_custom(_("Pay"), PAYMENT, SYSTEM))
-    def pay(self, *, now, provider="", txn_no="", amount=None):
-        self._set_paid(now=now, provider=provider, txn_no=txn_no, amount=self.total if amount is None else amount)
 
     @transition(field="status", source=S.PAID, target=S.ACCEPTED,
                 custom=_custom(_("Accept"), POS, STAFF, PLATFORM, SYSTEM))
@@ -86,17 +92,13 @@ class DeliveryOrder(Order):
         self.cancel_reason = reason
 
 
-class PickupOrder(Order):
+class PickupOrder(SharedTransitions, Order):
     """Ordered ahead, collected at the counter with a pickup code."""
 
     class Meta:
         proxy = True
         verbose_name = _("pickup order")
         verbose_name_plural = _("pickup orders")
-
-    @transition(field="status", source=S.PENDING_PAYMENT, target=S.PAID, custom=_custom(_("Pay"), PAYMENT, SYSTEM))
-    def pay(self, *, now, provider="", txn_no="", amount=None):
-        self._set_paid(now=now, provider=provider, txn_no=txn_no, amount=self.total if amount is None else amount)
 
     @transition(field="status", source=S.PAID, target=S.ACCEPTED,
                 custom=_custom(_("Accept"), POS, STAFF, PLATFORM, SYSTEM))
@@ -137,17 +139,13 @@ class PickupOrder(Order):
         self.cancel_reason = reason
 
 
-class DineInOrder(Order):
+class DineInOrder(SharedTransitions, Order):
     """Scanned and ordered at the table; served by the staff."""
 
     class Meta:
         proxy = True
         verbose_name = _("dine-in order")
         verbose_name_plural = _("dine-in orders")
-
-    @transition(field="status", source=S.PENDING_PAYMENT, target=S.PAID, custom=_custom(_("Pay"), PAYMENT, SYSTEM))
-    def pay(self, *, now, provider="", txn_no="", amount=None):
-        self._set_paid(now=now, provider=provider, txn_no=txn_no, amount=self.total if amount is None else amount)
 
     @transition(field="status", source=S.PAID, target=S.ACCEPTED, custom=_custom(_("Accept"), POS, STAFF, SYSTEM))
     def accept(self, *, now, prep_minutes=None):
@@ -181,17 +179,13 @@ class DineInOrder(Order):
         self.cancel_reason = reason
 
 
-class VoucherOrder(Order):
+class VoucherOrder(SharedTransitions, Order):
     """E-voucher / gift card: no POS; the OMS issues codes, a redemption uses them."""
 
     class Meta:
         proxy = True
         verbose_name = _("voucher order")
         verbose_name_plural = _("voucher orders")
-
-    @transition(field="status", source=S.PENDING_PAYMENT, target=S.PAID, custom=_custom(_("Pay"), PAYMENT, SYSTEM))
-    def pay(self, *, now, provider="", txn_no="", amount=None):
-        self._set_paid(now=now, provider=provider, txn_no=txn_no, amount=self.total if amount is None else amount)
 
     # Only the OMS route issues (orders.services.vouchers records the codes, then
     # runs this): an order issued by hand would have no codes to redeem.
@@ -219,12 +213,12 @@ class VoucherOrder(Order):
         self.cancel_reason = reason
 
 
-ORDER_MACHINES: dict[str, type[Order]] = {
+ORDER_MACHINES.update({
     OrderType.DELIVERY: DeliveryOrder,
     OrderType.PICKUP: PickupOrder,
     OrderType.DINE_IN: DineInOrder,
     OrderType.VOUCHER: VoucherOrder,
-}
+})
 
 # Where each type starts when created: own channels before payment; platform
 # orders arrive paid (orders.services.order_create takes ``paid=True``).
@@ -236,6 +230,12 @@ def machine_class_for(order_type: str) -> type[Order]:
         return ORDER_MACHINES[order_type]
     except KeyError:
         raise ValueError(f"unknown order type {order_type!r}") from None
+
+
+def machine_actions() -> frozenset[str]:
+    """The names of every transition of every order type (what ``order_transition`` may call)."""
+    return frozenset(t.name for machine in ORDER_MACHINES.values()
+                     for t in machine._meta.get_field("status").get_all_transitions(machine))
 
 
 def machine_graph(order_type: str) -> list[tuple[str, str, str]]:

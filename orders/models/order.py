@@ -178,10 +178,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
         return mask_phone(self.contact_phone)
 
     def as_machine(self) -> "Order":
-        """This same row as the proxy class that carries its type's transitions."""
-        from orders.models.machines import machine_class_for
-
-        machine_class = machine_class_for(self.order_type)
+        """This same row as the proxy class that carries its type's transitions
+        (orders.models.machines registers one per order type)."""
+        machine_class = ORDER_MACHINES[self.order_type]
         if self.__class__ is not machine_class:
             self.__class__ = machine_class
         return self
@@ -228,6 +227,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
 
 _ACTION_ORDER = [a.value for a in OrderAction]
+
+# Order type -> the proxy class carrying its state machine; filled by
+# orders.models.machines (imported with the models), read by ``Order.as_machine``.
+ORDER_MACHINES: dict[str, type[Order]] = {}
 
 
 class OrderLine(models.Model):

@@ -24,19 +24,14 @@ from core.errors import InvalidInput, TransitionNotAllowed
 from inventory.services import stock_release
 from orders.locks import order_lock
 from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
+from orders.models.machines import machine_actions
 from orders.fulfilment.registry import fulfilment_record
+from orders.services.events import event_write
+from orders.services.refunds import order_refund_schedule, order_refundable_amount
 from orders.services.sync import order_sync_enqueue
 from payments.services import payment_close
 from promotions.services import coupon_release, coupon_return, flash_sale_limit_release
 
-
-def event_write(*, order: Order, action: str, from_status: str, actor: Actor, reason_code: str = "",
-                 reason: str = "", data: dict | None = None) -> OrderEvent:
-    return OrderEvent.objects.create(
-        order=order, action=action, from_status=from_status, to_status=order.status,
-        actor_kind=actor.kind, actor_id=actor.id, actor_name=actor.name,
-        reason_code=reason_code, reason=str(reason)[:255], data=data or {},
-    )
 
 def order_transition(
     *, order_id: int, action: str, actor: Actor, reason_code: str = "", reason: str = "",
@@ -51,19 +46,19 @@ def order_transition(
     now = now or timezone.now()
     with transaction.atomic():
         order = order_lock(order_id=order_id, store_id=expected_store_id).as_machine()
-        method = getattr(order, action, None) if action in _TRANSITION_ACTIONS else None
+        method = getattr(order, action, None) if action in TRANSITION_ACTIONS else None
         if method is None or not hasattr(method, "_django_fsm") or not can_proceed(method):
             raise _not_allowed(order, action, actor)
         actors = _transition_actors(order, action)
         if actors is not None and actor.kind not in actors:
             raise _not_allowed(order, action, actor)
         from_status = order.status
-        if action in ("cancel", "reject", "refund"):
+        if action in (OrderAction.CANCEL, OrderAction.REJECT, OrderAction.REFUND):
             params.setdefault("reason_code", reason_code)
             params.setdefault("reason", reason)
-        before = {name: getattr(order, name) for name in _TRANSITION_FIELDS}
+        before = {name: getattr(order, name) for name in TRANSITION_FIELDS}
         method(now=now, **params)
-        changed = [name for name in _TRANSITION_FIELDS if getattr(order, name) != before[name]]
+        changed = [name for name in TRANSITION_FIELDS if getattr(order, name) != before[name]]
         try:
             with transaction.atomic():  # a savepoint, so a refused save leaves the transaction usable
                 order.save(update_fields=["status", "updated_at", *changed])
@@ -97,8 +92,6 @@ def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> N
     if not was_paid:
         payment_close(order_ref=order.order_no)  # a late SUCCESS notify still arrives and is refunded
     if was_paid and not order.is_platform_order and order.paid_amount > 0:
-        from orders.services.refunds import order_refund_schedule  # refunds -> core
-
         order_refund_schedule(order=order, amount=order.paid_amount, refund_ref=f"cancel-{order.order_no}",
                               reason=order.cancel_reason_code or "order_cancelled", actor=actor)
 
@@ -112,8 +105,6 @@ def _order_refund_resources(*, order: Order, actor: Actor) -> None:
     of e-voucher codes already redeemed (``order_refundable_amount``); a platform order
     is refunded by its platform. Its unredeemed e-voucher codes were voided by its
     fulfilment route. Runs inside the refunding transaction."""
-    from orders.services.refunds import order_refund_schedule, order_refundable_amount  # refunds -> core
-
     coupon_return(order_ref=order.order_no)
     flash_sale_limit_release(order_ref=order.order_no)
     if order.is_platform_order:
@@ -124,18 +115,12 @@ def _order_refund_resources(*, order: Order, actor: Actor) -> None:
                               reason=order.cancel_reason_code or "order_refunded", actor=actor)
 
 
-# Fields a transition method may change (besides status); only those are written.
-_TRANSITION_FIELDS = (
-    "paid_at", "payment_provider", "payment_txn_no", "paid_amount", "expires_at", "accepted_at", "prep_minutes",
-    "expected_at", "ready_at", "pickup_code", "dispatched_at", "courier_name", "courier_phone", "confirmed_at",
-    "completed_at", "cancelled_at", "cancel_reason_code", "cancel_reason",
-)
-
-_TRANSITION_ACTIONS = frozenset({
-    OrderAction.PAY, OrderAction.ACCEPT, OrderAction.REJECT, OrderAction.MARK_READY, OrderAction.DISPATCH,
-    OrderAction.DELIVER, OrderAction.PICK_UP, OrderAction.SERVE, OrderAction.ISSUE, OrderAction.REDEEM,
-    OrderAction.COMPLETE, OrderAction.CANCEL, OrderAction.REFUND,
-})
+# What ``order_transition`` may call: every transition of every machine.
+TRANSITION_ACTIONS = machine_actions()
+# Fields a transition method may change: every concrete field but the key and the
+# status (saved always); the ones it did change are the ones written.
+TRANSITION_FIELDS = tuple(field.attname for field in Order._meta.concrete_fields
+                          if not field.primary_key and field.name != "status")
 
 
 def _transition_actors(order: Order, action: str) -> list[str] | None:

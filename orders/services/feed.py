@@ -14,8 +14,9 @@ only if the change committed. Only order types routed to ``pos`` get rows. Rules
   ``order.refund_requested`` and ``order.refunded`` only for orders the POS has
   already seen, i.e. that have an ``order.created`` row.
 
-After an ``order.created`` row, a store with auto-accept on accepts the order
-at once (orders.services.fulfilment); the POS still receives the event, to print.
+The caller that made an order the store's (the payment confirmation, the platform
+intake) then takes the auto-accept step (orders.services.acceptance): a store with
+auto-accept on accepts the order at once; the POS still receives the event, to print.
 
 Wake-ups: on commit of a feed row, the store's channel is notified: always the
 process-local condition, and with ``REDIS_URL`` also a Redis pub/sub message so
@@ -77,8 +78,9 @@ def feed_record(*, order: Order, action: str, from_status: str) -> StoreFeedEven
     """Write the store feed row ``action`` calls for (or nothing).
 
     Precondition: inside the transaction that made the change, with the
-    order's row lock held (or the order just inserted). May accept the order
-    (auto-accept): ``order`` is then updated in memory to its new status.
+    order's row lock held (or the order just inserted). Auto-accept is not done
+    here: the caller that made the order the store's takes that step after the
+    change (``orders.services.acceptance.order_auto_accept_if_enabled``).
     """
     event_type = _feed_type_for(order=order, action=str(action), from_status=from_status)
     if event_type is None:
@@ -90,10 +92,6 @@ def feed_record(*, order: Order, action: str, from_status: str) -> StoreFeedEven
     row = StoreFeedEvent.objects.create(store_id=order.store_id, order=order, type=event_type)
     store_id = order.store_id
     transaction.on_commit(lambda: feed_notify(store_id=store_id), robust=True)
-    if event_type == T.ORDER_CREATED:
-        from orders.services.fulfilment import order_auto_accept_if_enabled
-
-        order_auto_accept_if_enabled(order=order)
     return row
 
 

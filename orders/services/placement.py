@@ -50,7 +50,7 @@ from core.errors import DomainError
 from core.logging import request_id_var
 from inventory.services import OutOfStock, stock_take_locked, stocks_lock
 from orders.models import Order
-from orders.services.checkout import (
+from orders.services.cart import (
     Cart,
     PlacementPlan,
     cart_check,

@@ -48,8 +48,9 @@ from django.utils.translation import gettext as _
 
 from core.actors import Actor
 from core.errors import NotFound
+from core.jobs import job_enqueue
 from orders.models import Order, OrderAction, OrderEvent, OrderType, VoucherCode, VoucherCodeState
-from orders.services.core import event_write
+from orders.services.events import event_write
 from orders.services.sync import order_flag
 from payments.errors import RefundExceedsPaid
 from payments.models import PaymentRefund, RefundStatus
@@ -75,6 +76,8 @@ logger = logging.getLogger(__name__)
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 REFUNDS_ACTOR = "refunds"
+# The Celery task that starts one decided refund at the provider (``order_refund_start``).
+PAYMENT_REFUND_JOB = "orders.payment_refund"
 # Flag kinds (OrderEvent.reason_code) of a refund handed to a person, and of its end.
 REFUND_ATTENTION_FLAG = "refund_attention"
 REFUND_SETTLED_FLAG = "refund_settled"
@@ -100,12 +103,22 @@ def order_refund_schedule(*, order: Order, amount: Decimal, refund_ref: str, rea
         return
     event_write(order=order, action=OrderAction.PAYMENT_REFUND, from_status=order.status, actor=actor,
                 reason_code=reason, data={"amount": str(amount), "refund_ref": refund_ref})
-    from orders.tasks import payment_refund_task
-
     # robust: a failing dispatch is logged, never turns the committed change into an error;
     # the follow-up job starts what did not start.
-    transaction.on_commit(lambda: payment_refund_task.delay(order.order_no, str(amount), refund_ref, reason),
-                          robust=True)
+    transaction.on_commit(lambda: job_enqueue(PAYMENT_REFUND_JOB, order_no=order.order_no, amount=str(amount),
+                                              refund_ref=refund_ref, reason=reason), robust=True)
+
+
+def order_refund_start(*, order_no: str, amount: Decimal, refund_ref: str, reason: str) -> str:
+    """Start at the provider the refund ``order_refund_schedule`` decided (the job
+    ``orders.payment_refund``; idempotent per ``refund_ref``). Returns its
+    ``out_refund_no``, or "" for an order with no provider payment. Precondition: no
+    open transaction (it calls the provider)."""
+    if payment_get_for_order(order_ref=order_no) is None:
+        # Paid outside the payment provider (imported or demo orders): nothing to send back.
+        logger.warning("refund skipped: no provider payment for order", extra={"order": order_no})
+        return ""
+    return refund_start(order_ref=order_no, refund_ref=refund_ref, amount=amount, reason=reason).out_refund_no
 
 
 def order_refundable_amount(*, order: Order) -> Decimal:

@@ -15,6 +15,7 @@ from core.models import OutboxMessage
 from core.outbox import outbox_enqueue
 from orders.locks import order_lock
 from orders.models import Order, OrderAction, OrderEvent
+from orders.services.feed import REFUND_REQUESTED, feed_record
 
 ORDER_ACTION_TOPIC = "platform.order_action"
 
@@ -90,8 +91,6 @@ def order_refund_requested_flag(*, order_id: int, actor: Actor, reason: str, dat
     (``refund_requested``) and, in the same transaction, tell the store's POS
     (``order.refund_requested``, only when the POS has seen the order). Call inside
     the transaction that records the application."""
-    from orders.services.feed import REFUND_REQUESTED, feed_record
-
     with transaction.atomic():
         order = order_flag(order_id=order_id, actor=actor, reason=reason, kind=REFUND_REQUESTED, data=data)
         feed_record(order=order, action=REFUND_REQUESTED, from_status=order.status)

@@ -18,12 +18,17 @@ from django.utils.translation import gettext_lazy as _
 
 from core.actors import Actor
 from core.errors import Conflict, InvalidInput, NotFound
+from core.outbox import outbox_enqueue
 from orders.locks import order_lock, order_lock_by_no
 from orders.models import Order, OrderAction, OrderStatus, OrderType, VoucherCode, VoucherCodeState
 from orders.services.core import order_transition
+from orders.services.sync import order_flag
 
 logger = logging.getLogger(__name__)
 
+# The outbox topic telling the OMS of a code redeemed at one of our stores (delivered
+# by the ``oms`` fulfilment route, orders.fulfilment.oms).
+VOUCHER_REDEEMED_TOPIC = "fulfilment.voucher_redeemed"
 # Flag kind of a voucher order the OMS issued codes for after it was cancelled.
 ISSUED_AFTER_CANCEL_FLAG = "vouchers_after_cancel"
 
@@ -83,8 +88,6 @@ def voucher_codes_record_issued(*, order_no: str, codes: list[IssuedCode], actor
                 raise VoucherCodesMismatch(detail={"order_no": order.order_no, "status": order.status})
             return order
         if order.status != OrderStatus.PAID:
-            from orders.services.sync import order_flag
-
             logger.warning("vouchers issued for an order no longer paid",
                            extra={"order_no": order.order_no, "status": order.status})
             order_flag(order_id=order.pk, actor=actor, kind=ISSUED_AFTER_CANCEL_FLAG,
@@ -160,8 +163,6 @@ def voucher_code_redeem(*, code: str, actor: Actor, store_id: int | None = None,
         voucher.save(update_fields=["state", "redeemed_at", "redeemed_by_kind", "redeemed_by_id",
                                     "redeemed_by_name", "redeemed_store_ref"])
         if report_to_oms:
-            from orders.fulfilment.oms import voucher_redeemed_enqueue
-
             voucher_redeemed_enqueue(order=order, code=voucher.code, store_id=order.store_id,
                                      redeemed_at=redeemed_at)
         left = VoucherCode.objects.filter(order_id=order.pk, state=VoucherCodeState.ISSUED).count()
@@ -169,6 +170,15 @@ def voucher_code_redeem(*, code: str, actor: Actor, store_id: int | None = None,
             order = order_transition(order_id=order.pk, action=OrderAction.REDEEM, actor=actor,
                                      expected_store_id=store_id, now=redeemed_at)
     return VoucherRedemption(order=order, voucher=voucher, codes_left=left, first_time=True)
+
+
+def voucher_redeemed_enqueue(*, order: Order, code: str, store_id: int, redeemed_at: datetime) -> None:
+    """A code redeemed at one of our stores: the OMS must hear of it, so the code
+    cannot be used again at a shop it serves. Call inside the redeeming
+    transaction (same key as the issue message: delivered after it)."""
+    outbox_enqueue(topic=VOUCHER_REDEEMED_TOPIC, key=order.order_no, brand_id=order.brand_id,
+                   payload={"order_no": order.order_no, "code": code, "store_ref": str(store_id),
+                            "redeemed_at": redeemed_at.isoformat()})
 
 
 def voucher_codes_void(*, order: Order) -> int:

@@ -8,15 +8,15 @@ from datetime import datetime
 from django.utils import timezone
 
 from payments.provider import PAYMENT_SUCCEEDED
-from payments.services.payment import PaymentResult, _notify_verify, _payment_record_event
-from payments.services.refund import RefundResult, _refund_record_event
+from payments.services.payment import PaymentResult, notify_verify, payment_record_event
+from payments.services.refund import RefundResult, refund_record_event
 
 
 def provider_notify_record(*, provider: str, headers: Mapping[str, str], body: bytes,
                            now: datetime | None = None) -> PaymentResult | RefundResult:
     """One entry point for a provider's single notify URL: payment or refund, verified once."""
     now = now or timezone.now()
-    event = _notify_verify(provider=provider, headers=headers, body=body, now=now)
+    event = notify_verify(provider=provider, headers=headers, body=body, now=now)
     if event.kind == PAYMENT_SUCCEEDED:
-        return _payment_record_event(provider=provider, event=event, now=now)
-    return _refund_record_event(provider=provider, event=event, now=now)
+        return payment_record_event(provider=provider, event=event, now=now)
+    return refund_record_event(provider=provider, event=event, now=now)

@@ -54,7 +54,7 @@ def _new_out_trade_no() -> str:
     return uuid.uuid4().hex  # 32 characters, the provider's maximum
 
 
-def _positive_fen(amount: Decimal) -> int:
+def positive_fen(amount: Decimal) -> int:
     fen = yuan_to_fen(amount)
     if fen < 1:
         raise InvalidInput(_("The amount must be at least 0.01."), code="invalid_amount",
@@ -82,7 +82,7 @@ def payment_start(*, order_ref: str, brand_id: int, amount: Decimal, description
     Precondition: no open transaction (see the module docstring).
     """
     client = provider_client(provider)
-    amount_fen = _positive_fen(amount)
+    amount_fen = positive_fen(amount)
     description = description[:127]
     with transaction.atomic():
         payment, created = PaymentTransaction.objects.get_or_create(
@@ -160,11 +160,11 @@ def _payment_for_event(*, provider: str, out_trade_no: str) -> PaymentTransactio
     return payment
 
 
-def _notify_verify(*, provider: str, headers: Mapping[str, str], body: bytes, now: datetime) -> NotifyEvent:
+def notify_verify(*, provider: str, headers: Mapping[str, str], body: bytes, now: datetime) -> NotifyEvent:
     return provider_client(provider).notify_verify(headers=headers, body=body, now=now)
 
 
-def _payment_record_event(*, provider: str, event: NotifyEvent, now: datetime) -> PaymentResult:
+def payment_record_event(*, provider: str, event: NotifyEvent, now: datetime) -> PaymentResult:
     payment = _payment_for_event(provider=provider, out_trade_no=event.out_trade_no)
     return _payment_mark_succeeded(payment=payment, transaction_id=event.transaction_id, amount_fen=event.amount_fen,
                                    paid_at=event.paid_at, payload=event.payload, now=now)
@@ -180,10 +180,10 @@ def payment_notify_record(*, provider: str, headers: Mapping[str, str], body: by
     PaymentNotFound, PaymentMismatch (the notified amount differs).
     """
     now = now or timezone.now()
-    event = _notify_verify(provider=provider, headers=headers, body=body, now=now)
+    event = notify_verify(provider=provider, headers=headers, body=body, now=now)
     if event.kind != PAYMENT_SUCCEEDED:
         raise NotifyMalformed(_("This is not a payment notification."), detail={"event_type": event.event_type})
-    return _payment_record_event(provider=provider, event=event, now=now)
+    return payment_record_event(provider=provider, event=event, now=now)
 
 
 def payment_reconcile(*, out_trade_no: str, now: datetime | None = None) -> PaymentResult | None:

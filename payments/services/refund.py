@@ -50,7 +50,7 @@ from payments.models import (
     RefundStatus,
 )
 from payments.provider import REFUND_FAILED, REFUND_SUCCEEDED, NotifyEvent, RefundAnswer, fen_to_yuan, provider_client
-from payments.services.payment import _notify_verify, _positive_fen
+from payments.services.payment import notify_verify, positive_fen
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def refund_start(*, order_ref: str, refund_ref: str, amount: Decimal, reason: st
     Raises PaymentNotFound, RefundNotAllowed (not paid), RefundExceedsPaid,
     InvalidInput, PaymentProvider*. Precondition: no open transaction.
     """
-    amount_fen = _positive_fen(amount)
+    amount_fen = positive_fen(amount)
     out_refund_no = refund_out_no(order_ref=order_ref, refund_ref=refund_ref)
     with transaction.atomic():
         payment = PaymentTransaction.objects.select_for_update().filter(order_ref=order_ref).first()
@@ -260,7 +260,7 @@ def _payment_mark_refunded_if_complete(*, payment: PaymentTransaction, now: date
         PaymentTransaction.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED, updated_at=now)
 
 
-def _refund_record_event(*, provider: str, event: NotifyEvent, now: datetime) -> RefundResult:
+def refund_record_event(*, provider: str, event: NotifyEvent, now: datetime) -> RefundResult:
     refund = (PaymentRefund.objects.select_related("transaction")
               .filter(out_refund_no=event.out_refund_no, transaction__provider=provider).first())
     if refund is None:
@@ -289,10 +289,10 @@ def refund_notify_record(*, provider: str, headers: Mapping[str, str], body: byt
     refunds reach the amount paid, the payment becomes ``refunded``.
     """
     now = now or timezone.now()
-    event = _notify_verify(provider=provider, headers=headers, body=body, now=now)
+    event = notify_verify(provider=provider, headers=headers, body=body, now=now)
     if event.kind not in (REFUND_SUCCEEDED, REFUND_FAILED):
         raise NotifyMalformed(_("This is not a refund notification."), detail={"event_type": event.event_type})
-    return _refund_record_event(provider=provider, event=event, now=now)
+    return refund_record_event(provider=provider, event=event, now=now)
 
 
 def refund_reconcile(*, out_refund_no: str, now: datetime | None = None) -> RefundResult | None:

@@ -64,9 +64,9 @@ def test_a_pull_that_only_read_known_orders_is_not_work(caplog):
 def task_modules_imported():
     """Importing the task modules the first time runs django.setup(), which configures logging
     again (and so drops pytest's capture handler): do it before the test body."""
-    import core.scheduler
+    from core.jobs import jobs_import
 
-    core.scheduler._task_registry()
+    jobs_import()
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The acceptance time limit (orders.services.fulfilment.orders_handle_unaccepted):
+"""The acceptance time limit (orders.services.acceptance.orders_handle_unaccepted):
 own-channel orders are rejected, platform orders flagged; idempotent."""
 
 from datetime import datetime, timedelta, timezone
@@ -9,7 +9,7 @@ from django.conf import settings
 
 from core.models import OutboxMessage
 from orders.models import Order, OrderAction, OrderEvent, StoreFeedEvent
-from orders.services.fulfilment import UnacceptedResult, orders_handle_unaccepted
+from orders.services.acceptance import UnacceptedResult, orders_handle_unaccepted
 from orders.tasks import handle_unaccepted_orders_task
 from payments.models import PaymentTransaction
 from tests.factories import StoreFactory

@@ -16,7 +16,10 @@ from inventory.models import Stock
 from inventory.services import stock_ledger_mismatches, stock_set
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import order_transition
-from orders.services.checkout import Cart, CartItem, order_payment_confirm, order_place, orders_expire_unpaid
+from orders.services.cart import Cart, CartItem
+from orders.services.checkout import order_place
+from orders.services.expiry import orders_expire_unpaid
+from orders.services.payment import order_payment_confirm
 from orders.tasks import reconcile_payments_task
 from payments.models import PaymentRefund, PaymentTransaction
 from promotions.models import Coupon

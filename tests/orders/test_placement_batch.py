@@ -14,8 +14,10 @@ from catalog.models import StockDeductionMode
 from inventory.models import Stock, StockMovement
 from inventory.services import stock_ledger_mismatches, stock_set
 from orders.models import Order, OrderEvent
-from orders.services import checkout, placement
-from orders.services.checkout import Cart, CartItem, order_place, order_place_one, orders_expire_unpaid
+from orders.services import expiry, placement
+from orders.services.cart import Cart, CartItem, order_place_one
+from orders.services.checkout import order_place
+from orders.services.expiry import orders_expire_unpaid
 from orders.services.placement import PlacementRequest, orders_place_batch
 from promotions.models import FlashSaleReservation, FlashSaleUsage
 from tests.factories import (
@@ -456,7 +458,7 @@ def test_the_expiry_sweep_and_a_batch_lock_counters_and_stock_in_one_order(store
     cart = _pickup(store, ("RICE", 1))
     expired = order_place_one(customer=late, cart=cart, channel="miniapp", now=timezone.now() - timedelta(days=1))
     sweep_started, batch_locking_stock = threading.Event(), threading.Event()
-    real_release, real_stocks_lock = checkout.flash_sale_limits_release_for_orders, placement.stocks_lock
+    real_release, real_stocks_lock = expiry.flash_sale_limits_release_for_orders, placement.stocks_lock
 
     def release_while_the_batch_runs(**kwargs):
         sweep_started.set()
@@ -469,7 +471,7 @@ def test_the_expiry_sweep_and_a_batch_lock_counters_and_stock_in_one_order(store
         return real_stocks_lock(**kwargs)
 
     fallbacks, errors = [], []
-    monkeypatch.setattr(checkout, "flash_sale_limits_release_for_orders", release_while_the_batch_runs)
+    monkeypatch.setattr(expiry, "flash_sale_limits_release_for_orders", release_while_the_batch_runs)
     monkeypatch.setattr(placement, "stocks_lock", stocks_lock)
     monkeypatch.setattr(placement.logger, "warning", lambda *args, **kwargs: fallbacks.append(args))
     requests = _requests([late, other], cart)

@@ -17,7 +17,7 @@ from inventory.models import Stock
 from inventory.services import stock_ledger_mismatches
 from orders.models import Order, OrderEvent, OrderStatus, VoucherCode
 from orders.services import order_transition
-from orders.services.fulfilment import orders_handle_unaccepted
+from orders.services.acceptance import orders_handle_unaccepted
 from orders.services.refunds import order_refund_settled_by_hand, order_refunds_follow_up
 from orders.services.vouchers import voucher_code_redeem
 from orders.tasks import retry_owed_refunds_task

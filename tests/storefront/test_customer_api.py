@@ -9,7 +9,7 @@ from inventory.models import Stock
 from inventory.services import stock_ledger_mismatches
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import order_transition
-from orders.services.checkout import orders_expire_unpaid
+from orders.services.expiry import orders_expire_unpaid
 from core.actors import Actor
 from tests.factories import CustomerFactory, SkuFactory, StoreFactory, StoreSkuFactory
 from tests.orders.conftest import client_for
@@ -183,10 +183,10 @@ def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_onl
     transaction is still open (the number is drawn in autocommit before it)."""
     from django.db import connection
 
-    import orders.services.checkout as checkout
+    import orders.services.cart as cart_services
     from orders.services.creation import business_date_of, day_seq_next
 
-    real_create = checkout.order_create
+    real_create = cart_services.order_create
     drawn = []
 
     def create_then_draw_from_elsewhere(**kwargs):
@@ -201,7 +201,7 @@ def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_onl
         _on_another_connection(other_placement)
         return order
 
-    monkeypatch.setattr(checkout, "order_create", create_then_draw_from_elsewhere)
+    monkeypatch.setattr(cart_services, "order_create", create_then_draw_from_elsewhere)
 
     response = client_for(customer).post("/api/v1/orders", cart(shop), format="json", HTTP_IDEMPOTENCY_KEY="k1")
 
@@ -214,10 +214,10 @@ def test_create_with_a_key_holds_the_stores_day_number_row_for_one_statement_onl
 def test_a_slow_create_whose_key_a_retry_took_over_rolls_its_order_back(shop, customer, monkeypatch):
     """One key, one order: the original request, still running when a retry took its
     stale reservation over, must not commit an order of its own beside the retry's."""
-    import orders.services.checkout as checkout
+    import orders.services.cart as cart_services
     from core.models import IdempotencyRecord
 
-    real_create = checkout.order_create
+    real_create = cart_services.order_create
 
     def create_then_lose_the_key(**kwargs):
         order = real_create(**kwargs)
@@ -226,7 +226,7 @@ def test_a_slow_create_whose_key_a_retry_took_over_rolls_its_order_back(shop, cu
             created_at=timezone.now() + timedelta(seconds=1)))
         return order
 
-    monkeypatch.setattr(checkout, "order_create", create_then_lose_the_key)
+    monkeypatch.setattr(cart_services, "order_create", create_then_lose_the_key)
 
     response = client_for(customer).post("/api/v1/orders", cart(shop), format="json", HTTP_IDEMPOTENCY_KEY="slow")
 

@@ -44,6 +44,7 @@ from demo.orders import (
 from demo.simulator_orders import simulator_orders_write
 from orders.models import Channel, Order, OrderStatus, OrderType
 from orders.services import DiscountInput, LineInput, order_create, order_transition
+from orders.services.acceptance import order_auto_accept_if_enabled
 from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
 from orders.services.sync import ORDER_ACTION_TOPIC
 
@@ -378,10 +379,11 @@ class Command(BaseCommand):
             discounts=discounts, placed_at=placed_at, customer_note=note,
             raw_payload={PLAN_KEY: plan.key, "channel": plan.channel, "demo": True}, **kwargs,
         )
+        order = order_auto_accept_if_enabled(order=order)  # a platform order arrives paid
         times = step_times(placed_at=placed_at, plan=plan, now=now, after_sales_days=brand.after_sales_days)
         for step, moment in zip(plan.steps, times, strict=True):
             if step.action == "accept" and order.status == "accepted":
-                continue  # the store's auto-accept already did it (orders.services.fulfilment)
+                continue  # the store's auto-accept already did it (orders.services.acceptance)
             actor = self._actor(step.actor_kind, plan=plan, store=store, customer=customer, staff=staff,
                                 action=step.action)
             if step.action == "issue":  # what the OMS route does: codes, then ``issue``
@@ -394,6 +396,8 @@ class Command(BaseCommand):
             else:
                 order = order_transition(order_id=order.pk, action=step.action, actor=actor, now=moment,
                                          **self._params(step, plan=plan, order=order, store=store))
+                if step.action == "pay":  # as the payment confirmation does
+                    order = order_auto_accept_if_enabled(order=order)
 
     @staticmethod
     def _voucher_codes(order: Order, *, index: int) -> list[IssuedCode]:

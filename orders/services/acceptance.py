@@ -14,8 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Store, StoreMode
 from core.actors import Actor
 from core.errors import TransitionNotAllowed
-from orders.fulfilment.registry import POS_ROUTE, order_types_routed_to
+from orders.fulfilment.registry import POS_ROUTE, fulfilment_route_name_for, order_types_routed_to
 from orders.models import Channel, Order, OrderAction, OrderEvent, OrderStatus
+from orders.services.core import order_transition
+from orders.services.sync import order_flag
 
 logger = logging.getLogger(__name__)
 
@@ -43,20 +45,22 @@ def prep_minutes_for(*, store: Store, requested: int | None = None) -> int:
 def order_auto_accept_if_enabled(*, order: Order) -> Order:
     """Accept a just-delivered order for a store with auto-accept on.
 
-    Precondition: inside the transaction that made the order the store's
-    (the ``order.created`` feed row is written), with its row lock held. A store
-    that is paused or closed does not auto-accept: a person decides. ``order``
-    is brought up to date in memory (status and the accept fields), since the
-    caller goes on using it.
+    An explicit step: the caller that made the order the store's takes it right
+    after that change (``pay`` in ``order_payment_confirm``, an order created already
+    paid by the platform intake), inside the same transaction, with the order's row
+    lock held. Only orders the store's POS fulfils and that are ``paid`` qualify
+    (the ``order.created`` feed row is written). A store that is paused or closed
+    does not auto-accept: a person decides. ``order`` is brought up to date in memory
+    (status and the accept fields), since the caller goes on using it.
     """
+    if order.status != OrderStatus.PAID or fulfilment_route_name_for(order.order_type) != POS_ROUTE:
+        return order
     store = Store.objects.only("id", "auto_accept", "mode", "default_prep_minutes", "busy_extra_minutes").get(
         pk=order.store_id
     )
     if (not store.auto_accept or not store.accepts_new_orders or order.status != OrderStatus.PAID
             or order.needs_attention):
         return order  # an order flagged for a person (unknown SKU, wrong total) is a person's call
-    from orders.services.core import order_transition  # core calls into feed, which calls us
-
     accepted = order_transition(order_id=order.pk, action=OrderAction.ACCEPT,
                                 actor=Actor.system(AUTO_ACCEPT_ACTOR), prep_minutes=prep_minutes_for(store=store))
     _adopt_state(order, accepted)
@@ -136,8 +140,6 @@ def _locked_batch(queryset, *, batch_size: int, skip: set[int]) -> list[int]:
 def _reject_unaccepted(*, now: datetime, channels: dict[str, int], batch_size: int, max_batches: int) -> int:
     if not channels:
         return 0
-    from orders.services.core import order_transition  # core calls into feed, which calls us
-
     actor = Actor.system(ACCEPT_TIMEOUT_ACTOR)
     reason = str(_("Not accepted by the store in time."))
     done, skipped = 0, set()
@@ -160,8 +162,6 @@ def _reject_unaccepted(*, now: datetime, channels: dict[str, int], batch_size: i
 def _flag_unaccepted(*, now: datetime, channels: dict[str, int], batch_size: int, max_batches: int) -> int:
     if not channels:
         return 0
-    from orders.services.sync import order_flag
-
     actor = Actor.system(ACCEPT_TIMEOUT_ACTOR)
     already = OrderEvent.objects.filter(order_id=OuterRef("pk"), action=OrderAction.FLAG,
                                         reason_code=ACCEPT_TIMEOUT_FLAG)
