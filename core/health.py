@@ -7,6 +7,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 
+from config.celery_app import app as celery_app
+
 
 def _check_database() -> None:
     with connection.cursor() as cursor:
@@ -22,9 +24,7 @@ def _check_cache() -> None:
 
 
 def _check_broker() -> None:
-    from config.celery_app import app
-
-    with app.connection_for_write() as conn:
+    with celery_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

@@ -36,6 +36,7 @@ import time
 from collections import defaultdict
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -144,8 +145,6 @@ def feed_channel(store_id: int) -> str:
 
 @lru_cache(maxsize=4)
 def _redis_client(url: str):
-    import redis
-
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30)
 
 

@@ -20,6 +20,7 @@ when this command dies without stopping it (killed with SIGKILL).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -40,8 +41,6 @@ def _die_with_parent() -> None:
     """In the child before exec (Linux): SIGTERM when run_stack itself dies, even by SIGKILL,
     since a child in a group of its own would outlive it. Elsewhere a no-op."""
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
