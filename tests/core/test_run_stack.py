@@ -113,7 +113,7 @@ def test_ctrl_c_stops_the_whole_stack_cleanly_with_the_demo_quiet_meanwhile(stac
             # Ele.me: their confirms go to the simulator, which knows them; a mini-program one), then
             # long-polls for more. The scheduler's first tick has run every job meanwhile.
             assert wait_for(lambda: output.read_bytes().count(b"-> accepted") >= 3, 120), output.read_text()
-            assert b"embedded scheduler: jobs" in output.read_bytes()
+            assert wait_for(lambda: b"embedded scheduler: jobs" in output.read_bytes(), 60), output.read_text()
             os.killpg(stack.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole group
             returncode = stack.wait(timeout=120)
         finally:
