@@ -11,10 +11,11 @@ from rest_framework.response import Response
 from accounts.api_base import StaffAPIView
 from core.actors import Actor
 from core.api import ID_MAX, DefaultPagination
-from core.errors import NotFound, PermissionDenied
+from core.errors import PermissionDenied
 from orders.models import Order, OrderAction, OrderStatus, OrderType
 from accounts.selectors import roles_for_store
 from orders.permissions import staff_may
+from backoffice.selectors import order_get_for_staff, order_list_for_staff
 from backoffice.serializers import BackofficeOrderDetailOutput, BackofficeOrderOutput
 from orders.services import order_transition
 
@@ -49,7 +50,7 @@ class OrderListApi(OrderStaffAPIView):
         OpenApiParameter("channel", str),
     ])
     def get(self, request):
-        queryset = self.scoped(Order.objects.select_related("store")).order_by("-placed_at", "-id")
+        queryset = order_list_for_staff(scope=self.scope)
         filters = OrderFilter(request.GET, queryset=queryset)
         if not filters.is_valid():  # an unknown status or a bad date must not widen the list
             raise ValidationError(filters.errors)
@@ -62,11 +63,7 @@ class OrderListApi(OrderStaffAPIView):
 
 class OrderDetailApi(OrderStaffAPIView):
     def get_order(self, order_no: str) -> Order:
-        queryset = self.scoped(Order.objects.select_related("store")).prefetch_related("lines", "events")
-        try:
-            return queryset.get(order_no=order_no)
-        except Order.DoesNotExist:
-            raise NotFound(code="order_not_found") from None
+        return order_get_for_staff(scope=self.scope, order_no=order_no)
 
     @extend_schema(responses=BackofficeOrderDetailOutput, operation_id="backoffice_order_detail")
     def get(self, request, order_no: str):

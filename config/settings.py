@@ -184,6 +184,11 @@ LOGIN_CODE_IP_RATES = env.list("LOGIN_CODE_IP_RATES", default=["20/hour"])
 # the order center already has (SIMULATOR_ORDERS_FILE, written by seed_demo), and the POS
 # demo client (pos_demo_client). run_stack fills in {python} and {web_url}.
 SIMULATOR_ORDERS_FILE = env.str("SIMULATOR_ORDERS_FILE", default=str(BASE_DIR / "var" / "simulator_orders.json"))
+# run_stack's web process: its address and worker count (the --bind and --web-workers defaults).
+WEB_BIND = env.str("WEB_BIND", default="127.0.0.1:8000")
+WEB_WORKERS = env.int("WEB_WORKERS", default=2)
+# pos_demo_client's web root (its --base-url default); empty: http://<WEB_BIND>.
+POS_DEMO_BASE_URL = env.str("POS_DEMO_BASE_URL", default="")
 STACK_EXTRA_PROCESSES = {}
 if env.bool("STACK_RUN_SIMULATOR", default=True):
     STACK_EXTRA_PROCESSES["simulator"] = [

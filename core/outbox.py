@@ -123,23 +123,23 @@ def outbox_memo(key: Hashable, factory: Callable[[], Any]) -> Any:
 
 
 def _max_attempts() -> int:
-    return int(getattr(settings, "OUTBOX_MAX_ATTEMPTS", 8))
+    return int(settings.OUTBOX_MAX_ATTEMPTS)
 
 
 def _lease_seconds() -> float:
-    return float(getattr(settings, "OUTBOX_LEASE_SECONDS", 120))
+    return float(settings.OUTBOX_LEASE_SECONDS)
 
 
 def _batch_size() -> int:
-    return max(1, int(getattr(settings, "OUTBOX_RELAY_BATCH", 50)))
+    return max(1, int(settings.OUTBOX_RELAY_BATCH))
 
 
 def _thread_count() -> int:
-    return max(1, int(getattr(settings, "OUTBOX_RELAY_THREADS", 4)))
+    return max(1, int(settings.OUTBOX_RELAY_THREADS))
 
 
 def _kick_ttl_ms() -> int:
-    return max(1, int(float(getattr(settings, "OUTBOX_KICK_TTL_SECONDS", 5)) * 1000))
+    return max(1, int(float(settings.OUTBOX_KICK_TTL_SECONDS) * 1000))
 
 
 def outbox_backoff_seconds(*, attempts: int, rng: Callable[[], float] = random.random) -> float:
@@ -149,9 +149,9 @@ def outbox_backoff_seconds(*, attempts: int, rng: Callable[[], float] = random.r
     to ``OUTBOX_BACKOFF_JITTER`` of itself at random, so messages that failed
     together do not all come back together.
     """
-    base = float(getattr(settings, "OUTBOX_BACKOFF_BASE_SECONDS", 5))
-    cap = float(getattr(settings, "OUTBOX_BACKOFF_MAX_SECONDS", 3600))
-    jitter = float(getattr(settings, "OUTBOX_BACKOFF_JITTER", 0.2))
+    base = float(settings.OUTBOX_BACKOFF_BASE_SECONDS)
+    cap = float(settings.OUTBOX_BACKOFF_MAX_SECONDS)
+    jitter = float(settings.OUTBOX_BACKOFF_JITTER)
     delay = min(cap, base * 2 ** max(attempts - 1, 0))
     return delay + delay * jitter * rng()
 

@@ -10,7 +10,6 @@ so every status is reached the way production reaches it.
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.utils import timezone
 
@@ -256,13 +255,3 @@ def step_times(*, placed_at: datetime, plan: OrderPlan, now: datetime, after_sal
         moment = min(moment, now)
         times.append(moment)
     return times
-
-
-def apportion(*, amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
-    """Split ``amount`` over lines in proportion to ``weights``, to the cent; the last takes the rest."""
-    total = sum(weights, Decimal("0"))
-    if not weights or total == 0 or amount == 0:
-        return [Decimal("0.00")] * len(weights)
-    parts = [(amount * w / total).quantize(Decimal("0.01")) for w in weights[:-1]]
-    parts.append(amount - sum(parts, Decimal("0.00")))
-    return parts

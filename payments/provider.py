@@ -361,11 +361,11 @@ class WxPayClient:
 
 def provider_client(provider: str) -> WxPayClient:
     """The client for ``provider``, configured from settings.PAYMENT_PROVIDERS."""
-    config = getattr(settings, "PAYMENT_PROVIDERS", {}).get(provider)
+    config = settings.PAYMENT_PROVIDERS.get(provider)
     if provider != WxPayClient.name or config is None:
         raise UnknownPaymentProvider(detail={"provider": str(provider)})
     return WxPayClient(
         base_url=config["base_url"], appid=config["appid"], mchid=config["mchid"], api_key=config["api_key"],
-        notify_url=config["notify_url"], timeout=float(config.get("timeout", 5.0)),
-        retries=int(config.get("retries", 2)),
+        notify_url=config["notify_url"], timeout=float(config["timeout"]),
+        retries=int(config["retries"]),
     )

@@ -8,7 +8,6 @@ service, serialize.
 
 from decimal import Decimal
 
-from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -42,7 +41,7 @@ from storefront.serializers import (
     QuoteOutput,
     price_fields_in,
 )
-from orders.models import Order, OrderAction, OrderLine, OrderType, VoucherCode
+from orders.models import Order, OrderAction, OrderType
 from orders.services import order_contact_update, order_transition
 from orders.services.cart import Cart, CartItem, cart_price
 from orders.services.checkout import order_place
@@ -50,6 +49,7 @@ from orders.services.payment import order_payable_check, order_payment_confirm
 from payments.selectors import refunds_by_order
 from payments.services import PaymentResult, payment_start, provider_notify_record
 from promotions.selectors import promotions_active_for_store
+from storefront.selectors import order_list_for_customer, store_get_for_brand
 
 
 class IsCustomer(BasePermission):
@@ -69,15 +69,7 @@ class CustomerAPIView(BaseAPIView):
     def customer_orders(self, *, voucher_codes: bool = True):
         """The one place customer order querysets come from: always their own.
         ``voucher_codes=False`` skips the codes' read (an order known not to have any)."""
-        orders = (
-            Order.objects.filter(customer_id=self.customer.pk)
-            .select_related("store")
-            .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts")
-        )
-        if voucher_codes:
-            orders = orders.prefetch_related(
-                Prefetch("voucher_codes", queryset=VoucherCode.objects.order_by("line_no", "id")))
-        return orders
+        return order_list_for_customer(customer_id=self.customer.pk, voucher_codes=voucher_codes)
 
     def get_order(self, order_no: str) -> Order:
         try:
@@ -183,9 +175,7 @@ class TokenApi(BaseAPIView):
 class MenuApi(CustomerAPIView):
     @extend_schema(operation_id="customer_store_menu", responses=MenuOutput)
     def get(self, request, store_id: int):
-        from accounts.models import Store
-
-        store = Store.objects.filter(pk=store_id, brand_id=self.customer.brand_id).first()
+        store = store_get_for_brand(brand_id=self.customer.brand_id, store_id=store_id)
         if store is None:
             raise NotFound(_("Store not found."), code="store_not_found")
         rows = list(store_sku_list(store_id=store.pk))

@@ -446,7 +446,7 @@ def refund_detail(params: dict) -> ParsedRefund:
 
 def push_receiving_url(request) -> str:
     """The URL the platform signed: our public push base (when behind a proxy) + path."""
-    base = getattr(settings, "CHANNELS_PUSH_BASE_URL", "")
+    base = settings.CHANNELS_PUSH_BASE_URL
     if base:
         return f"{base.rstrip('/')}{request.path}"
     return request.build_absolute_uri(request.path)

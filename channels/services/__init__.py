@@ -16,7 +16,6 @@ of known open orders; ``refunds``: platform refund applications and their answer
 from channels.services.intake import (
     IngestResult,
     PullResult,
-    apportion,
     binding_create,
     platform_order_ingest,
     platform_push_handle,
@@ -29,7 +28,6 @@ __all__ = [
     "IngestResult",
     "PullResult",
     "ReconcileResult",
-    "apportion",
     "binding_create",
     "binding_pull",
     "bindings_schedule_due",

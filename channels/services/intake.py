@@ -46,6 +46,7 @@ from channels.services.refunds import (
     refund_request_record,
 )
 from orders.status_map import platform_status_to_system
+from promotions.apportion import apportion
 
 logger = logging.getLogger(__name__)
 
@@ -159,23 +160,30 @@ def _ingest_known(*, binding: StoreBinding, order: Order, parsed: ParsedOrder) -
     return IngestResult(order=order, created=False, applied=applied)
 
 
-def apportion(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
-    """Split ``amount`` over ``weights`` to the cent (largest remainder); parts sum to ``amount``
-    and no part exceeds its weight when ``amount`` <= sum(weights)."""
-    total = sum(weights, ZERO)
+def _line_discounts(*, amount: Decimal, grosses: list[Decimal]) -> list[Decimal]:
+    """The order's platform discount apportioned to its lines by promotions.apportion,
+    with the answers platform intake has always given (its own copy, before issue 11):
+
+    - no discount, or lines adding up to nothing: no line is discounted;
+    - a cent left over goes first to the line whose share leaves the largest fraction
+      of a cent *as computed in Decimal* (28 digits: two shares whose exact fractions
+      are equal may differ in the last digit), then to the larger line, then the
+      earlier. promotions.apportion gives ties to the earlier position, so the lines
+      are handed to it in that order and its parts put back in theirs.
+
+    ``amount`` is at most the lines' sum and the lines are not negative (the caller's
+    checks); the amounts are whole cents (channels.adapters.base.money)."""
+    total = sum(grosses, ZERO)
     if amount <= 0 or total <= 0:
-        return [ZERO for _w in weights]
-    exact = [amount * w / total for w in weights]
-    parts = [e.quantize(CENT, rounding=ROUND_DOWN) for e in exact]
-    left = int(((amount - sum(parts, ZERO)) / CENT).to_integral_value())
-    by_remainder = sorted(range(len(weights)), key=lambda i: (exact[i] - parts[i], weights[i]), reverse=True)
-    for index in by_remainder:
-        if left <= 0:
-            break
-        if parts[index] + CENT <= weights[index]:
-            parts[index] += CENT
-            left -= 1
-    return parts
+        return [ZERO for _gross in grosses]
+    shares = [amount * gross / total for gross in grosses]
+    fractions = [share - share.quantize(CENT, rounding=ROUND_DOWN) for share in shares]
+    order = sorted(range(len(grosses)), key=lambda i: (fractions[i], grosses[i]), reverse=True)
+    parts = apportion(amount=amount, weights=[grosses[i] for i in order])
+    discounts = [ZERO] * len(grosses)
+    for position, index in enumerate(order):
+        discounts[index] = parts[position]
+    return discounts
 
 
 def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, payload: dict) -> Order:
@@ -206,7 +214,11 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
         issues.append((AMOUNT_MISMATCH, _("platform discounts exceed the items; not applied"),
                        {"discount": str(discount_total), "subtotal": str(subtotal)}))
         discounts, discount_total = [], ZERO
-    line_discounts = apportion(discount_total, grosses)
+    if discount_total > 0 and any(gross < 0 for gross in grosses):
+        # Refused before as well, by order_create or a CHECK constraint (line totals and
+        # discounts are never negative); a discount cannot be shared over such a line.
+        raise PlatformPayloadError(f"order {parsed.order_id}: a line has a negative price")
+    line_discounts = _line_discounts(amount=discount_total, grosses=grosses)
     lines = []
     for index, ((line, sku), discount) in enumerate(zip(resolved, line_discounts, strict=True)):
         packaging = line.packaging_fee + (parsed.packaging_fee if index == 0 else ZERO)

@@ -153,7 +153,7 @@ def feed_notify(*, store_id: int) -> None:
     process. Runs on commit; a failing publish only delays readers until their
     next database re-check."""
     local_signal.notify(store_id)
-    url = getattr(settings, "REDIS_URL", "")
+    url = settings.REDIS_URL
     if url:
         try:
             _redis_client(url).publish(feed_channel(store_id), "1")
@@ -177,7 +177,7 @@ class FeedWaiter:
         self.recheck_seconds = RECHECK_SECONDS_LOCAL
 
     def __enter__(self) -> "FeedWaiter":
-        url = getattr(settings, "REDIS_URL", "")
+        url = settings.REDIS_URL
         if url:
             try:
                 pubsub = _redis_client(url).pubsub(ignore_subscribe_messages=True)

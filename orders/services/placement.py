@@ -134,7 +134,7 @@ def placement_submit(*, customer: Customer, cart: Cart, channel: str, now: datet
 
 
 def _batch_max() -> int:
-    return int(getattr(settings, "ORDER_PLACEMENT_BATCH_MAX", 1))
+    return int(settings.ORDER_PLACEMENT_BATCH_MAX)
 
 
 class _Combiner:

@@ -1,14 +1,14 @@
 """Ingesting platform orders: idempotent, never dropped, forward only; sold-out sync."""
 
+import json
 from decimal import Decimal
 
 import pytest
 
 from catalog.models import StoreSku
 from catalog.services import ITEM_AVAILABILITY_TOPIC, store_sku_set_availability
-from channels.adapters.base import BindingMismatch, PushEvent, PushKind
+from channels.adapters.base import BindingMismatch, PlatformPayloadError, PushEvent, PushKind
 from channels.services import (
-    apportion,
     bindings_schedule_due,
     item_availability_deliver,
     platform_order_ingest,
@@ -226,12 +226,35 @@ def test_a_payload_of_another_shop_of_the_same_app_is_refused_and_creates_nothin
     assert Order.objects.count() == 0
 
 
-def test_apportion_splits_to_the_cent_and_never_beyond_a_line():
-    assert apportion(Decimal("10.00"), [Decimal("56.00"), Decimal("2.50")]) == [Decimal("9.57"), Decimal("0.43")]
-    assert apportion(Decimal("0.01"), [Decimal("1.00"), Decimal("1.00"), Decimal("1.00")]) == [
-        Decimal("0.01"), Decimal("0.00"), Decimal("0.00")]
-    assert sum(apportion(Decimal("7.77"), [Decimal("3.33")] * 3)) == Decimal("7.77")
-    assert apportion(Decimal("0.00"), [Decimal("5.00")]) == [Decimal("0.00")]
+def _three_line_meituan_order(*, prices: list[str], reduce_fee: str) -> dict:
+    detail = [{"app_food_code": f"X{index}", "food_name": f"菜{index}", "sku_id": str(index), "quantity": 1,
+               "price": price, "box_num": 0, "box_price": 0} for index, price in enumerate(prices, start=1)]
+    extras = [{"act_detail_id": 777, "reduce_fee": reduce_fee, "mt_charge": 0, "remark": "满减", "type": 2}]
+    subtotal = sum((Decimal(price) for price in prices), Decimal("0.00"))
+    return meituan_order(detail=json.dumps(detail), extras=json.dumps(extras), package_bag_money=0,
+                         total=str(subtotal - Decimal(reduce_fee) + 5))
+
+
+def test_a_platform_discount_goes_to_the_lines_with_the_tie_order_intake_always_had(shop):
+    # Shares 0.7692..., 4.6153... and 0.6153...: two lines leave the same fraction of a
+    # cent; intake's answer (before promotions.apportion was its one implementation)
+    # gave the last cent to the third line, and still does.
+    payload = _three_line_meituan_order(prices=["30.00", "180.00", "24.00"], reduce_fee="6.00")
+
+    order = platform_order_ingest(binding=shop["meituan"], payload=payload).order
+
+    assert [ln.discount for ln in order.lines.order_by("line_no")] == [
+        Decimal("0.77"), Decimal("4.61"), Decimal("0.62")]
+    assert order.discount_total == Decimal("6.00")
+
+
+def test_a_discount_over_a_line_with_a_negative_price_is_refused_as_malformed(shop):
+    payload = _three_line_meituan_order(prices=["30.00", "-1.00", "24.00"], reduce_fee="6.00")
+
+    with pytest.raises(PlatformPayloadError, match="negative price"):
+        platform_order_ingest(binding=shop["meituan"], payload=payload)
+
+    assert Order.objects.count() == 0
 
 
 # --- scheduling pulls ------------------------------------------------------------------------------

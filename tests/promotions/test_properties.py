@@ -106,6 +106,16 @@ def test_apportion_edges():
         apportion(amount=Decimal("0.00"), weights=[Decimal("-1.00")])
 
 
+def test_apportion_splits_to_the_cent_and_never_beyond_a_line():
+    # Moved from tests/channels/test_intake.py: platform intake's own copy is gone.
+    assert apportion(amount=Decimal("10.00"), weights=[Decimal("56.00"), Decimal("2.50")]) == [
+        Decimal("9.57"), Decimal("0.43")]
+    assert apportion(amount=Decimal("0.01"), weights=[Decimal("1.00"), Decimal("1.00"), Decimal("1.00")]) == [
+        Decimal("0.01"), Decimal("0.00"), Decimal("0.00")]
+    assert sum(apportion(amount=Decimal("7.77"), weights=[Decimal("3.33")] * 3)) == Decimal("7.77")
+    assert apportion(amount=Decimal("0.00"), weights=[Decimal("5.00")]) == [Decimal("0.00")]
+
+
 # quote_compute -----------------------------------------------------------------------
 
 SKU_IDS = [1, 2, 3, 4]

@@ -58,8 +58,8 @@ class Command(BaseCommand):
     help = "Run web, jobs and the demo processes together."
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default=os.environ.get("WEB_BIND", "127.0.0.1:8000"))
-        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+        parser.add_argument("--bind", default=settings.WEB_BIND)
+        parser.add_argument("--web-workers", type=int, default=settings.WEB_WORKERS)
 
     def processes(self, *, bind: str, web_workers: int) -> dict[str, list[str]]:
         python = sys.executable

@@ -23,7 +23,6 @@ of ``seed_demo`` (``demo-pos-<store code>``) unless ``--token`` is given.
 from __future__ import annotations
 
 import math
-import os
 import signal
 import threading
 import time
@@ -32,6 +31,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 
 import requests
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from demo import data as demo_data
@@ -42,7 +42,7 @@ MAX_BACKOFF = 15.0
 
 
 def _default_base_url() -> str:
-    bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
+    bind = settings.WEB_BIND
     host, _sep, port = bind.rpartition(":")
     if host in ("", "0.0.0.0", "[::]"):
         host = "127.0.0.1"
@@ -204,7 +204,7 @@ class Command(BaseCommand):
     help = "Demo POS: accept, ready, dispatch and complete the demo stores' new orders over the POS API."
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default=os.environ.get("POS_DEMO_BASE_URL") or _default_base_url(),
+        parser.add_argument("--base-url", default=settings.POS_DEMO_BASE_URL or _default_base_url(),
                             help="web process root (default http://<WEB_BIND>, i.e. http://127.0.0.1:8000)")
         parser.add_argument("--token", action="append", dest="tokens", default=None,
                             help="a terminal token (repeatable); default: the seed_demo tokens of the demo stores")

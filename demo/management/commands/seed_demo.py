@@ -34,7 +34,6 @@ from orders.fulfilment.oms import VOUCHER_ISSUE_TOPIC, VOUCHER_VOID_TOPIC
 from demo import data
 from demo.orders import (
     OrderPlan,
-    apportion,
     order_plans,
     placed_at_of,
     platform_day_seqs,
@@ -47,6 +46,7 @@ from orders.services import DiscountInput, LineInput, order_create, order_transi
 from orders.services.acceptance import order_auto_accept_if_enabled
 from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
 from orders.services.sync import ORDER_ACTION_TOPIC
+from promotions.apportion import apportion
 
 ZERO = Decimal("0.00")
 PLAN_KEY = "seed_demo"

@@ -1,0 +1,26 @@
+"""Reads of the customer API: every order query is scoped to the customer."""
+
+from django.db.models import Prefetch, QuerySet
+
+from accounts.models import Store
+from orders.models import Order, OrderLine, VoucherCode
+
+
+def order_list_for_customer(*, customer_id: int, voucher_codes: bool = True) -> QuerySet[Order]:
+    """The customer's own orders (the one place customer order querysets come from),
+    with their store, lines in line order, discounts and voucher codes;
+    ``voucher_codes=False`` skips the codes' read (an order known not to have any)."""
+    orders = (
+        Order.objects.filter(customer_id=customer_id)
+        .select_related("store")
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts")
+    )
+    if voucher_codes:
+        orders = orders.prefetch_related(
+            Prefetch("voucher_codes", queryset=VoucherCode.objects.order_by("line_no", "id")))
+    return orders
+
+
+def store_get_for_brand(*, brand_id: int, store_id: int) -> Store | None:
+    """The brand's store ``store_id``; None when there is none (or it is another brand's)."""
+    return Store.objects.filter(pk=store_id, brand_id=brand_id).first()
