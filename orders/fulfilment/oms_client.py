@@ -246,4 +246,4 @@ def oms_client() -> OmsClient:
     """The client configured from ``settings.OMS``."""
     config = settings.OMS
     return OmsClient(base_url=config["base_url"], app_key=config["app_key"], app_secret=config["app_secret"],
-                     callback_url=config["callback_url"], timeout=float(config.get("timeout", 5.0)))
+                     callback_url=config["callback_url"], timeout=float(config["timeout"]))
