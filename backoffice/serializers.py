@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from core.actors import ActorKind
 from orders.models import Order, OrderEvent, OrderLine
 from orders.status_map import status_label
 
@@ -36,7 +37,7 @@ class BackofficeOrderOutput(serializers.ModelSerializer):
 
     def get_allowed_actions(self, order: Order) -> list[str]:
         allowed = self.context.get("allowed")
-        names = order.available_actions(actor_kind="staff")
+        names = order.available_actions(actor_kind=ActorKind.STAFF)
         return [n for n in names if allowed is None or allowed(order, n)]
 
 

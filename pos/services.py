@@ -182,7 +182,7 @@ def pos_verbs_for(order: Order, terminal: PosTerminal | None = None) -> list[str
     verbs = []
     for action in order.available_actions(actor_kind=ActorKind.POS):
         verb = ACTION_VERBS.get(action)
-        if order.order_type == OrderType.VOUCHER and verb == "complete":
+        if order.order_type == OrderType.VOUCHER and verb == OrderAction.COMPLETE:
             continue
         if verb and verb not in verbs and (terminal is None or terminal.may(verb)):
             verbs.append(verb)

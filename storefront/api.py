@@ -41,7 +41,7 @@ from storefront.serializers import (
     QuoteOutput,
     price_fields_in,
 )
-from orders.models import Order, OrderAction, OrderType
+from orders.models import Channel, Order, OrderAction, OrderReasonCode, OrderType
 from orders.services import order_contact_update, order_transition
 from orders.services.cart import Cart, CartItem, cart_price
 from orders.services.checkout import order_place
@@ -248,7 +248,7 @@ class OrderListCreateApi(CustomerAPIView):
     @extend_schema(request=CartInput, operation_id="customer_order_create", responses={
         201: CustomerOrderOutput, 404: error_response("Unknown store (`store_not_found`).")})
     def post(self, request):
-        channel = "app" if request.headers.get("X-Client", "").lower() == "app" else "miniapp"
+        channel = Channel.APP if request.headers.get("X-Client", "").lower() == "app" else Channel.MINIAPP
         answered: list[Response] = []
 
         def answer(order: Order) -> None:
@@ -302,7 +302,7 @@ class OrderCancelApi(CustomerAPIView):
         order = self.get_order(order_no)
         order_transition(order_id=order.pk, action=OrderAction.CANCEL,
                          actor=Actor(kind=ActorKind.CUSTOMER, id=str(self.customer.pk)),
-                         reason_code="customer_cancelled", reason=data.validated_data["reason"])
+                         reason_code=OrderReasonCode.CUSTOMER_CANCELLED, reason=data.validated_data["reason"])
         return self.order_response(order_no)
 
 

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import ID_MAX
+from core.actors import ActorKind
 from orders.models import Order, OrderLine, OrderType
 from orders.status_map import status_label
 
@@ -135,7 +136,7 @@ class CustomerOrderOutput(serializers.ModelSerializer):
         return {"name": order.contact_name, "phone": order.contact_phone}
 
     def get_allowed_actions(self, order: Order) -> list[str]:
-        return order.available_actions(actor_kind="customer")
+        return order.available_actions(actor_kind=ActorKind.CUSTOMER)
 
     @extend_schema_field(RefundOutput(many=True))
     def get_refunds(self, order: Order) -> list[dict]:

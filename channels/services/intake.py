@@ -32,13 +32,12 @@ from channels.selectors import order_by_channel_id
 from core.actors import Actor, ActorKind
 from core.errors import TransitionNotAllowed
 from inventory.services import stock_deduct
-from orders.models import Order, OrderAction, OrderStatus
+from orders.models import Order, OrderAction, OrderFlagKind, OrderReasonCode, OrderStatus
 from orders.models.machines import machine_graph
 from orders.services import DiscountInput, LineInput, order_create, order_transition
 from orders.services.acceptance import order_auto_accept_if_enabled
 from orders.services.sync import order_flag, order_last_flag, order_refund_requested_flag
 from channels.services.refunds import (
-    REFUND_AGREED,
     refund_request_close,
     refund_request_data,
     refund_request_label,
@@ -52,20 +51,12 @@ logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 ORDER_ID_MAX_LENGTH = 64  # Order.channel_order_id
-PLATFORM_CANCEL_REASON_CODE = "platform_cancelled"
 REVERSE_ACTIONS = frozenset({OrderAction.CANCEL, OrderAction.REJECT, OrderAction.REFUND, OrderAction.PAY})
 CLOSED_STATUSES = frozenset({OrderStatus.CANCELLED, OrderStatus.REFUNDED})
 CONFIRMED_STATUSES = {OrderStatus.DELIVERED, OrderStatus.PICKED_UP}
 
-# Flag kinds (OrderEvent.reason_code of "flag" events).
-UNKNOWN_SKU = "unknown_sku"
-STOCK_SHORTFALL = "stock_shortfall"
-AMOUNT_MISMATCH = "amount_mismatch"
-REFUND_REQUESTED = "refund_requested"
-REFUND_REJECTED = "refund_rejected"
-REFUND_WITHDRAWN = "refund_withdrawn"
-PLATFORM_STATUS_CONFLICT = "platform_conflict"
-REFUND_KINDS = [REFUND_REQUESTED, REFUND_REJECTED, REFUND_WITHDRAWN]
+# The flag kinds around a platform refund application (orders.models.OrderFlagKind).
+REFUND_KINDS = [OrderFlagKind.REFUND_REQUESTED, OrderFlagKind.REFUND_REJECTED, OrderFlagKind.REFUND_WITHDRAWN]
 
 
 @dataclass
@@ -211,7 +202,7 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
                                merchant_part=d.merchant_part, platform_part=d.platform_part, reference=d.reference)
                  for d in parsed.discounts]
     if discount_total > subtotal:
-        issues.append((AMOUNT_MISMATCH, _("platform discounts exceed the items; not applied"),
+        issues.append((OrderFlagKind.AMOUNT_MISMATCH, _("platform discounts exceed the items; not applied"),
                        {"discount": str(discount_total), "subtotal": str(subtotal)}))
         discounts, discount_total = [], ZERO
     if discount_total > 0 and any(gross < 0 for gross in grosses):
@@ -230,11 +221,11 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
         ))
     computed = subtotal - discount_total + parsed.delivery_fee + sum((ln.packaging_fee for ln in lines), ZERO)
     if parsed.total and computed != parsed.total:
-        issues.append((AMOUNT_MISMATCH, _("platform total %(platform)s differs from %(computed)s")
+        issues.append((OrderFlagKind.AMOUNT_MISMATCH, _("platform total %(platform)s differs from %(computed)s")
                        % {"platform": parsed.total, "computed": computed},
                        {"platform_total": str(parsed.total), "computed_total": str(computed)}))
     if unknown:
-        issues.insert(0, (UNKNOWN_SKU, _("unknown SKU: %(codes)s") % {"codes": ", ".join(unknown)},
+        issues.insert(0, (OrderFlagKind.UNKNOWN_SKU, _("unknown SKU: %(codes)s") % {"codes": ", ".join(unknown)},
                           {"codes": unknown}))
 
     order = order_create(
@@ -256,7 +247,7 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
         shortfall = stock_deduct(store_id=store.pk, quantities=dict(quantities), reference=order.order_no,
                                  allow_shortfall=True)
         if shortfall:
-            issues.append((STOCK_SHORTFALL, _("stock shortfall"),
+            issues.append((OrderFlagKind.STOCK_SHORTFALL, _("stock shortfall"),
                            {"skus": {str(k): v for k, v in sorted(shortfall.items())}}))
     for kind, reason, data in issues:
         order = order_flag(order_id=order.pk, actor=actor, reason=reason, kind=kind, data=data)
@@ -327,7 +318,7 @@ def _apply_platform_state(*, order: Order, parsed: ParsedOrder) -> list[str]:
     return applied
 
 
-def _platform_cancel(*, order: Order, reason: str, reason_code: str = PLATFORM_CANCEL_REASON_CODE) -> list[str]:
+def _platform_cancel(*, order: Order, reason: str, reason_code: str = OrderReasonCode.PLATFORM_CANCELLED) -> list[str]:
     """The platform cancelled: cancel (stock comes back through orders) or, once
     dispatched, refund. Already closed: nothing."""
     actor = _platform_actor(order.channel)
@@ -338,7 +329,7 @@ def _platform_cancel(*, order: Order, reason: str, reason_code: str = PLATFORM_C
         allowed = order.available_actions(actor_kind=ActorKind.PLATFORM)
         action = next((a for a in (OrderAction.CANCEL, OrderAction.REFUND) if a in allowed), None)
         if action is None:
-            order_flag(order_id=order.pk, actor=actor, kind=PLATFORM_STATUS_CONFLICT,
+            order_flag(order_id=order.pk, actor=actor, kind=OrderFlagKind.PLATFORM_CONFLICT,
                        reason=_("cancelled on the platform in status %(status)s") % {"status": order.status})
             return [OrderAction.FLAG.value]
         if _transition_quietly(order=order, action=action, actor=actor, reason_code=reason_code,
@@ -364,7 +355,8 @@ def _platform_refund_agreed(*, order: Order, reason: str, refund: ParsedRefund |
             latest, _created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
         with transaction.atomic():
             refund_request_close(order_id=order.pk, status=RefundRequestStatus.AGREED, actor=actor, reason=reason)
-            order_flag(order_id=order.pk, actor=actor, kind=REFUND_AGREED, reason=_("partial refund agreed"),
+            order_flag(order_id=order.pk, actor=actor, kind=OrderFlagKind.REFUND_AGREED,
+                       reason=_("partial refund agreed"),
                        data=refund_request_data(latest), attention=False, resolves=refund_request_label())
         return [OrderAction.FLAG.value]
     refund_request_close(order_id=order.pk, status=RefundRequestStatus.AGREED, actor=actor, reason=reason)
@@ -390,7 +382,7 @@ def _refund_applied(*, order: Order, reason: str, platform: str, refund_id: str,
             return []
     elif not refund_id:
         last = order_last_flag(order_id=order.pk, kinds=REFUND_KINDS)
-        if last is not None and last.reason_code == REFUND_REQUESTED:
+        if last is not None and last.reason_code == OrderFlagKind.REFUND_REQUESTED:
             return []  # flagged before applications were recorded
     actor = _platform_actor(platform)
     try:
@@ -413,12 +405,14 @@ def _refund_state_note(*, order: Order, state: str, reason: str, platform: str, 
     if state == RefundState.APPLIED:
         return _refund_applied(order=order, reason=reason, platform=platform, refund_id=refund_id, refund=refund,
                                pushed=pushed)
-    kind = {RefundState.REJECTED: REFUND_REJECTED, RefundState.CANCELLED: REFUND_WITHDRAWN}.get(state)
+    kind = {RefundState.REJECTED: OrderFlagKind.REFUND_REJECTED,
+            RefundState.CANCELLED: OrderFlagKind.REFUND_WITHDRAWN}.get(state)
     if kind is None:
         return []
     actor = _platform_actor(platform)
-    closed = refund_request_close(order_id=order.pk, status=(RefundRequestStatus.REJECTED if kind == REFUND_REJECTED
-                                                             else RefundRequestStatus.WITHDRAWN),
+    closed = refund_request_close(order_id=order.pk,
+                                  status=(RefundRequestStatus.REJECTED if kind == OrderFlagKind.REFUND_REJECTED
+                                          else RefundRequestStatus.WITHDRAWN),
                                   actor=actor, reason=reason)
     last = order_last_flag(order_id=order.pk, kinds=REFUND_KINDS)
     if last is None:
@@ -426,7 +420,7 @@ def _refund_state_note(*, order: Order, state: str, reason: str, platform: str, 
     if closed is None and last.reason_code == kind and (not refund_id or last.data.get("refund_id", "") == refund_id):
         return []
     data = {"refund_id": refund_id, "platform_reason": reason}
-    label = _("refund rejected") if kind == REFUND_REJECTED else _("refund withdrawn")
+    label = _("refund rejected") if kind == OrderFlagKind.REFUND_REJECTED else _("refund withdrawn")
     order_flag(order_id=order.pk, actor=actor, kind=kind, reason=label, data=data,
                attention=False, resolves=refund_request_label())
     return [OrderAction.FLAG.value]

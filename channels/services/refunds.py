@@ -29,14 +29,10 @@ from channels.adapters.base import ParsedRefund, PlatformPayloadError
 from channels.models import PlatformRefundRequest, RefundRequestKind, RefundRequestStatus
 from core.actors import Actor, ActorKind
 from core.errors import Conflict, InvalidInput, NotFound
-from orders.models import Order, OrderAction
+from orders.models import Order, OrderAction, OrderFlagKind, OrderReasonCode
 from orders.services import order_transition
 from orders.services.sync import REFUND_REJECT, order_flag, order_sync_enqueue
 
-PLATFORM_REFUND_REASON_CODE = "platform_refund"
-# Flag kinds (OrderEvent.reason_code) of the merchant's answers and of a partial refund agreed.
-REFUND_AGREED = "refund_agreed"
-REFUND_REJECTED = "refund_rejected"
 
 
 def refund_request_label() -> str:
@@ -127,15 +123,16 @@ def refund_request_agree(*, request_id: int, actor: Actor, reason: str = "") -> 
         data = refund_request_data(request)
         refund_now = (request.kind == RefundRequestKind.FULL
                       and OrderAction.REFUND.value in order.available_actions(actor_kind=ActorKind.STAFF))
-        order = order_flag(order_id=order.pk, actor=actor, kind=REFUND_AGREED, reason=_("refund agreed"),
+        order = order_flag(order_id=order.pk, actor=actor, kind=OrderFlagKind.REFUND_AGREED,
+                           reason=_("refund agreed"),
                            data=data, attention=False, resolves=refund_request_label())
         if refund_now:
             # Sends the platform the agree (``refund`` is a synced action).
             order_transition(order_id=order.pk, action=OrderAction.REFUND, actor=actor,
-                             reason_code=PLATFORM_REFUND_REASON_CODE, reason=(reason or request.reason)[:255])
+                             reason_code=OrderReasonCode.PLATFORM_REFUND, reason=(reason or request.reason)[:255])
         else:
             order_sync_enqueue(order=order, action=OrderAction.REFUND.value, actor=actor,
-                               reason_code=PLATFORM_REFUND_REASON_CODE, reason=reason or request.reason)
+                               reason_code=OrderReasonCode.PLATFORM_REFUND, reason=reason or request.reason)
         _decide(request, status=RefundRequestStatus.AGREED, actor=actor, reason=reason)
     return request
 
@@ -150,7 +147,8 @@ def refund_request_reject(*, request_id: int, actor: Actor, reason: str) -> Plat
         raise InvalidInput(_("Only staff answer refund applications."), code="actor_not_allowed")
     with transaction.atomic():
         request = _lock_open(request_id)
-        order = order_flag(order_id=request.order_id, actor=actor, kind=REFUND_REJECTED, reason=_("refund rejected"),
+        order = order_flag(order_id=request.order_id, actor=actor, kind=OrderFlagKind.REFUND_REJECTED,
+                           reason=_("refund rejected"),
                            data={**refund_request_data(request), "merchant_reason": reason[:255]},
                            attention=False, resolves=refund_request_label())
         order_sync_enqueue(order=order, action=REFUND_REJECT, actor=actor, reason=reason[:255])

@@ -33,7 +33,7 @@ from core.outbox import OutboxPermanentError, outbox_enqueue
 from orders.fulfilment.base import FulfilmentRoute
 from orders.fulfilment.registry import OMS_ROUTE
 from orders.fulfilment.oms_client import IssueItem, OmsRejected, oms_client
-from orders.models import Order, OrderAction, OrderEvent, OrderLine, OrderStatus, VoucherCode
+from orders.models import Order, OrderAction, OrderEvent, OrderFlagKind, OrderLine, OrderStatus, VoucherCode
 from orders.services.sync import order_flag
 from orders.services.vouchers import (
     VOUCHER_REDEEMED_TOPIC,
@@ -51,10 +51,6 @@ logger = logging.getLogger(__name__)
 VOUCHER_ISSUE_TOPIC = "fulfilment.voucher_issue"
 VOUCHER_VOID_TOPIC = "fulfilment.voucher_void"
 OMS_ACTOR = "oms"
-# Flag kind of a code we redeemed that the OMS had seen redeemed elsewhere.
-REDEEMED_TWICE_FLAG = "voucher_redeemed_twice"
-# Flag kind of a code the OMS reports used after we voided it.
-REDEEMED_AFTER_VOID_FLAG = "voucher_redeemed_after_void"
 
 
 def oms_actor() -> Actor:
@@ -130,7 +126,7 @@ def voucher_redeemed_deliver(message: OutboxMessage) -> None:
 
 
 def _flag_redeemed_twice(*, order_id: int, code: str) -> None:
-    _flag_once(order_id=order_id, kind=REDEEMED_TWICE_FLAG, code=code,
+    _flag_once(order_id=order_id, kind=OrderFlagKind.VOUCHER_REDEEMED_TWICE, code=code,
                reason=str(_("The voucher code was also redeemed at a shop of the OMS.")))
 
 
@@ -191,7 +187,7 @@ def oms_callback_record(*, headers: Mapping[str, str], body: bytes, now: datetim
         # The customer used a code at an OMS shop after we voided it (refund or cancel
         # raced the OMS): a fact we cannot undo. Acknowledged, and put before a person.
         order = Order.objects.get(order_no=report.order_no)
-        _flag_once(order_id=order.pk, kind=REDEEMED_AFTER_VOID_FLAG, code=report.code,
+        _flag_once(order_id=order.pk, kind=OrderFlagKind.VOUCHER_REDEEMED_AFTER_VOID, code=report.code,
                    reason=str(_("A voided voucher code was used at a shop of the OMS.")))
         voucher = VoucherCode.objects.get(code=report.code, order=order)
         return VoucherRedemption(order=Order.objects.get(pk=order.pk), voucher=voucher, first_time=False,

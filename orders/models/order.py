@@ -65,6 +65,42 @@ class OrderAction(models.TextChoices):
     PAYMENT_REFUND = "payment_refund", _("Payment refunded automatically")
 
 
+class OrderFlagKind(models.TextChoices):
+    """Why an order was put before a person, or what ended that: the ``reason_code``
+    (and ``data["kind"]``) of its ``flag`` events (orders.services.sync.order_flag)."""
+
+    UNKNOWN_SKU = "unknown_sku", _("Unknown SKU")
+    STOCK_SHORTFALL = "stock_shortfall", _("Stock shortfall")
+    AMOUNT_MISMATCH = "amount_mismatch", _("Amount mismatch")
+    PLATFORM_CONFLICT = "platform_conflict", _("Platform status conflict")
+    REFUND_REQUESTED = "refund_requested", _("Refund requested")
+    REFUND_AGREED = "refund_agreed", _("Refund agreed")
+    REFUND_REJECTED = "refund_rejected", _("Refund rejected")
+    REFUND_WITHDRAWN = "refund_withdrawn", _("Refund withdrawn")
+    REFUND_ATTENTION = "refund_attention", _("Refund not completed")
+    REFUND_SETTLED = "refund_settled", _("Refund settled")
+    ACCEPT_TIMEOUT = "accept_timeout", _("Not accepted in time")
+    VOUCHERS_AFTER_CANCEL = "vouchers_after_cancel", _("Vouchers issued after cancel")
+    VOUCHER_REDEEMED_TWICE = "voucher_redeemed_twice", _("Voucher redeemed twice")
+    VOUCHER_REDEEMED_AFTER_VOID = "voucher_redeemed_after_void", _("Voided voucher redeemed")
+
+
+class OrderReasonCode(models.TextChoices):
+    """The reason codes the order center itself writes when it ends an order or
+    refunds it (``cancel_reason_code``, the ``reason_code`` of events); a person's or
+    a POS's codes (CONTRACTS.md) are taken as given."""
+
+    PAYMENT_TIMEOUT = "payment_timeout", _("Not paid in time")
+    OUT_OF_STOCK_AT_PAYMENT = "out_of_stock_at_payment", _("Sold out before the payment arrived")
+    CANCELLED_BEFORE_PAYMENT = "order_cancelled_before_payment", _("Paid after the order was cancelled")
+    ORDER_CANCELLED = "order_cancelled", _("Order cancelled")
+    ORDER_REFUNDED = "order_refunded", _("Order refunded")
+    CUSTOMER_CANCELLED = "customer_cancelled", _("Cancelled by the customer")
+    PLATFORM_CANCELLED = "platform_cancelled", _("Cancelled on the platform")
+    PLATFORM_REFUND = "platform_refund", _("Refunded on the platform")
+    STORE_TIMEOUT = "store_timeout", _("Not accepted by the store in time")
+
+
 class Channel(models.TextChoices):
     MEITUAN = "meituan", _("Meituan Waimai")
     ELEME = "eleme", _("Ele.me")

@@ -15,7 +15,7 @@ from accounts.models import Store, StoreMode
 from core.actors import Actor
 from core.errors import TransitionNotAllowed
 from orders.fulfilment.registry import POS_ROUTE, fulfilment_route_name_for, order_types_routed_to
-from orders.models import Channel, Order, OrderAction, OrderEvent, OrderStatus
+from orders.models import Channel, Order, OrderAction, OrderEvent, OrderFlagKind, OrderReasonCode, OrderStatus
 from orders.services.core import order_transition
 from orders.services.sync import order_flag
 
@@ -23,11 +23,6 @@ logger = logging.getLogger(__name__)
 
 AUTO_ACCEPT_ACTOR = "auto_accept"
 ACCEPT_TIMEOUT_ACTOR = "accept_timeout"
-# Reason code of an own-channel order rejected for want of an accept (CONTRACTS.md codes
-# are the POS's; this one is only ever set by the job).
-ACCEPT_TIMEOUT_REASON_CODE = "store_timeout"
-# Flag kind (reason code of the ``flag`` event) of a platform order past its limit.
-ACCEPT_TIMEOUT_FLAG = "accept_timeout"
 
 
 def prep_minutes_for(*, store: Store, requested: int | None = None) -> int:
@@ -151,7 +146,7 @@ def _reject_unaccepted(*, now: datetime, channels: dict[str, int], batch_size: i
             for order_id in ids:
                 try:
                     order_transition(order_id=order_id, action=OrderAction.REJECT, actor=actor, now=now,
-                                     reason_code=ACCEPT_TIMEOUT_REASON_CODE, reason=reason)
+                                     reason_code=OrderReasonCode.STORE_TIMEOUT, reason=reason)
                     done += 1
                 except TransitionNotAllowed:  # its machine has no reject by the system: a person's call
                     skipped.add(order_id)
@@ -164,7 +159,7 @@ def _flag_unaccepted(*, now: datetime, channels: dict[str, int], batch_size: int
         return 0
     actor = Actor.system(ACCEPT_TIMEOUT_ACTOR)
     already = OrderEvent.objects.filter(order_id=OuterRef("pk"), action=OrderAction.FLAG,
-                                        reason_code=ACCEPT_TIMEOUT_FLAG)
+                                        reason_code=OrderFlagKind.ACCEPT_TIMEOUT)
     done = 0
     for _batch in range(max_batches):
         with transaction.atomic():
@@ -176,7 +171,7 @@ def _flag_unaccepted(*, now: datetime, channels: dict[str, int], batch_size: int
             for order in orders.values():
                 limit = int(channels[order.channel])
                 order_flag(
-                    order_id=order.pk, actor=actor, kind=ACCEPT_TIMEOUT_FLAG,
+                    order_id=order.pk, actor=actor, kind=OrderFlagKind.ACCEPT_TIMEOUT,
                     reason=str(_("Not accepted within %(seconds)s s; the platform will cancel it")
                                % {"seconds": limit}),
                     data={"limit_seconds": limit, "paid_at": order.paid_at.isoformat()},

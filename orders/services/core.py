@@ -23,7 +23,7 @@ from core.actors import Actor
 from core.errors import InvalidInput, TransitionNotAllowed
 from inventory.services import stock_release
 from orders.locks import order_lock
-from orders.models import Order, OrderAction, OrderEvent, OrderStatus, OrderType
+from orders.models import Order, OrderAction, OrderEvent, OrderFlagKind, OrderReasonCode, OrderStatus, OrderType
 from orders.models.machines import machine_actions
 from orders.fulfilment.registry import fulfilment_record
 from orders.services.events import event_write
@@ -93,7 +93,7 @@ def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> N
         payment_close(order_ref=order.order_no)  # a late SUCCESS notify still arrives and is refunded
     if was_paid and not order.is_platform_order and order.paid_amount > 0:
         order_refund_schedule(order=order, amount=order.paid_amount, refund_ref=f"cancel-{order.order_no}",
-                              reason=order.cancel_reason_code or "order_cancelled", actor=actor)
+                              reason=order.cancel_reason_code or OrderReasonCode.ORDER_CANCELLED, actor=actor)
 
 
 def _order_refund_resources(*, order: Order, actor: Actor) -> None:
@@ -112,7 +112,7 @@ def _order_refund_resources(*, order: Order, actor: Actor) -> None:
     amount = order_refundable_amount(order=order)
     if amount > 0:
         order_refund_schedule(order=order, amount=amount, refund_ref=f"refund-{order.order_no}",
-                              reason=order.cancel_reason_code or "order_refunded", actor=actor)
+                              reason=order.cancel_reason_code or OrderReasonCode.ORDER_REFUNDED, actor=actor)
 
 
 # What ``order_transition`` may call: every transition of every machine.
@@ -174,20 +174,20 @@ def order_confirm(*, order_id: int, order_type: str, actor: Actor, **kw) -> Orde
 
 
 # Flag kinds (OrderEvent.reason_code) around a platform refund application. The
-# channels layer opens one with ``refund_requested`` (orders.services.sync.
+# channels layer opens one with ``REFUND_REQUESTED`` (orders.services.sync.
 # order_refund_requested_flag) and closes it with one of the others (the merchant's
 # answer, or the platform's: agreed, rejected, withdrawn by the customer); orders
 # reads them without knowing channels. A whole refund agreed by the platform
 # cancels or refunds the order, which then is no longer confirmed.
-REFUND_APPLICATION_OPENED = "refund_requested"
-REFUND_APPLICATION_CLOSED = ("refund_agreed", "refund_rejected", "refund_withdrawn")
+REFUND_APPLICATION_CLOSED = (OrderFlagKind.REFUND_AGREED, OrderFlagKind.REFUND_REJECTED,
+                             OrderFlagKind.REFUND_WITHDRAWN)
 
 
 def _latest_refund_application_flag() -> Coalesce:
     """The kind of an order's latest refund-application flag ("" when none), per order row."""
     return Coalesce(Subquery(
         OrderEvent.objects.filter(order_id=OuterRef("pk"), action=OrderAction.FLAG,
-                                  reason_code__in=(REFUND_APPLICATION_OPENED, *REFUND_APPLICATION_CLOSED))
+                                  reason_code__in=(OrderFlagKind.REFUND_REQUESTED, *REFUND_APPLICATION_CLOSED))
         .order_by("-id").values("reason_code")[:1]
     ), Value(""))
 
@@ -196,7 +196,7 @@ def order_refund_application_open(*, order_id: int) -> bool:
     """Whether the order has a refund application nobody has answered yet (its latest
     refund-application flag opened one)."""
     return (Order.objects.filter(pk=order_id).annotate(refund_flag=_latest_refund_application_flag())
-            .filter(refund_flag=REFUND_APPLICATION_OPENED).exists())
+            .filter(refund_flag=OrderFlagKind.REFUND_REQUESTED).exists())
 
 
 def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int = 200,
@@ -218,7 +218,7 @@ def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int 
             ids = list(
                 Order.objects.filter(brand_id=brand_id, status__in=confirmed, confirmed_at__lte=cutoff)
                 .annotate(refund_flag=_latest_refund_application_flag())
-                .exclude(refund_flag=REFUND_APPLICATION_OPENED)
+                .exclude(refund_flag=OrderFlagKind.REFUND_REQUESTED)
                 .order_by("confirmed_at", "id").values_list("id", flat=True)[:batch_size]
             )
             completed = 0

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.actors import Actor
 from inventory.services import stock_release_many
-from orders.models import Order, OrderAction, OrderEvent, OrderStatus
+from orders.models import Order, OrderAction, OrderEvent, OrderReasonCode, OrderStatus
 from payments.services import payments_close_for_orders
 from promotions.services import coupons_release_for_orders, flash_sale_limits_release_for_orders
 
@@ -40,16 +40,16 @@ def orders_expire_unpaid(*, now: datetime | None = None, batch_size: int = 500, 
             if not orders:
                 break
             for order in orders:
-                order.cancel(now=now, reason_code="payment_timeout", reason=reason)
+                order.cancel(now=now, reason_code=OrderReasonCode.PAYMENT_TIMEOUT, reason=reason)
             ids = [order.pk for order in orders]
             Order.objects.filter(pk__in=ids, status=OrderStatus.PENDING_PAYMENT).update(
-                status=OrderStatus.CANCELLED, cancelled_at=now, cancel_reason_code="payment_timeout",
+                status=OrderStatus.CANCELLED, cancelled_at=now, cancel_reason_code=OrderReasonCode.PAYMENT_TIMEOUT,
                 cancel_reason=reason, updated_at=now,
             )
             OrderEvent.objects.bulk_create([
                 OrderEvent(order_id=order.pk, action=OrderAction.CANCEL, from_status=OrderStatus.PENDING_PAYMENT,
                            to_status=OrderStatus.CANCELLED, actor_kind=actor.kind, actor_id=actor.id,
-                           actor_name=actor.name, reason_code="payment_timeout", reason=reason)
+                           actor_name=actor.name, reason_code=OrderReasonCode.PAYMENT_TIMEOUT, reason=reason)
                 for order in orders
             ])
             refs = [order.order_no for order in orders]

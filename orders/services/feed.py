@@ -42,20 +42,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.fulfilment.registry import POS_ROUTE, fulfilment_route_name_for
-from orders.models import Order, OrderAction, OrderStatus, StoreFeedEvent
+from orders.models import Order, OrderAction, OrderFlagKind, OrderStatus, StoreFeedEvent
 from orders.models import StoreFeedEventType as T
 
 logger = logging.getLogger(__name__)
 
-# Not a transition: after-sales code calls feed_record(action=REFUND_REQUESTED, ...).
-REFUND_REQUESTED = "refund_requested"
+# Not a transition: the refund-requested flag (orders.services.sync.order_refund_requested_flag) calls
+# feed_record(action=OrderFlagKind.REFUND_REQUESTED, ...).
 
 _FOLLOW_UP_TYPES = {
     OrderAction.CANCEL.value: T.ORDER_CANCELLED,
     OrderAction.REJECT.value: T.ORDER_CANCELLED,
     OrderAction.MODIFY.value: T.ORDER_UPDATED,
     OrderAction.REFUND.value: T.ORDER_REFUNDED,
-    REFUND_REQUESTED: T.ORDER_REFUND_REQUESTED,
+    OrderFlagKind.REFUND_REQUESTED: T.ORDER_REFUND_REQUESTED,
 }
 
 # Seconds between database re-checks of a long poll (lost notifications).

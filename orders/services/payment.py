@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +15,7 @@ from core.errors import Conflict
 from inventory.selectors import stock_levels
 from inventory.services import OutOfStock, stock_deduct
 from orders.locks import order_lock_by_no
-from orders.models import Order, OrderAction, OrderStatus
+from orders.models import Order, OrderAction, OrderReasonCode, OrderStatus
 from orders.services.acceptance import order_auto_accept_if_enabled
 from orders.services.core import order_transition
 from orders.services.refunds import order_refund_schedule
@@ -41,10 +42,17 @@ def order_payable_check(*, order: Order, now: datetime | None = None) -> None:
             raise OutOfStock(detail={"skus": short})
 
 
+class PaymentOutcomeKind(StrEnum):
+    PAID = "paid"
+    ALREADY_PAID = "already_paid"  # the same transaction again (a replayed notify)
+    REFUND_CANCELLED = "refund_cancelled"  # the order ended before the money came: refunded
+    REFUND_OUT_OF_STOCK = "refund_out_of_stock"  # on-payment stock gone: cancelled and refunded
+
+
 @dataclass(frozen=True)
 class PaymentOutcome:
     order: Order
-    outcome: str  # "paid" | "already_paid" | "refund_cancelled" | "refund_out_of_stock"
+    outcome: PaymentOutcomeKind
 
 
 def order_payment_confirm(*, order_no: str, provider: str, transaction_id: str, amount: Decimal,
@@ -61,10 +69,10 @@ def order_payment_confirm(*, order_no: str, provider: str, transaction_id: str, 
         order = order_lock_by_no(order_no=order_no)
         if order.status != OrderStatus.PENDING_PAYMENT:
             if order.payment_txn_no == transaction_id:
-                return PaymentOutcome(order=order, outcome="already_paid")
+                return PaymentOutcome(order=order, outcome=PaymentOutcomeKind.ALREADY_PAID)
             order_refund_schedule(order=order, amount=amount, refund_ref=f"late-{transaction_id}",
-                                 reason="order_cancelled_before_payment", actor=payment_actor)
-            return PaymentOutcome(order=order, outcome="refund_cancelled")
+                                 reason=OrderReasonCode.CANCELLED_BEFORE_PAYMENT, actor=payment_actor)
+            return PaymentOutcome(order=order, outcome=PaymentOutcomeKind.REFUND_CANCELLED)
         wanted = {line.sku_id: line.quantity for line in order.lines.all()
                   if line.stock_mode == StockDeductionMode.ON_PAYMENT and line.sku_id}
         try:
@@ -72,14 +80,14 @@ def order_payment_confirm(*, order_no: str, provider: str, transaction_id: str, 
                 stock_deduct(store_id=order.store_id, quantities=wanted, reference=order.order_no)
         except OutOfStock:
             order = order_transition(order_id=order.pk, action=OrderAction.CANCEL, actor=Actor.system("payment"),
-                                     reason_code="out_of_stock_at_payment",
+                                     reason_code=OrderReasonCode.OUT_OF_STOCK_AT_PAYMENT,
                                      reason=str(_("Sold out before the payment arrived; the money is refunded.")),
                                      now=paid_at)
             order_refund_schedule(order=order, amount=amount, refund_ref=f"oos-{transaction_id}",
-                                 reason="out_of_stock_at_payment", actor=payment_actor)
-            return PaymentOutcome(order=order, outcome="refund_out_of_stock")
+                                 reason=OrderReasonCode.OUT_OF_STOCK_AT_PAYMENT, actor=payment_actor)
+            return PaymentOutcome(order=order, outcome=PaymentOutcomeKind.REFUND_OUT_OF_STOCK)
         order = order_transition(order_id=order.pk, action=OrderAction.PAY, actor=payment_actor, now=paid_at,
                                  provider=provider, txn_no=transaction_id, amount=amount)
         order = order_auto_accept_if_enabled(order=order)
         coupon_use(order_ref=order.order_no)
-    return PaymentOutcome(order=order, outcome="paid")
+    return PaymentOutcome(order=order, outcome=PaymentOutcomeKind.PAID)

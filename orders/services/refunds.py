@@ -49,7 +49,7 @@ from django.utils.translation import gettext as _
 from core.actors import Actor
 from core.errors import NotFound
 from core.jobs import job_enqueue
-from orders.models import Order, OrderAction, OrderEvent, OrderType, VoucherCode, VoucherCodeState
+from orders.models import Order, OrderAction, OrderEvent, OrderFlagKind, OrderType, VoucherCode, VoucherCodeState
 from orders.services.events import event_write
 from orders.services.sync import order_flag
 from payments.errors import RefundExceedsPaid
@@ -78,9 +78,6 @@ ZERO = Decimal("0.00")
 REFUNDS_ACTOR = "refunds"
 # The Celery task that starts one decided refund at the provider (``order_refund_start``).
 PAYMENT_REFUND_JOB = "orders.payment_refund"
-# Flag kinds (OrderEvent.reason_code) of a refund handed to a person, and of its end.
-REFUND_ATTENTION_FLAG = "refund_attention"
-REFUND_SETTLED_FLAG = "refund_settled"
 
 
 def refund_attention_label() -> str:
@@ -176,7 +173,7 @@ def order_refunds_follow_up(*, now: datetime | None = None, days: int = 7, limit
         for refund in refunds_to_escalate(max_attempts=settings.PAYMENT_REFUND_MAX_ATTEMPTS,
                                           stuck_before=stuck_before, limit=limit)
     )
-    settled = sum(_settle(refund=refund, now=now, why="succeeded")
+    settled = sum(_settle(refund=refund, now=now, why=RefundStatus.SUCCEEDED)
                   for refund in refunds_settled_for_person(limit=limit))
     return RefundFollowUp(started=started, checked=checked, retried=retried, flagged=flagged, settled=settled)
 
@@ -218,7 +215,7 @@ def _escalate(*, refund: PaymentRefund, why: str, now: datetime) -> bool:
         if not refunds_mark_escalated(refund_ids=[refund.pk], now=now):
             return False
         if order is not None:
-            order_flag(order_id=order.pk, actor=Actor.system(REFUNDS_ACTOR), kind=REFUND_ATTENTION_FLAG,
+            order_flag(order_id=order.pk, actor=Actor.system(REFUNDS_ACTOR), kind=OrderFlagKind.REFUND_ATTENTION,
                        reason=refund_attention_label(), data=_refund_data(refund, why))
     logger.warning("refund handed to a person", extra={"out_refund_no": refund.out_refund_no, "why": why,
                                                         "order": refund.transaction.order_ref})
@@ -234,8 +231,8 @@ def _settle(*, refund: PaymentRefund, now: datetime, why: str, actor: Actor | No
         if not refund_person_done(refund_id=refund.pk, now=now):
             return False
         if order is not None and not refunds_needing_person_exist(order_ref=order_ref):
-            order_flag(order_id=order.pk, actor=actor or Actor.system(REFUNDS_ACTOR), kind=REFUND_SETTLED_FLAG,
-                       reason=_("refund completed") if why == "succeeded" else _("refund settled by hand"),
+            order_flag(order_id=order.pk, actor=actor or Actor.system(REFUNDS_ACTOR), kind=OrderFlagKind.REFUND_SETTLED,
+                       reason=_("refund completed") if why == RefundStatus.SUCCEEDED else _("refund settled by hand"),
                        data={**_refund_data(refund, why), **({"note": note[:255]} if note else {})},
                        attention=False, resolves=refund_attention_label())
     return True

@@ -14,8 +14,8 @@ from core.actors import Actor, ActorKind
 from core.models import OutboxMessage
 from core.outbox import outbox_enqueue
 from orders.locks import order_lock
-from orders.models import Order, OrderAction, OrderEvent
-from orders.services.feed import REFUND_REQUESTED, feed_record
+from orders.models import Order, OrderAction, OrderEvent, OrderFlagKind
+from orders.services.feed import feed_record
 
 ORDER_ACTION_TOPIC = "platform.order_action"
 
@@ -92,8 +92,9 @@ def order_refund_requested_flag(*, order_id: int, actor: Actor, reason: str, dat
     (``order.refund_requested``, only when the POS has seen the order). Call inside
     the transaction that records the application."""
     with transaction.atomic():
-        order = order_flag(order_id=order_id, actor=actor, reason=reason, kind=REFUND_REQUESTED, data=data)
-        feed_record(order=order, action=REFUND_REQUESTED, from_status=order.status)
+        order = order_flag(order_id=order_id, actor=actor, reason=reason, kind=OrderFlagKind.REFUND_REQUESTED,
+                           data=data)
+        feed_record(order=order, action=OrderFlagKind.REFUND_REQUESTED, from_status=order.status)
     return order
 
 

@@ -20,7 +20,7 @@ from core.actors import Actor
 from core.errors import Conflict, InvalidInput, NotFound
 from core.outbox import outbox_enqueue
 from orders.locks import order_lock, order_lock_by_no
-from orders.models import Order, OrderAction, OrderStatus, OrderType, VoucherCode, VoucherCodeState
+from orders.models import Order, OrderAction, OrderFlagKind, OrderStatus, OrderType, VoucherCode, VoucherCodeState
 from orders.services.core import order_transition
 from orders.services.sync import order_flag
 
@@ -29,8 +29,6 @@ logger = logging.getLogger(__name__)
 # The outbox topic telling the OMS of a code redeemed at one of our stores (delivered
 # by the ``oms`` fulfilment route, orders.fulfilment.oms).
 VOUCHER_REDEEMED_TOPIC = "fulfilment.voucher_redeemed"
-# Flag kind of a voucher order the OMS issued codes for after it was cancelled.
-ISSUED_AFTER_CANCEL_FLAG = "vouchers_after_cancel"
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ def voucher_codes_record_issued(*, order_no: str, codes: list[IssuedCode], actor
         if order.status != OrderStatus.PAID:
             logger.warning("vouchers issued for an order no longer paid",
                            extra={"order_no": order.order_no, "status": order.status})
-            order_flag(order_id=order.pk, actor=actor, kind=ISSUED_AFTER_CANCEL_FLAG,
+            order_flag(order_id=order.pk, actor=actor, kind=OrderFlagKind.VOUCHERS_AFTER_CANCEL,
                        reason=str(_("The OMS issued voucher codes after the order was cancelled; void them there.")),
                        data={"codes": sorted(c.code for c in codes)})
             return order

@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from accounts.models import StoreMode
 from core.actors import Actor
-from orders.models import Order, OrderEvent, StoreFeedEvent
+from orders.models import Order, OrderEvent, OrderFlagKind, StoreFeedEvent
 from orders.services import order_contact_update, order_transition
 from tests.factories import StoreFactory, pos_terminal
 from tests.order_helpers import make_order, walk
@@ -80,13 +80,13 @@ def test_reject_is_a_cancellation_and_refund_is_refunded(store):
 
 
 def test_refund_requested_is_recorded_for_a_seen_order_only(store):
-    from orders.services.feed import REFUND_REQUESTED, feed_record
+    from orders.services.feed import feed_record
 
     seen = make_order(store=store, paid=True)
     unseen = make_order(store=store)
     with transaction.atomic():
-        feed_record(order=seen, action=REFUND_REQUESTED, from_status=seen.status)
-        feed_record(order=unseen, action=REFUND_REQUESTED, from_status=unseen.status)
+        feed_record(order=seen, action=OrderFlagKind.REFUND_REQUESTED, from_status=seen.status)
+        feed_record(order=unseen, action=OrderFlagKind.REFUND_REQUESTED, from_status=unseen.status)
 
     assert feed_types(seen) == ["order.created", "order.refund_requested"]
     assert feed_types(unseen) == []

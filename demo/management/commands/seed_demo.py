@@ -41,7 +41,7 @@ from demo.orders import (
     step_times,
 )
 from demo.simulator_orders import simulator_orders_write
-from orders.models import Channel, Order, OrderStatus, OrderType
+from orders.models import Channel, Order, OrderReasonCode, OrderStatus, OrderType
 from orders.services import DiscountInput, LineInput, order_create, order_transition
 from orders.services.acceptance import order_auto_accept_if_enabled
 from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
@@ -461,12 +461,12 @@ class Command(BaseCommand):
             return {"reason_code": "sold_out", "reason": "部分菜品已售完"}
         if action == "cancel":
             if plan.is_platform:
-                return {"reason_code": "customer_cancelled", "reason": "用户在平台取消订单"}
+                return {"reason_code": OrderReasonCode.CUSTOMER_CANCELLED, "reason": "用户在平台取消订单"}
             if step.actor_kind == ActorKind.SYSTEM and order.status == "pending_payment":
-                return {"reason_code": "payment_timeout", "reason": "超时未支付，订单自动取消"}
+                return {"reason_code": OrderReasonCode.PAYMENT_TIMEOUT, "reason": "超时未支付，订单自动取消"}
             if step.actor_kind == ActorKind.STAFF:
                 return {"reason_code": "store_busy", "reason": "门店繁忙，与顾客协商取消"}
-            return {"reason_code": "customer_cancelled", "reason": "不想要了"}
+            return {"reason_code": OrderReasonCode.CUSTOMER_CANCELLED, "reason": "不想要了"}
         if action == "refund":
             return {"reason_code": "quality", "reason": "菜品洒漏，全额退款"}
         return {}
