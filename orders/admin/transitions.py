@@ -15,13 +15,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_base import roles_at
 from core.actors import Actor, ActorKind
 from core.errors import DomainError
-from orders.models import Order, OrderAction
+from orders.models import Order, OrderAction, OrderReasonCode
 from orders.permissions import staff_may
 from orders.services import order_transition
 
 # Moves that undo an order: a person must say why.
 REASON_REQUIRED = frozenset({OrderAction.REJECT.value, OrderAction.CANCEL.value, OrderAction.REFUND.value})
-STAFF_REASON_CODE = "staff"
 
 
 def action_label(action: str) -> str:
@@ -89,7 +88,7 @@ class TransitionAdminMixin:
         try:
             order = order_transition(
                 order_id=order.pk, action=action, actor=Actor.staff(request.user),
-                reason_code=STAFF_REASON_CODE if action in REASON_REQUIRED else "", reason=reason,
+                reason_code=OrderReasonCode.STAFF if action in REASON_REQUIRED else "", reason=reason,
                 expected_store_id=order.store_id,
             )
         except DomainError as error:

@@ -99,6 +99,7 @@ class OrderReasonCode(models.TextChoices):
     PLATFORM_CANCELLED = "platform_cancelled", _("Cancelled on the platform")
     PLATFORM_REFUND = "platform_refund", _("Refunded on the platform")
     STORE_TIMEOUT = "store_timeout", _("Not accepted by the store in time")
+    STAFF = "staff", _("By staff")  # a person in the admin gave the reason in words
 
 
 class Channel(models.TextChoices):
