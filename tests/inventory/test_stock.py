@@ -1,5 +1,3 @@
-import threading
-
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -7,6 +5,7 @@ from django.db import connection, transaction
 from core.errors import Conflict
 from inventory.models import MovementReason, Stock, StockMovement, StockShortfall
 from inventory.services import OutOfStock, stock_deduct, stock_ledger_mismatches, stock_release, stock_restock, stock_set
+from tests.channels.sim_helpers import threads_run
 from tests.factories import SkuFactory, StoreFactory
 
 
@@ -158,27 +157,6 @@ def test_a_refused_deduction_changes_nothing_and_the_transaction_goes_on():
     assert stock_ledger_mismatches() == []
 
 
-def _run_threads(count, target):
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def runner(index):
-        try:
-            barrier.wait(timeout=10)
-            results.append(target(index))
-        except Exception as exc:  # collected and asserted on by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results, errors
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_no_oversell_with_many_threads():
@@ -186,7 +164,7 @@ def test_no_oversell_with_many_threads():
     sku = SkuFactory(brand=store.brand)
     stock_set(store_id=store.pk, sku_id=sku.pk, on_hand=7)
 
-    results, errors = _run_threads(
+    results, errors = threads_run(
         20, lambda i: stock_deduct(store_id=store.pk, quantities={sku.pk: 1}, reference=f"T{i}"))
 
     assert len(results) == 7
@@ -210,7 +188,7 @@ def test_multi_line_deductions_in_opposite_orders_do_not_deadlock():
             stock_deduct(store_id=store.pk, quantities=quantities, reference=f"D{i}-{round_no}")
         return i
 
-    results, errors = _run_threads(12, deduct)
+    results, errors = threads_run(12, deduct)
 
     assert errors == []
     assert len(results) == 12
