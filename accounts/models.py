@@ -18,6 +18,24 @@ class Brand(models.Model):
         _("after-sales window (days)"), default=7,
         help_text=_("Confirmed orders complete when this window closes."),
     )
+    after_sales_response_hours = models.PositiveIntegerField(
+        _("after-sales response time (hours)"), default=24, validators=[MinValueValidator(1)],
+        help_text=_("An own-channel refund or return request not decided within this time is handled "
+                    "automatically (see the next setting)."),
+    )
+    after_sales_overdue_action = models.CharField(
+        _("when a request is not decided in time"), max_length=10, default="approve",
+        choices=[("approve", _("Approve it automatically")), ("escalate", _("Escalate it to the brand"))],
+    )
+    after_sales_warn_hours = models.PositiveIntegerField(
+        _("warn before the deadline (hours)"), default=2,
+        help_text=_("Requests this close to their deadline are flagged for the store."),
+    )
+    after_sales_fees_with_last_lines = models.BooleanField(
+        _("fees go back with the last lines"), default=False,
+        help_text=_("A line refund that takes the last lines of an order also gives back the delivery fee "
+                    "and the order-level fees. Off: those go back only with a whole-order refund."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     tenant_brand_lookup = "id"

@@ -13,8 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin_base import BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
-from channels.models import PlatformRefundRequest, RefundRequestStatus, StoreBinding
-from channels.services.refunds import refund_request_agree, refund_request_reject
+from channels.models import StoreBinding
 from core.actors import Actor
 from core.errors import DomainError
 from core.models import OutboxMessage, OutboxStatus
@@ -113,66 +112,5 @@ class OutboxMessageAdmin(ReadOnlyTenantAdmin):
         )
 
 
-class RefundRejectForm(forms.Form):
-    reason = forms.CharField(label=_("Reason (shown to the customer)"), max_length=255,
-                             widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
-
-
-class PlatformRefundRequestAdmin(ReadOnlyTenantAdmin):
-    """Refund applications from the platforms; brand admins and store managers answer them
-    (Agree / Reject with a reason), which the platform hears through the outbox."""
-
-    role_permissions = {"view": MANAGERS, "add": set(), "change": set(), "delete": set(), "decide": MANAGERS}
-    list_display = ["id", "order", "platform", "kind", "amount", "status", "reason", "created_at", "decided_by",
-                    "decision_reason"]
-    list_select_related = ["order"]
-    list_filter = ["status", "kind", "platform"]
-    search_fields = ["=order__order_no", "=order__channel_order_id", "=refund_id"]
-    ordering = ["-id"]
-    actions = ["agree_refunds", "reject_refunds"]
-    readonly_fields = [f.name for f in PlatformRefundRequest._meta.fields]
-
-    def _answer(self, request, queryset, answer) -> None:
-        # ``queryset``: the selected rows where the user's role allows "decide" (TenantAdmin checked each).
-        done, refused = 0, []
-        for refund_request in queryset.filter(status=RefundRequestStatus.APPLIED).order_by("pk"):
-            try:
-                answer(refund_request)
-            except DomainError as exc:
-                refused.append(f"#{refund_request.pk}: {exc}")
-            else:
-                done += 1
-        if done:
-            self.message_user(request, ngettext("%(count)d refund application is answered.",
-                                                "%(count)d refund applications are answered.", done)
-                              % {"count": done}, messages.SUCCESS)
-        for line in refused:
-            self.message_user(request, line, messages.ERROR)
-        if not done and not refused:
-            self.message_user(request, _("No open refund application was selected."), messages.WARNING)
-
-    @admin.action(description=_("Agree to the refund"), permissions=["decide"])
-    def agree_refunds(self, request, queryset):
-        actor = Actor.staff(request.user)
-        self._answer(request, queryset, lambda r: refund_request_agree(request_id=r.pk, actor=actor))
-
-    @admin.action(description=_("Reject the refund (reason required)"), permissions=["decide"])
-    def reject_refunds(self, request, queryset):
-        form = RefundRejectForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            actor = Actor.staff(request.user)
-            reason = form.cleaned_data["reason"]
-            self._answer(request, queryset, lambda r: refund_request_reject(request_id=r.pk, actor=actor,
-                                                                             reason=reason))
-            return None
-        context = {
-            **self.admin_site.each_context(request), "title": _("Reject refund applications"), "form": form,
-            "queryset": queryset, "opts": self.model._meta, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "action": "reject_refunds",
-        }
-        return TemplateResponse(request, "admin/channels/platformrefundrequest/reject.html", context)
-
-
 admin.site.register(StoreBinding, StoreBindingAdmin)
-admin.site.register(PlatformRefundRequest, PlatformRefundRequestAdmin)
 admin.site.register(OutboxMessage, OutboxMessageAdmin)

@@ -60,63 +60,6 @@ class StoreBinding(models.Model):
         return f"{self.store} · {self.get_platform_display()} {self.shop_code}"
 
 
-class RefundRequestKind(models.TextChoices):
-    FULL = "full", _("Whole order")
-    PARTIAL = "partial", _("Partial")
-
-
-class RefundRequestStatus(models.TextChoices):
-    APPLIED = "applied", _("Awaiting the merchant")
-    AGREED = "agreed", _("Agreed")
-    REJECTED = "rejected", _("Rejected")
-    WITHDRAWN = "withdrawn", _("Withdrawn")
-
-
-class PlatformRefundRequest(models.Model):
-    """A customer's refund application on a platform, for a person to agree or reject.
-
-    Written by intake when the platform reports it (push or pull), in the same
-    transaction as the order's ``refund_requested`` flag and the POS feed event. A
-    partial application keeps its amount and lines; agreeing it refunds only that
-    (the order itself is not refunded). The merchant's answer goes back through the
-    outbox (``refund`` -> refund agree, ``refund_reject`` -> refund reject)."""
-
-    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="platform_refund_requests",
-                              verbose_name=_("order"))
-    platform = models.CharField(_("platform"), max_length=20, choices=PlatformCode.choices)
-    refund_id = models.CharField(_("platform refund id"), max_length=64, blank=True)
-    kind = models.CharField(_("kind"), max_length=10, choices=RefundRequestKind.choices,
-                            default=RefundRequestKind.FULL)
-    amount = models.DecimalField(_("amount"), max_digits=10, decimal_places=2,
-                                 help_text=_("What the customer asks back; the whole order's total for a full refund."))
-    lines = models.JSONField(_("lines"), default=list, blank=True,
-                             help_text=_("Partial refunds: the lines asked back (name, codes, quantity, amount)."))
-    reason = models.CharField(_("customer's reason"), max_length=255, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=RefundRequestStatus.choices,
-                              default=RefundRequestStatus.APPLIED, db_index=True)
-    decided_by = models.CharField(_("decided by"), max_length=150, blank=True)
-    decision_reason = models.CharField(_("decision reason"), max_length=255, blank=True)
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-
-    tenant_brand_lookup = "order__brand_id"
-    tenant_store_lookup = "order__store_id"
-
-    class Meta:
-        verbose_name = _("platform refund application")
-        verbose_name_plural = _("platform refund applications")
-        ordering = ["-id"]
-        constraints = [
-            # The platforms allow one open application per order at a time.
-            models.UniqueConstraint(fields=["order"], condition=models.Q(status="applied"),
-                                    name="refund_request_one_open_per_order"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.order_id} {self.get_kind_display()} {self.amount} ({self.get_status_display()})"
-
-
 class PlatformOrderCheck(models.Model):
     """When the reconciliation job last asked the platform about a platform order
     (channels.services.reconcile), so each run asks about the longest-unchecked first."""

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "promotions",
     "payments",
     "orders",
+    "aftersales",
     "channels",
     "pos",
     "storefront",
@@ -163,6 +164,8 @@ PERIODIC_JOBS: dict[str, dict] = {
     "expire-coupons": {"task": "promotions.expire_coupons", "every": 3600},
     "retry-owed-refunds": {"task": "orders.retry_owed_refunds", "every": 300},
     "handle-unaccepted-orders": {"task": "orders.handle_unaccepted", "every": 60},
+    "after-sales-deadlines": {"task": "aftersales.deadlines", "every": 60},
+    "after-sales-refunds": {"task": "aftersales.refunds_sync", "every": 300},
 }
 # Acceptance time limit per channel (seconds after payment). A paid order the store has
 # not accepted by then: own channels are rejected ("store_timeout", refunded); platform

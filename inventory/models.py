@@ -41,6 +41,8 @@ class MovementReason(models.TextChoices):
     ORDER_RELEASE = "order_release", _("Order cancelled or expired")
     RETURN = "return", _("Return (restock)")
     WALK_IN_SALE = "walk_in_sale", _("Walk-in sale")
+    ORDER_PART_RELEASE = "order_part_release", _("Part of an order refunded before it was prepared")
+    WRITE_OFF = "write_off", _("Returned goods written off")
 
 
 class StockMovement(models.Model):
@@ -53,6 +55,9 @@ class StockMovement(models.Model):
     reason = models.CharField(_("reason"), max_length=20, choices=MovementReason.choices)
     reference = models.CharField(_("reference"), max_length=64, blank=True)
     note = models.CharField(_("note"), max_length=255, blank=True)
+    # Write-off rows: the units that came back and were thrown away (``delta`` 0: the
+    # stock was taken when they were sold).
+    written_off = models.PositiveIntegerField(_("written off"), default=0, db_default=0)
     created_at = models.DateTimeField(_("time"), auto_now_add=True)
 
     tenant_brand_lookup = "stock__store__brand_id"

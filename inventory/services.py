@@ -207,6 +207,30 @@ def _deduct_all_or_nothing(*, store_id: int, quantities: dict[int, int], referen
         raise _already_deducted(reference)
 
 
+def _taken_by_references(*, references: list[str], store_id: int | None
+                         ) -> tuple[dict[str, dict[tuple[int, int], int]], set[str]]:
+    """What each reference still holds, per (store, sku): its ``order`` rows less the
+    parts given back (``order_part_release``); and the references already released."""
+    movements = StockMovement.objects.filter(
+        reference__in=references,
+        reason__in=[MovementReason.ORDER, MovementReason.ORDER_RELEASE, MovementReason.ORDER_PART_RELEASE])
+    if store_id is not None:
+        movements = movements.filter(stock__store_id=store_id)
+    net: dict[str, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
+    released_refs = set()
+    for reference, store, sku_id, reason, total in (
+        movements.values_list("reference", "stock__store_id", "stock__sku_id", "reason")
+        .annotate(total=Sum("delta")).values_list("reference", "stock__store_id", "stock__sku_id", "reason", "total")
+    ):
+        if reason == MovementReason.ORDER_RELEASE:
+            released_refs.add(reference)
+        else:
+            net[reference][(store, sku_id)] += total
+    taken = {reference: {key: -total for key, total in items.items() if total < 0}
+             for reference, items in net.items()}
+    return {reference: items for reference, items in taken.items() if items}, released_refs
+
+
 def stock_release(*, store_id: int, reference: str) -> dict[int, int]:
     """Give back everything ``reference`` took with reason ``order`` (cancel,
     expiry, reject). Idempotent: a second call finds it already released.
@@ -224,20 +248,7 @@ def stock_release_many(*, references: list[str], store_id: int | None = None) ->
     continues). Stock rows are locked in (store, sku) order; the "already
     released" check is repeated under those locks, so two concurrent releases
     of one reference give back once."""
-    movements = StockMovement.objects.filter(
-        reference__in=references, reason__in=[MovementReason.ORDER, MovementReason.ORDER_RELEASE])
-    if store_id is not None:
-        movements = movements.filter(stock__store_id=store_id)
-    taken: dict[str, dict[tuple[int, int], int]] = defaultdict(dict)
-    released_refs = set()
-    for reference, store, sku_id, reason, total in (
-        movements.values_list("reference", "stock__store_id", "stock__sku_id", "reason")
-        .annotate(total=Sum("delta")).values_list("reference", "stock__store_id", "stock__sku_id", "reason", "total")
-    ):
-        if reason == MovementReason.ORDER_RELEASE:
-            released_refs.add(reference)
-        elif total < 0:
-            taken[reference][(store, sku_id)] = -total
+    taken, released_refs = _taken_by_references(references=references, store_id=store_id)
     pending = {ref: items for ref, items in taken.items() if ref not in released_refs}
     if not pending:
         return {}
@@ -279,6 +290,44 @@ def stock_restock(*, store_id: int, quantities: dict[int, int], reference: str,
             for sku_id, qty in sorted(tracked.items())
         ])
         _apply_deltas(store_id=store_id, deltas=tracked, guard=False)
+
+
+def stock_give_back_part(*, store_id: int, reference: str, quantities: dict[int, int], note: str = "") -> dict[int, int]:
+    """Some units of an order (``reference``) are refunded before they were prepared:
+    give back at most what the order still holds of each SKU (``order_part_release``
+    rows), so a later whole release (``stock_release``) gives back only the rest.
+    Returns sku_id -> units given back. Locks the stock rows in sku order."""
+    wanted = {sku_id: qty for sku_id, qty in quantities.items() if qty > 0}
+    if not wanted:
+        return {}
+    with transaction.atomic():
+        stocks = _locked_stocks(store_id=store_id, sku_ids=list(wanted))
+        taken, released = _taken_by_references(references=[reference], store_id=store_id)
+        if reference in released:
+            return {}
+        held = taken.get(reference, {})
+        give = {sku_id: min(qty, held.get((store_id, sku_id), 0)) for sku_id, qty in wanted.items()
+                if sku_id in stocks}
+        give = {sku_id: qty for sku_id, qty in give.items() if qty > 0}
+        StockMovement.objects.bulk_create([
+            StockMovement(stock=stocks[sku_id], delta=qty, reason=MovementReason.ORDER_PART_RELEASE,
+                          reference=reference, note=note[:255])
+            for sku_id, qty in sorted(give.items())
+        ])
+        _apply_deltas(store_id=store_id, deltas=give, guard=False)
+    return give
+
+
+def stock_write_off(*, store_id: int, quantities: dict[int, int], reference: str, note: str = "") -> None:
+    """Returned goods the store throws away: a ledger row per SKU (``write_off``, the
+    units in ``written_off``), on-hand unchanged (the units left the stock when sold)."""
+    with transaction.atomic():
+        stocks = _locked_stocks(store_id=store_id, sku_ids=list(quantities))
+        StockMovement.objects.bulk_create([
+            StockMovement(stock=stocks[sku_id], delta=0, written_off=qty, reason=MovementReason.WRITE_OFF,
+                          reference=reference, note=note[:255])
+            for sku_id, qty in sorted(quantities.items()) if sku_id in stocks and qty > 0
+        ])
 
 
 def stock_set(*, store_id: int, sku_id: int, on_hand: int, note: str = "") -> Stock:

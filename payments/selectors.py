@@ -106,3 +106,9 @@ def refunds_by_order(*, order_refs: list[str]) -> dict[str, list[PaymentRefund]]
 
 def refund_get_by_out_no(*, out_refund_no: str) -> PaymentRefund | None:
     return PaymentRefund.objects.select_related("transaction").filter(out_refund_no=out_refund_no).first()
+
+
+def refunds_for_ref(*, refund_ref_root: str) -> list[PaymentRefund]:
+    """The attempts of one refund (``refund_ref`` and its retries ``refund_ref#n``), oldest first."""
+    return list(PaymentRefund.objects.filter(Q(refund_ref=refund_ref_root) | Q(refund_ref__startswith=f"{refund_ref_root}#"))
+                .order_by("attempt", "id"))

@@ -9,6 +9,7 @@ raises, nothing it did remains.
 """
 
 import secrets
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -305,6 +306,41 @@ def flash_sale_limit_release(*, order_ref: str) -> int:
     if not order_ref:
         return 0
     return flash_sale_limits_release_for_orders(order_refs=[order_ref])
+
+
+def flash_sale_limit_release_units(*, order_ref: str, quantities: dict[int, int]) -> int:
+    """Some units of a paid order were refunded (sku id -> units): give back that many
+    of its flash-sale units for those SKUs' flash sales (never more than the order
+    holds; a reservation left with none is released). Returns the units given back.
+    Locks the reservations, then the usage rows, as the whole release does."""
+    wanted = {sku_id: qty for sku_id, qty in quantities.items() if qty > 0}
+    if not order_ref or not wanted:
+        return 0
+    now = timezone.now()
+    given = 0
+    with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
+        reservations = list(FlashSaleReservation.objects.select_for_update()
+                            .filter(order_ref=order_ref, released=False).order_by("pk"))
+        targets = defaultdict(set)
+        for promotion_id, sku_id in Promotion.target_skus.through.objects.filter(
+                promotion_id__in=[r.promotion_id for r in reservations]).values_list("promotion_id", "sku_id"):
+            targets[promotion_id].add(sku_id)
+        for reservation in reservations:
+            units = 0
+            for sku_id in sorted(targets[reservation.promotion_id] & set(wanted)):
+                take = min(wanted[sku_id], reservation.quantity - units)
+                wanted[sku_id] -= take
+                units += take
+            if not units:
+                continue
+            if units >= reservation.quantity:
+                FlashSaleReservation.objects.filter(pk=reservation.pk).update(released=True, released_at=now)
+            else:
+                FlashSaleReservation.objects.filter(pk=reservation.pk).update(quantity=F("quantity") - units)
+            FlashSaleUsage.objects.filter(promotion_id=reservation.promotion_id, customer_id=reservation.customer_id,
+                                          used__gte=units).update(used=F("used") - units, updated_at=now)
+            given += units
+    return given
 
 
 def flash_sale_limits_release_for_orders(*, order_refs: list[str]) -> int:

@@ -24,6 +24,7 @@ from accounts.services import (
     customer_login_verify,
     otp_dev_echo_enabled,
 )
+from aftersales.services import aftersales_refund_outcome
 from catalog.selectors import store_sku_list
 from core.actors import Actor, ActorKind
 from core.api import BaseAPIView, DefaultPagination
@@ -358,4 +359,6 @@ class PaymentNotifyApi(BaseAPIView):
             order_payment_confirm(order_no=result.order_ref, provider=provider,
                                   transaction_id=result.transaction_id, amount=result.amount,
                                   paid_at=result.paid_at)
+        else:  # a refund's outcome: the after-sales request it belongs to (if any) follows, once
+            aftersales_refund_outcome(refund_ref=result.refund_ref, status=result.status)
         return Response({"code": "SUCCESS"})

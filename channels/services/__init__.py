@@ -10,7 +10,7 @@ paid): what is missing is recorded and the order flagged.
 
 ``intake``: ingest and pushes; ``pull``: pulls and the beat fan-out; ``sync``:
 the outbox handlers that call the platforms back; ``reconcile``: the periodic check
-of known open orders; ``refunds``: platform refund applications and their answers.
+of known open orders.
 """
 
 from channels.services.intake import (

@@ -15,6 +15,14 @@ from typing import NoReturn
 from django.db import DataError, IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from aftersales.models import AfterSalesScope, AfterSalesStatus
+from aftersales.services import (
+    PlatformAsk,
+    aftersales_platform_closed,
+    aftersales_platform_latest,
+    aftersales_platform_record,
+    aftersales_platform_refunded,
+)
 from catalog.selectors import sku_resolve_platform_code
 from channels.adapters import adapter_for
 from channels.adapters.base import (
@@ -27,7 +35,7 @@ from channels.adapters.base import (
     PushKind,
     RefundState,
 )
-from channels.models import RefundRequestKind, RefundRequestStatus, StoreBinding
+from channels.models import StoreBinding
 from channels.selectors import order_by_channel_id
 from core.actors import Actor, ActorKind
 from core.errors import TransitionNotAllowed
@@ -36,14 +44,7 @@ from orders.models import Order, OrderAction, OrderFlagKind, OrderReasonCode, Or
 from orders.models.machines import machine_graph
 from orders.services import DiscountInput, LineInput, order_create, order_transition
 from orders.services.acceptance import order_auto_accept_if_enabled
-from orders.services.sync import order_flag, order_last_flag, order_refund_requested_flag
-from channels.services.refunds import (
-    refund_request_close,
-    refund_request_data,
-    refund_request_label,
-    refund_request_latest,
-    refund_request_record,
-)
+from orders.services.sync import order_flag, order_last_flag
 from orders.status_map import platform_status_to_system
 from promotions.apportion import apportion
 
@@ -338,92 +339,86 @@ def _platform_cancel(*, order: Order, reason: str, reason_code: str = OrderReaso
     return []
 
 
+def _platform_ask(*, reason: str, refund: ParsedRefund | None, refund_id: str) -> PlatformAsk:
+    refund = refund or ParsedRefund()
+    if refund.partial and refund.amount is not None and refund.amount < 0:
+        raise PlatformPayloadError(f"negative refund amount {refund.amount}")
+    return PlatformAsk(refund_id=str(refund_id)[:64], reason=str(reason)[:255], partial=refund.partial,
+                       amount=refund.amount, lines=tuple(refund.lines))
+
+
 def _platform_refund_agreed(*, order: Order, reason: str, refund: ParsedRefund | None = None,
                             refund_id: str = "") -> list[str]:
-    """The platform agreed a refund. Whole order: cancel or refund it. A partial refund
-    (this push says so, or the application was partial): the application is closed as
-    agreed and the order keeps going; known already: nothing."""
-    latest = refund_request_latest(order_id=order.pk)
+    """The platform agreed a refund (its own decision, its arbitration, or its word on
+    the merchant's agree): the after-sales request becomes refunded, once
+    (aftersales.services.aftersales_platform_refunded). Whole order: then cancel or
+    refund the order. A partial refund (this push says so, or the application was
+    partial) leaves the order going."""
+    latest = aftersales_platform_latest(order_id=order.pk)
     partial = bool(refund and refund.partial) or (
-        latest is not None and latest.kind == RefundRequestKind.PARTIAL
-        and latest.status in (RefundRequestStatus.APPLIED, RefundRequestStatus.AGREED))
+        latest is not None and latest.scope == AfterSalesScope.LINES and latest.status in (
+            AfterSalesStatus.REQUESTED, AfterSalesStatus.APPROVED, AfterSalesStatus.REFUNDING,
+            AfterSalesStatus.REFUNDED))
+    if partial and refund is None and latest is not None and latest.status == AfterSalesStatus.REFUNDED:
+        return []  # a pulled "agreed" of the partial refund we know
+    if order.status in CLOSED_STATUSES and (latest is None or latest.status == AfterSalesStatus.REFUNDED):
+        return []
     actor = _platform_actor(order.channel)
+    _request, moved = aftersales_platform_refunded(
+        order=order, ask=_platform_ask(reason=reason, refund=refund, refund_id=refund_id), actor=actor)
     if partial:
-        if latest is not None and latest.kind == RefundRequestKind.PARTIAL and latest.status == RefundRequestStatus.AGREED:
-            return []
-        if latest is None or latest.status != RefundRequestStatus.APPLIED:
-            latest, _created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
-        with transaction.atomic():
-            refund_request_close(order_id=order.pk, status=RefundRequestStatus.AGREED, actor=actor, reason=reason)
-            order_flag(order_id=order.pk, actor=actor, kind=OrderFlagKind.REFUND_AGREED,
-                       reason=_("partial refund agreed"),
-                       data=refund_request_data(latest), attention=False, resolves=refund_request_label())
-        return [OrderAction.FLAG.value]
-    refund_request_close(order_id=order.pk, status=RefundRequestStatus.AGREED, actor=actor, reason=reason)
+        return [OrderAction.FLAG.value] if moved else []
     return _platform_cancel(order=order, reason=reason or _("refund agreed on the platform"),
-                            reason_code="platform_refund")
+                            reason_code=OrderReasonCode.PLATFORM_REFUND)
 
 
 def _refund_applied(*, order: Order, reason: str, platform: str, refund_id: str,
                     refund: ParsedRefund | None, pushed: bool) -> list[str]:
-    """A refund application: recorded once (``PlatformRefundRequest``), with the order's
-    ``refund_requested`` flag and the POS feed event in the same transaction. A pulled
-    "applied" state after the merchant answered is the platform not having caught up."""
+    """A refund application: recorded once as an after-sales request (with the order's
+    ``refund_requested`` flag and the POS feed events in the same transaction). A
+    pulled "applied" state after the merchant answered is the platform not having
+    caught up."""
     if order.status in CLOSED_STATUSES:
         return []
-    latest = refund_request_latest(order_id=order.pk)
+    ask = _platform_ask(reason=reason, refund=refund, refund_id=refund_id)
+    actor = _platform_actor(platform)
+    latest = aftersales_platform_latest(order_id=order.pk)
     if latest is not None:
-        if latest.status == RefundRequestStatus.APPLIED:
-            refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)  # more detail
+        if latest.status == AfterSalesStatus.REQUESTED:
+            aftersales_platform_record(order=order, ask=ask, actor=actor)  # more detail
             return []
-        if refund_id and latest.refund_id == refund_id:
+        if refund_id and latest.platform_refund_id == refund_id:
             return []  # the application already answered
-        if not pushed and latest.status in (RefundRequestStatus.AGREED, RefundRequestStatus.REJECTED):
-            return []
+        if not pushed:
+            return []  # answered; the platform's pulled state has not caught up
     elif not refund_id:
         last = order_last_flag(order_id=order.pk, kinds=REFUND_KINDS)
         if last is not None and last.reason_code == OrderFlagKind.REFUND_REQUESTED:
             return []  # flagged before applications were recorded
-    actor = _platform_actor(platform)
     try:
         with transaction.atomic():
-            request, created = refund_request_record(order=order, refund_id=refund_id, reason=reason, refund=refund)
-            if not created:
-                # Recorded since we read (a concurrent push or pull committed it first):
-                # its flag and POS event are that one's.
-                return []
-            order_refund_requested_flag(order_id=order.pk, actor=actor, reason=refund_request_label(),
-                                        data=refund_request_data(request))
+            _request, created = aftersales_platform_record(order=order, ask=ask, actor=actor)
     except IntegrityError:
         return []  # the same application, recorded at the same moment by a concurrent push or pull
-    return [OrderAction.FLAG.value]
+    # Not created: recorded since we read (a concurrent push or pull committed it
+    # first); its flag and POS events are that one's.
+    return [OrderAction.FLAG.value] if created else []
 
 
 def _refund_state_note(*, order: Order, state: str, reason: str, platform: str, refund_id: str = "",
                        refund: ParsedRefund | None = None, pushed: bool = False) -> list[str]:
-    """Record a refund application (needs a person) or its end; never twice in a row."""
+    """Record a refund application (needs a person) or its end on the platform
+    (rejected there, or withdrawn by the customer); never twice."""
     if state == RefundState.APPLIED:
         return _refund_applied(order=order, reason=reason, platform=platform, refund_id=refund_id, refund=refund,
                                pushed=pushed)
-    kind = {RefundState.REJECTED: OrderFlagKind.REFUND_REJECTED,
-            RefundState.CANCELLED: OrderFlagKind.REFUND_WITHDRAWN}.get(state)
-    if kind is None:
+    status = {RefundState.REJECTED: AfterSalesStatus.REJECTED,
+              RefundState.CANCELLED: AfterSalesStatus.WITHDRAWN}.get(state)
+    if status is None:
         return []
-    actor = _platform_actor(platform)
-    closed = refund_request_close(order_id=order.pk,
-                                  status=(RefundRequestStatus.REJECTED if kind == OrderFlagKind.REFUND_REJECTED
-                                          else RefundRequestStatus.WITHDRAWN),
-                                  actor=actor, reason=reason)
-    last = order_last_flag(order_id=order.pk, kinds=REFUND_KINDS)
-    if last is None:
-        return []  # nothing was requested as far as we know
-    if closed is None and last.reason_code == kind and (not refund_id or last.data.get("refund_id", "") == refund_id):
-        return []
-    data = {"refund_id": refund_id, "platform_reason": reason}
-    label = _("refund rejected") if kind == OrderFlagKind.REFUND_REJECTED else _("refund withdrawn")
-    order_flag(order_id=order.pk, actor=actor, kind=kind, reason=label, data=data,
-               attention=False, resolves=refund_request_label())
-    return [OrderAction.FLAG.value]
+    closed = aftersales_platform_closed(order_id=order.pk, status=status, actor=_platform_actor(platform),
+                                        reason=reason)
+    return [OrderAction.FLAG.value] if closed is not None else []
 
 
 # --- Pushes -------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from aftersales.services import aftersales_platform_confirmed
 from channels.adapters import adapter_for
 from channels.adapters.base import (
     PlatformRejected,
@@ -61,6 +62,8 @@ def order_action_deliver(message: OutboxMessage) -> None:
             logger.info("pick_up is not sent to the platforms; nothing sent", extra={"outbox_id": message.pk})
         elif action == OrderAction.REFUND:
             adapter.refund_agree(binding, order_id, reason=payload.get("reason", ""))
+            # The platform took the agree and refunds its customer: the request is refunded.
+            aftersales_platform_confirmed(order_no=payload["order_no"])
         elif action == REFUND_REJECT:
             adapter.refund_reject(binding, order_id, reason=payload.get("reason", "") or "rejected")
         else:

@@ -20,12 +20,18 @@ class StoreFeedEventType(models.TextChoices):
     ORDER_UPDATED = "order.updated", _("Order details changed")
     ORDER_REFUND_REQUESTED = "order.refund_requested", _("Refund requested")
     ORDER_REFUNDED = "order.refunded", _("Order refunded")
+    AFTERSALES_REQUESTED = "aftersales.requested", _("After-sales request")
+    AFTERSALES_DECIDED = "aftersales.decided", _("After-sales request decided")
+    AFTERSALES_REFUNDED = "aftersales.refunded", _("After-sales refund completed")
 
 
 class StoreFeedEvent(models.Model):
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+", verbose_name=_("store"))
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="feed_events", verbose_name=_("order"))
     type = models.CharField(_("type"), max_length=30, choices=StoreFeedEventType.choices)
+    # ``aftersales.*`` events: the after-sales request's id (aftersales sits above
+    # orders, so an opaque id, no foreign key).
+    after_sales_id = models.PositiveIntegerField(_("after-sales request id"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     acked_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     acked_by = models.CharField(_("acknowledged by terminal"), max_length=64, blank=True)

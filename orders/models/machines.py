@@ -85,8 +85,13 @@ class DeliveryOrder(SharedTransitions, Order):
     def cancel(self, *, now, reason_code="", reason=""):
         self._set_cancelled(now=now, reason_code=reason_code, reason=reason)
 
+    # A whole-order refund: after-sales (a system step acting on a decision) at any time
+    # after payment; the platform once the goods left. A person asks through
+    # after-sales (aftersales.services), never calls it directly.
+    @transition(field="status", source=[S.PAID, S.ACCEPTED, S.READY], target=S.REFUNDED,
+                custom=_custom(_("Refund"), SYSTEM))
     @transition(field="status", source=[S.DISPATCHED, S.DELIVERED], target=S.REFUNDED,
-                custom=_custom(_("Refund"), STAFF, PLATFORM, SYSTEM))
+                custom=_custom(_("Refund"), PLATFORM, SYSTEM))
     def refund(self, *, now, reason_code="", reason=""):
         self.cancel_reason_code = reason_code
         self.cancel_reason = reason
@@ -132,8 +137,10 @@ class PickupOrder(SharedTransitions, Order):
     def cancel(self, *, now, reason_code="", reason=""):
         self._set_cancelled(now=now, reason_code=reason_code, reason=reason)
 
+    @transition(field="status", source=[S.PAID, S.ACCEPTED, S.READY], target=S.REFUNDED,
+                custom=_custom(_("Refund"), SYSTEM))
     @transition(field="status", source=S.PICKED_UP, target=S.REFUNDED,
-                custom=_custom(_("Refund"), STAFF, PLATFORM, SYSTEM))
+                custom=_custom(_("Refund"), PLATFORM, SYSTEM))
     def refund(self, *, now, reason_code="", reason=""):
         self.cancel_reason_code = reason_code
         self.cancel_reason = reason
@@ -173,7 +180,8 @@ class DineInOrder(SharedTransitions, Order):
     def cancel(self, *, now, reason_code="", reason=""):
         self._set_cancelled(now=now, reason_code=reason_code, reason=reason)
 
-    @transition(field="status", source=S.SERVED, target=S.REFUNDED, custom=_custom(_("Refund"), STAFF, SYSTEM))
+    @transition(field="status", source=[S.PAID, S.ACCEPTED, S.READY, S.SERVED], target=S.REFUNDED,
+                custom=_custom(_("Refund"), SYSTEM))
     def refund(self, *, now, reason_code="", reason=""):
         self.cancel_reason_code = reason_code
         self.cancel_reason = reason
@@ -207,7 +215,7 @@ class VoucherOrder(SharedTransitions, Order):
     def cancel(self, *, now, reason_code="", reason=""):
         self._set_cancelled(now=now, reason_code=reason_code, reason=reason)
 
-    @transition(field="status", source=S.ISSUED, target=S.REFUNDED, custom=_custom(_("Refund"), STAFF, SYSTEM))
+    @transition(field="status", source=[S.PAID, S.ISSUED], target=S.REFUNDED, custom=_custom(_("Refund"), SYSTEM))
     def refund(self, *, now, reason_code="", reason=""):
         self.cancel_reason_code = reason_code
         self.cancel_reason = reason

@@ -79,6 +79,8 @@ class OrderFlagKind(models.TextChoices):
     REFUND_WITHDRAWN = "refund_withdrawn", _("Refund withdrawn")
     REFUND_ATTENTION = "refund_attention", _("Refund not completed")
     REFUND_SETTLED = "refund_settled", _("Refund settled")
+    REFUND_OVERDUE = "refund_overdue", _("Refund request overdue")
+    REFUND_DEADLINE_NEAR = "refund_deadline_near", _("Refund request deadline near")
     ACCEPT_TIMEOUT = "accept_timeout", _("Not accepted in time")
     VOUCHERS_AFTER_CANCEL = "vouchers_after_cancel", _("Vouchers issued after cancel")
     VOUCHER_REDEEMED_TWICE = "voucher_redeemed_twice", _("Voucher redeemed twice")
@@ -100,6 +102,14 @@ class OrderReasonCode(models.TextChoices):
     PLATFORM_REFUND = "platform_refund", _("Refunded on the platform")
     STORE_TIMEOUT = "store_timeout", _("Not accepted by the store in time")
     STAFF = "staff", _("By staff")  # a person in the admin gave the reason in words
+
+
+class OrderRefundState(models.TextChoices):
+    """How much of the order went back through after-sales (``refunded_amount``)."""
+
+    NONE = "none", _("Not refunded")
+    PARTIAL = "partial", _("Partly refunded")
+    FULL = "full", _("Fully refunded")
 
 
 class Channel(models.TextChoices):
@@ -146,6 +156,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
     packaging_fee = models.DecimalField(_("packaging fee"), **MONEY, default=ZERO)
     total = models.DecimalField(_("total"), **MONEY, default=ZERO)
     paid_amount = models.DecimalField(_("paid"), **MONEY, default=ZERO)
+    # Written by after-sales (orders.services.core.order_refund_commit) when a refund of
+    # the order is decided; a full refund also moves the order to ``refunded``.
+    refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=ZERO)
+    refund_state = models.CharField(_("refund state"), max_length=10, choices=OrderRefundState.choices,
+                                    default=OrderRefundState.NONE)
+    after_sales_open = models.BooleanField(
+        _("after-sales open"), default=False,
+        help_text=_("An after-sales request of the order awaits a decision or the goods; the after-sales "
+                    "window does not close meanwhile."))
 
     payment_provider = models.CharField(_("payment provider"), max_length=20, blank=True)
     payment_txn_no = models.CharField(_("payment transaction no."), max_length=64, blank=True)
@@ -195,6 +214,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
             ),
             models.UniqueConstraint(fields=["store", "business_date", "day_seq"], name="order_unique_day_seq"),
             models.CheckConstraint(condition=models.Q(total__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(condition=models.Q(refunded_amount__gte=0)
+                                   & models.Q(refunded_amount__lte=models.F("paid_amount")),
+                                   name="order_refunded_within_paid"),
         ]
         indexes = [
             models.Index(fields=["store", "status", "-placed_at"], name="order_store_status_idx"),

@@ -10,27 +10,31 @@ Preconditions and guarantees of every service here:
 """
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, can_proceed
 
 from accounts.models import Brand
 from core.actors import Actor
-from core.errors import InvalidInput, TransitionNotAllowed
-from inventory.services import stock_release
+from core.errors import Conflict, InvalidInput, TransitionNotAllowed
+from inventory.services import stock_give_back_part, stock_release
 from orders.locks import order_lock
-from orders.models import Order, OrderAction, OrderEvent, OrderFlagKind, OrderReasonCode, OrderStatus, OrderType
+from orders.models import Order, OrderAction, OrderReasonCode, OrderRefundState, OrderStatus, OrderType
 from orders.models.machines import machine_actions
 from orders.fulfilment.registry import fulfilment_record
 from orders.services.events import event_write
-from orders.services.refunds import order_refund_schedule, order_refundable_amount
+from orders.services.refunds import order_refund_schedule
 from orders.services.sync import order_sync_enqueue
 from payments.services import payment_close
-from promotions.services import coupon_release, coupon_return, flash_sale_limit_release
+from promotions.services import (
+    coupon_release,
+    coupon_return,
+    flash_sale_limit_release,
+    flash_sale_limit_release_units,
+)
 
 
 def order_transition(
@@ -72,7 +76,7 @@ def order_transition(
         if order.status == OrderStatus.CANCELLED:
             _order_release_resources(order=order, actor=actor, was_paid=from_status != OrderStatus.PENDING_PAYMENT)
         elif order.status == OrderStatus.REFUNDED:
-            _order_refund_resources(order=order, actor=actor)
+            _order_refund_resources(order=order, actor=actor, from_status=from_status)
     return order
 
 
@@ -96,23 +100,89 @@ def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> N
                               reason=order.cancel_reason_code or OrderReasonCode.ORDER_CANCELLED, actor=actor)
 
 
-def _order_refund_resources(*, order: Order, actor: Actor) -> None:
-    """A refunded order (the machines offer ``refund`` only after the goods were handed
-    over: dispatched, delivered, picked up, served, or an e-voucher issued) gives back
-    its coupons and purchase limits as a cancelled one does, but no stock: the goods
-    are gone (a return with restock is a separate after-sales step). An own-channel
-    order is refunded through the provider after commit: what was paid, less the share
-    of e-voucher codes already redeemed (``order_refundable_amount``); a platform order
-    is refunded by its platform. Its unredeemed e-voucher codes were voided by its
-    fulfilment route. Runs inside the refunding transaction."""
-    coupon_return(order_ref=order.order_no)
+def _order_refund_resources(*, order: Order, actor: Actor, from_status: str) -> None:
+    """A refunded order (machine ``refund``: after-sales acting on a decision, or the
+    platform once the goods left) gives back, inside the refunding transaction:
+
+    - its on-order stock when it was not yet prepared (paid, accepted): the goods were
+      never made; once ready or handed over the goods are gone (a return with restock
+      is after-sales' step when the store confirms the goods);
+    - its flash-sale units (purchase limits);
+    - its coupons, used ones too, while still valid, only when everything paid went
+      back (``refund_state`` full): a voucher order whose codes were partly redeemed
+      keeps its coupon, since the customer kept part of what it bought.
+
+    The money is after-sales': it decided the amount and starts the refund
+    (``order_refund_commit``); a platform order is refunded by its platform."""
+    if from_status in NOT_PREPARED:
+        stock_release(store_id=order.store_id, reference=order.order_no)
     flash_sale_limit_release(order_ref=order.order_no)
-    if order.is_platform_order:
-        return
-    amount = order_refundable_amount(order=order)
-    if amount > 0:
-        order_refund_schedule(order=order, amount=amount, refund_ref=f"refund-{order.order_no}",
-                              reason=order.cancel_reason_code or OrderReasonCode.ORDER_REFUNDED, actor=actor)
+    if order.is_platform_order or order.refund_state == OrderRefundState.FULL:
+        coupon_return(order_ref=order.order_no)
+
+
+# Before the kitchen made anything: a refund gives the stock the order holds back.
+NOT_PREPARED = frozenset({OrderStatus.PAID, OrderStatus.ACCEPTED})
+# Where a whole-order refund may start (after-sales checks it before it asks).
+REFUNDABLE_STATUSES = frozenset({
+    OrderStatus.PAID, OrderStatus.ACCEPTED, OrderStatus.READY, OrderStatus.DISPATCHED, OrderStatus.DELIVERED,
+    OrderStatus.PICKED_UP, OrderStatus.SERVED, OrderStatus.ISSUED, OrderStatus.REDEEMED,
+})
+
+
+def order_refund_commit(*, order_id: int, amount: Decimal, full: bool, actor: Actor, after_sales_id: int,
+                        release: dict[int, int] | None = None, money: bool = True, move_order: bool = True,
+                        reason: str = "") -> Order:
+    """After-sales decided that ``amount`` goes back for the order (its request moves to
+    refunding): ``refunded_amount`` grows, ``refund_state`` becomes partial or full.
+
+    - ``full`` (a whole-order refund): with ``move_order`` the order is refunded
+      (machine ``refund``; stock, flash-sale units and coupons as
+      ``_order_refund_resources`` says);
+    - otherwise the order keeps its status; ``release`` (sku id -> units) gives the
+      on-order stock of refunded units back while the order is not yet prepared, and
+      their flash-sale units back;
+    - ``money``: an own-channel order's provider refund of exactly ``amount`` is
+      decided here (``payment_refund`` event) and started after commit, with
+      ``refund_ref`` ``as-<request id>`` (retries and follow-up: orders.services.refunds).
+
+    Precondition: inside after-sales' transaction. Takes the order's row lock. Refused
+    (409 ``refund_exceeds_paid``) when the order would give back more than was paid."""
+    with transaction.atomic():
+        order = order_lock(order_id=order_id)
+        refunded = order.refunded_amount + amount
+        if amount < 0 or refunded > order.paid_amount:
+            raise Conflict(_("More than was paid would go back."), code="refund_exceeds_paid",
+                           detail={"order_no": order.order_no, "paid": str(order.paid_amount),
+                                   "refunded": str(order.refunded_amount), "amount": str(amount)})
+        order.refunded_amount = refunded
+        order.refund_state = OrderRefundState.FULL if refunded >= order.paid_amount else OrderRefundState.PARTIAL
+        order.save(update_fields=["refunded_amount", "refund_state", "updated_at"])
+        if full and move_order:
+            order = order_transition(order_id=order.pk, action=OrderAction.REFUND, actor=actor,
+                                     reason_code=OrderReasonCode.ORDER_REFUNDED,
+                                     reason=(reason or f"after-sales #{after_sales_id}")[:255])
+        elif release:
+            if order.status in NOT_PREPARED:
+                stock_give_back_part(store_id=order.store_id, reference=order.order_no, quantities=release,
+                                     note=f"after-sales #{after_sales_id}")
+            flash_sale_limit_release_units(order_ref=order.order_no, quantities=release)
+        if money and not order.is_platform_order and amount > 0:
+            order_refund_schedule(order=order, amount=amount, refund_ref=f"as-{after_sales_id}",
+                                  reason=OrderReasonCode.ORDER_REFUNDED, actor=actor)
+    return order
+
+
+def order_after_sales_mark(*, order_id: int, open_: bool) -> Order:
+    """After-sales says whether a request of the order is open (awaiting a decision or
+    the goods): while it is, the after-sales window does not close. Takes the order's
+    row lock (inside after-sales' transaction)."""
+    with transaction.atomic():
+        order = order_lock(order_id=order_id)
+        if order.after_sales_open != open_:
+            order.after_sales_open = open_
+            order.save(update_fields=["after_sales_open", "updated_at"])
+    return order
 
 
 # What ``order_transition`` may call: every transition of every machine.
@@ -173,41 +243,15 @@ def order_confirm(*, order_id: int, order_type: str, actor: Actor, **kw) -> Orde
     return order_transition(order_id=order_id, action=CONFIRM_ACTION[order_type], actor=actor, **kw)
 
 
-# Flag kinds (OrderEvent.reason_code) around a platform refund application. The
-# channels layer opens one with ``REFUND_REQUESTED`` (orders.services.sync.
-# order_refund_requested_flag) and closes it with one of the others (the merchant's
-# answer, or the platform's: agreed, rejected, withdrawn by the customer); orders
-# reads them without knowing channels. A whole refund agreed by the platform
-# cancels or refunds the order, which then is no longer confirmed.
-REFUND_APPLICATION_CLOSED = (OrderFlagKind.REFUND_AGREED, OrderFlagKind.REFUND_REJECTED,
-                             OrderFlagKind.REFUND_WITHDRAWN)
-
-
-def _latest_refund_application_flag() -> Coalesce:
-    """The kind of an order's latest refund-application flag ("" when none), per order row."""
-    return Coalesce(Subquery(
-        OrderEvent.objects.filter(order_id=OuterRef("pk"), action=OrderAction.FLAG,
-                                  reason_code__in=(OrderFlagKind.REFUND_REQUESTED, *REFUND_APPLICATION_CLOSED))
-        .order_by("-id").values("reason_code")[:1]
-    ), Value(""))
-
-
-def order_refund_application_open(*, order_id: int) -> bool:
-    """Whether the order has a refund application nobody has answered yet (its latest
-    refund-application flag opened one)."""
-    return (Order.objects.filter(pk=order_id).annotate(refund_flag=_latest_refund_application_flag())
-            .filter(refund_flag=OrderFlagKind.REFUND_REQUESTED).exists())
-
-
 def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int = 200,
                                 max_batches: int = 50) -> int:
     """Close the after-sales window: confirmed orders older than the brand's
     window become ``completed``. Brand by brand, so a brand with a short window
     never waits behind the oldest orders of one with a long window; only orders
-    whose window has closed are read. An order with an open refund application
-    is left confirmed until the application is answered (checked again under the
-    order's lock, so one recorded since the read also holds it). Idempotent;
-    safe to run twice at once."""
+    whose window has closed are read. An order with an open after-sales request
+    (``after_sales_open``) is left confirmed until the request is decided (checked
+    again under the order's lock, so one recorded since the read also holds it).
+    Idempotent; safe to run twice at once."""
     now = now or timezone.now()
     confirmed = [OrderStatus.DELIVERED, OrderStatus.PICKED_UP, OrderStatus.SERVED, OrderStatus.REDEEMED]
     actor = Actor.system("after_sales_close")
@@ -216,18 +260,16 @@ def orders_complete_after_sales(*, now: datetime | None = None, batch_size: int 
         cutoff = now - timedelta(days=days)
         for _batch in range(max_batches):
             ids = list(
-                Order.objects.filter(brand_id=brand_id, status__in=confirmed, confirmed_at__lte=cutoff)
-                .annotate(refund_flag=_latest_refund_application_flag())
-                .exclude(refund_flag=OrderFlagKind.REFUND_REQUESTED)
+                Order.objects.filter(brand_id=brand_id, status__in=confirmed, confirmed_at__lte=cutoff,
+                                     after_sales_open=False)
                 .order_by("confirmed_at", "id").values_list("id", flat=True)[:batch_size]
             )
             completed = 0
             for order_id in ids:
                 try:
                     with transaction.atomic():
-                        order_lock(order_id=order_id)
-                        if order_refund_application_open(order_id=order_id):
-                            continue  # applied for since the read: a person answers it first
+                        if order_lock(order_id=order_id).after_sales_open:
+                            continue  # a request since the read: it is decided first
                         order_transition(order_id=order_id, action=OrderAction.COMPLETE, actor=actor, now=now)
                     completed += 1
                 except TransitionNotAllowed:

@@ -96,6 +96,27 @@ def feed_record(*, order: Order, action: str, from_status: str) -> StoreFeedEven
     return row
 
 
+AFTER_SALES_TYPES = frozenset({T.AFTERSALES_REQUESTED, T.AFTERSALES_DECIDED, T.AFTERSALES_REFUNDED})
+
+
+def feed_record_after_sales(*, order: Order, event_type: str, after_sales_id: int) -> StoreFeedEvent | None:
+    """Tell the store's POS about an after-sales request of ``order`` (``aftersales.*``,
+    the request's id on the row). As for the order's own follow-up events: only for
+    orders routed to the POS that the POS has seen. Precondition: inside the
+    transaction of the change, with the order's row lock held."""
+    if event_type not in AFTER_SALES_TYPES:
+        raise ValueError(f"not an after-sales feed event type: {event_type!r}")
+    if fulfilment_route_name_for(order.order_type) != POS_ROUTE:
+        return None
+    if not StoreFeedEvent.objects.filter(order_id=order.pk, type=T.ORDER_CREATED).exists():
+        return None
+    row = StoreFeedEvent.objects.create(store_id=order.store_id, order=order, type=event_type,
+                                        after_sales_id=after_sales_id)
+    store_id = order.store_id
+    transaction.on_commit(lambda: feed_notify(store_id=store_id), robust=True)
+    return row
+
+
 # --- wake-ups ---------------------------------------------------------------------
 
 
