@@ -272,7 +272,7 @@ def _start_refund(*, request: AfterSalesRequest, actor: Actor, now: datetime) ->
     system = Actor.system("aftersales")
     order = order_refund_commit(
         order_id=request.order_id, amount=request.amount, full=full, actor=system, after_sales_id=request.pk,
-        release=_sku_units(request), money=not platform,
+        release=_sku_units(request), money=not platform, decided_by=actor,
         reason=request.reason or _("after-sales #%(id)s") % {"id": request.pk})
     if platform:
         if not full:

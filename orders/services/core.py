@@ -132,7 +132,7 @@ REFUNDABLE_STATUSES = frozenset({
 
 def order_refund_commit(*, order_id: int, amount: Decimal, full: bool, actor: Actor, after_sales_id: int,
                         release: dict[int, int] | None = None, money: bool = True, move_order: bool = True,
-                        reason: str = "") -> Order:
+                        reason: str = "", decided_by: Actor | None = None) -> Order:
     """After-sales decided that ``amount`` goes back for the order (its request moves to
     refunding): ``refunded_amount`` grows, ``refund_state`` becomes partial or full.
 
@@ -144,7 +144,9 @@ def order_refund_commit(*, order_id: int, amount: Decimal, full: bool, actor: Ac
       their flash-sale units back;
     - ``money``: an own-channel order's provider refund of exactly ``amount`` is
       decided here (``payment_refund`` event) and started after commit, with
-      ``refund_ref`` ``as-<request id>`` (retries and follow-up: orders.services.refunds).
+      ``refund_ref`` ``as-<request id>`` (retries and follow-up: orders.services.refunds);
+      its event names ``decided_by`` (the person, POS or job that decided), the order's
+      own ``refund`` event the system step that carried the decision out.
 
     Precondition: inside after-sales' transaction. Takes the order's row lock. Refused
     (409 ``refund_exceeds_paid``) when the order would give back more than was paid."""
@@ -169,7 +171,7 @@ def order_refund_commit(*, order_id: int, amount: Decimal, full: bool, actor: Ac
             flash_sale_limit_release_units(order_ref=order.order_no, quantities=release)
         if money and not order.is_platform_order and amount > 0:
             order_refund_schedule(order=order, amount=amount, refund_ref=f"as-{after_sales_id}",
-                                  reason=OrderReasonCode.ORDER_REFUNDED, actor=actor)
+                                  reason=OrderReasonCode.ORDER_REFUNDED, actor=decided_by or actor)
     return order
 
 
