@@ -327,11 +327,13 @@ def _refunded(*, request: AfterSalesRequest, order: Order | None = None) -> None
 # --- money outcome ------------------------------------------------------------------------------
 
 
-def aftersales_refund_outcome(*, refund_ref: str, status: str, now: datetime | None = None) -> bool:
+def aftersales_refund_outcome(*, refund_ref: str, status: str, for_good: bool = False,
+                              now: datetime | None = None) -> bool:
     """The provider's word on a refund (the notify, the refund query): a request's
-    refund that succeeded completes it (once); one a person must finish marks it
-    failed. ``refund_ref`` of a retry ("as-12#2") counts for its request. Returns
-    True for the call that moved the request."""
+    refund that succeeded completes it (once). A failed refund marks the request
+    failed only ``for_good`` (a person has it: the follow-up job gave up retrying);
+    before that the follow-up job starts it again. ``refund_ref`` of a retry
+    ("as-12#2") counts for its request. Returns True for the call that moved it."""
     root = refund_ref.split("#", 1)[0]
     if not root.startswith(REFUND_REF_PREFIX) or not root[len(REFUND_REF_PREFIX):].isdigit():
         return False
@@ -346,7 +348,7 @@ def aftersales_refund_outcome(*, refund_ref: str, status: str, now: datetime | N
             _move(request, "complete" if request.status == S.REFUNDING else "settle", actor=system, now=now)
             _refunded(request=request)
             return True
-        if status == RefundStatus.FAILED and request.status == S.REFUNDING:
+        if status == RefundStatus.FAILED and for_good and request.status == S.REFUNDING:
             _move(request, "fail", actor=Actor.system("aftersales"), now=now)
             return True
     return False
@@ -366,7 +368,8 @@ def aftersales_refunds_sync(*, now: datetime | None = None, limit: int = 500) ->
         if any(r.status == RefundStatus.SUCCEEDED for r in refunds):
             moved += aftersales_refund_outcome(refund_ref=refund_ref, status=RefundStatus.SUCCEEDED, now=now)
         elif refunds and refunds[-1].needs_person:
-            moved += aftersales_refund_outcome(refund_ref=refund_ref, status=RefundStatus.FAILED, now=now)
+            moved += aftersales_refund_outcome(refund_ref=refund_ref, status=RefundStatus.FAILED, for_good=True,
+                                               now=now)
     return moved
 
 
