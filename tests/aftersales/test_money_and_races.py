@@ -24,6 +24,8 @@ from core.actors import Actor
 from core.errors import Conflict, TransitionNotAllowed
 from inventory.services import stock_ledger_mismatches
 from orders.models import Order, OrderEvent, OrderStatus, StoreFeedEvent
+from orders.services.refunds import order_refunds_follow_up
+from orders.tasks import retry_owed_refunds_task
 from payments.models import PaymentRefund
 from payments.services import refund_out_no
 from promotions.models import Coupon
@@ -35,6 +37,8 @@ from tests.orders.test_refunds_money import (  # noqa: F401  (wxpay is a fixture
     on_hand,
     paid_order,
     refund_calls,
+    sim_post,
+    sim_refund_status,
     walk,
     wxpay,
 )
@@ -281,3 +285,56 @@ def test_the_pos_hears_of_every_step_of_a_request(wxpay, shop, customer):
     assert rows == [("order.created", None), ("order.refund_requested", None),
                     ("aftersales.requested", request.pk), ("aftersales.decided", request.pk),
                     ("order.refunded", None), ("aftersales.refunded", request.pk)]
+
+
+def approved_request(sim, shop, customer, *, plan: dict | None = None) -> AfterSalesRequest:
+    if plan:
+        sim_post(sim, "/_sim/wxpay/refund_plan", plan, status=201)
+    order = walk(paid_order(sim, customer, shop["store"], lines=(("RICE", 1),)), ("accept", POS),
+                 ("mark_ready", POS), ("pick_up", POS))
+    request = ask(order, customer)
+    aftersales_approve(request_id=request.pk, actor=manager(shop["store"]))
+    assert wait_for(lambda: PaymentRefund.objects.filter(refund_ref=f"as-{request.pk}").exclude(refund_id="").exists())
+    return AfterSalesRequest.objects.get(pk=request.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_the_provider_closes_is_retried_by_the_owed_refunds_job_and_then_completes_the_request(
+        wxpay, shop, customer):
+    request = approved_request(wxpay, shop, customer, plan={"status": "CLOSED", "count": 1})
+    assert wait_for(lambda: PaymentRefund.objects.filter(status="failed").exists())
+    # Closed once: the request keeps refunding (the job starts it again), never "failed" yet.
+    assert AfterSalesRequest.objects.get(pk=request.pk).status == AfterSalesStatus.REFUNDING
+
+    assert retry_owed_refunds_task.apply().get()["retried"] == 1
+    assert wait_for(lambda: AfterSalesRequest.objects.get(pk=request.pk).status == AfterSalesStatus.REFUNDED)
+    retry = PaymentRefund.objects.get(attempt=2)
+    assert (retry.refund_ref, retry.status, retry.amount) == (f"as-{request.pk}#2", "succeeded", D("13.00"))
+    assert [c["body"]["amount"]["refund"] for c in refund_calls(wxpay)] == [1300, 1300]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_failed_for_good_marks_the_request_failed_once(
+        wxpay, shop, customer, settings):
+    settings.PAYMENT_REFUND_MAX_ATTEMPTS = 1
+    request = approved_request(wxpay, shop, customer, plan={"status": "CLOSED", "count": 1})
+    assert wait_for(lambda: PaymentRefund.objects.filter(status="failed").exists())
+    assert retry_owed_refunds_task.apply().get()["flagged"] == 1
+
+    assert aftersales_refunds_sync() == 1
+    assert AfterSalesRequest.objects.get(pk=request.pk).status == AfterSalesStatus.FAILED
+    assert aftersales_refunds_sync() == 0  # once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_refund_notify_is_found_and_completes_the_request_once(wxpay, shop, customer):
+    request = approved_request(wxpay, shop, customer, plan={"status": "SUCCESS", "notify": False})
+    refund = PaymentRefund.objects.get()
+    assert wait_for(lambda: sim_refund_status(wxpay, refund.out_refund_no) == "SUCCESS")
+    assert AfterSalesRequest.objects.get(pk=request.pk).status == AfterSalesStatus.REFUNDING
+
+    order_refunds_follow_up(now=refund.created_at + timedelta(seconds=121))  # the refund query finds it
+    assert (aftersales_refunds_sync(), aftersales_refunds_sync()) == (1, 0)
+    request.refresh_from_db()
+    assert (request.status, request.refunded_at is not None) == (AfterSalesStatus.REFUNDED, True)
+    assert StoreFeedEvent.objects.filter(type="aftersales.refunded", after_sales_id=request.pk).count() == 1
