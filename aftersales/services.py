@@ -199,6 +199,12 @@ def aftersales_approve(*, request_id: int, actor: Actor, store_id: int | None = 
     with transaction.atomic():
         request = _lock(request_id=request_id, store_id=store_id)
         _decider_check(actor=actor, request=request)
+        if (request.requested_by != RequestedBy.PLATFORM and request.status == S.REQUESTED
+                and request.order.status in (OrderStatus.CANCELLED, OrderStatus.REFUNDED)):
+            # Cancelled (and refunded in full) since it was asked: nothing is left to give.
+            raise Conflict(_("The order was cancelled or refunded meanwhile; reject the request."),
+                           code="order_not_refundable",
+                           detail={"order_no": request.order.order_no, "status": request.order.status})
         _move(request, "approve", actor=actor, now=now, decided_by=_who(actor), reason=reason)
         _closed(request=request, actor=actor, kind=OrderFlagKind.REFUND_AGREED, label=_("refund agreed"))
         if request.kind == AfterSalesKind.RETURN and request.requested_by != RequestedBy.PLATFORM:
@@ -270,12 +276,15 @@ def _start_refund(*, request: AfterSalesRequest, actor: Actor, now: datetime) ->
     platform = request.requested_by == RequestedBy.PLATFORM
     full = request.scope == AfterSalesScope.ORDER or _takes_everything(request)
     system = Actor.system("aftersales")
+    # A platform's whole refund of an order its machine can no longer refund (completed,
+    # already cancelled there): only the agree goes out, the platform settles the rest.
+    move_order = full and OrderAction.REFUND.value in request.order.available_actions(actor_kind=system.kind)
     order = order_refund_commit(
         order_id=request.order_id, amount=request.amount, full=full, actor=system, after_sales_id=request.pk,
-        release=_sku_units(request), money=not platform, decided_by=actor,
+        release=_sku_units(request), money=not platform, decided_by=actor, move_order=move_order,
         reason=request.reason or _("after-sales #%(id)s") % {"id": request.pk})
     if platform:
-        if not full:
+        if not move_order:
             # A whole refund's agree was sent by the order's refund itself (a synced action).
             order_sync_enqueue(order=order, action=OrderAction.REFUND, actor=actor, reason=request.decision_reason)
         return
@@ -534,6 +543,8 @@ def aftersales_deadlines_run(*, now: datetime | None = None, limit: int = 200) -
                 approved += 1
         except TransitionNotAllowed:
             continue  # a person decided it meanwhile
+        except Conflict:  # the order ended meanwhile: a person rejects it
+            escalated += _escalate(request_id=request.pk, now=now)
         except Exception:  # logged; the next run tries again
             logger.exception("overdue after-sales request", extra={"after_sales_id": request.pk})
     nearing = (AfterSalesRequest.objects.filter(status=S.REQUESTED, deadline__gt=now, nearing_flagged_at__isnull=True)

@@ -83,7 +83,8 @@ def order_transition(
 def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> None:
     """A cancelled order gives back its stock, coupons (used ones too, once paid: the
     order is refunded in full) and purchase limits; an own-channel order that was paid
-    is refunded after commit. Every release is idempotent. Runs inside the cancelling
+    is refunded after commit: what after-sales has not given back already (the order's
+    ``refunded_amount`` becomes what was paid, ``refund_state`` full). Every release is idempotent. Runs inside the cancelling
     transaction."""
     # In the order placement locks them (coupons, flash-sale counters, stock), so a
     # release never waits in a cycle with a placement or a batch of them.
@@ -95,8 +96,13 @@ def _order_release_resources(*, order: Order, actor: Actor, was_paid: bool) -> N
     stock_release(store_id=order.store_id, reference=order.order_no)
     if not was_paid:
         payment_close(order_ref=order.order_no)  # a late SUCCESS notify still arrives and is refunded
-    if was_paid and not order.is_platform_order and order.paid_amount > 0:
-        order_refund_schedule(order=order, amount=order.paid_amount, refund_ref=f"cancel-{order.order_no}",
+    left = order.paid_amount - order.refunded_amount  # after-sales may have given part back already
+    if was_paid and order.paid_amount > 0:
+        # Everything paid goes back: what after-sales refunded, and the rest now.
+        order.refunded_amount, order.refund_state = order.paid_amount, OrderRefundState.FULL
+        order.save(update_fields=["refunded_amount", "refund_state", "updated_at"])
+    if was_paid and not order.is_platform_order and left > 0:
+        order_refund_schedule(order=order, amount=left, refund_ref=f"cancel-{order.order_no}",
                               reason=order.cancel_reason_code or OrderReasonCode.ORDER_CANCELLED, actor=actor)
 
 

@@ -147,6 +147,13 @@ def test_a_partial_refund_before_preparing_gives_back_only_its_units_and_a_later
                  reason_code="other", reason="客户不要了")
     assert on_hand(store, shop["rice"]) == 10  # the other two, never three
     assert stock_ledger_mismatches() == []
+    # The money: the request's share, then the cancel gives back only the rest.
+    assert wait_for(lambda: PaymentRefund.objects.filter(status="succeeded").count() == 2)
+    assert sorted(PaymentRefund.objects.values_list("refund_ref", "amount")) == sorted([
+        (f"as-{request.pk}", D("13.00")), (f"cancel-{order.order_no}", D("26.00"))])
+    order = Order.objects.get(pk=order.pk)
+    assert (order.status, order.refunded_amount, order.refund_state) == ("cancelled", D("39.00"), "full")
+    # An open request of an order cancelled meanwhile cannot be approved: it is rejected by a person.
 
 
 @pytest.mark.django_db(transaction=True)
