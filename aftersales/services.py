@@ -57,7 +57,7 @@ from core.actors import Actor, ActorKind
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TransitionNotAllowed
 from inventory.services import stock_restock, stock_write_off
 from orders.locks import order_lock
-from orders.models import Order, OrderAction, OrderFlagKind, OrderStatus
+from orders.models import Order, OrderAction, OrderFlagKind, OrderReasonCode, OrderStatus
 from orders.models import StoreFeedEventType as FeedType
 from orders.services.core import REFUNDABLE_STATUSES, order_after_sales_mark, order_refund_commit
 from orders.services.feed import feed_record_after_sales
@@ -282,11 +282,13 @@ def _start_refund(*, request: AfterSalesRequest, actor: Actor, now: datetime) ->
     order = order_refund_commit(
         order_id=request.order_id, amount=request.amount, full=full, actor=system, after_sales_id=request.pk,
         release=_sku_units(request), money=not platform, decided_by=actor, move_order=move_order,
-        reason=request.reason or _("after-sales #%(id)s") % {"id": request.pk})
+        reason=request.decision_reason or request.reason or _("after-sales #%(id)s") % {"id": request.pk},
+        reason_code=OrderReasonCode.PLATFORM_REFUND if platform else OrderReasonCode.ORDER_REFUNDED)
     if platform:
         if not move_order:
             # A whole refund's agree was sent by the order's refund itself (a synced action).
-            order_sync_enqueue(order=order, action=OrderAction.REFUND, actor=actor, reason=request.decision_reason)
+            order_sync_enqueue(order=order, action=OrderAction.REFUND, actor=actor,
+                               reason=request.decision_reason or request.reason)
         return
     if not request.refund_ref:
         request.refund_ref = refund_ref_for(request.pk)

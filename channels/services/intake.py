@@ -298,6 +298,11 @@ def _transition_quietly(*, order: Order, action: str, actor: Actor, **kwargs) ->
 def _apply_platform_state(*, order: Order, parsed: ParsedOrder) -> list[str]:
     order = _reread(order)
     if parsed.cancelled:
+        latest = aftersales_platform_latest(order_id=order.pk)
+        if parsed.refund_state == RefundState.AGREED and latest is not None and latest.status in (
+                AfterSalesStatus.REQUESTED, AfterSalesStatus.APPROVED, AfterSalesStatus.REFUNDING):
+            # Cancelled because the refund went through: the application is refunded too.
+            return _platform_refund_agreed(order=order, reason=parsed.refund_reason)
         return _platform_cancel(order=order, reason=parsed.refund_reason or _("cancelled on the platform"))
     applied = []
     if parsed.refund_state == RefundState.AGREED:
@@ -339,10 +344,12 @@ def _platform_cancel(*, order: Order, reason: str, reason_code: str = OrderReaso
     return []
 
 
-def _platform_ask(*, reason: str, refund: ParsedRefund | None, refund_id: str) -> PlatformAsk:
+def _platform_ask(*, order: Order, reason: str, refund: ParsedRefund | None, refund_id: str) -> PlatformAsk:
+    """The platform's application in after-sales' terms; a partial amount below zero or
+    above the order's total is the platform's error (refused, nothing recorded)."""
     refund = refund or ParsedRefund()
-    if refund.partial and refund.amount is not None and refund.amount < 0:
-        raise PlatformPayloadError(f"negative refund amount {refund.amount}")
+    if refund.partial and refund.amount is not None and not ZERO <= refund.amount <= order.total:
+        raise PlatformPayloadError(f"partial refund of {refund.amount} outside the order total {order.total}")
     return PlatformAsk(refund_id=str(refund_id)[:64], reason=str(reason)[:255], partial=refund.partial,
                        amount=refund.amount, lines=tuple(refund.lines))
 
@@ -365,7 +372,8 @@ def _platform_refund_agreed(*, order: Order, reason: str, refund: ParsedRefund |
         return []
     actor = _platform_actor(order.channel)
     _request, moved = aftersales_platform_refunded(
-        order=order, ask=_platform_ask(reason=reason, refund=refund, refund_id=refund_id), actor=actor)
+        order=order, ask=_platform_ask(order=order, reason=reason, refund=refund, refund_id=refund_id),
+        actor=actor)
     if partial:
         return [OrderAction.FLAG.value] if moved else []
     return _platform_cancel(order=order, reason=reason or _("refund agreed on the platform"),
@@ -380,7 +388,7 @@ def _refund_applied(*, order: Order, reason: str, platform: str, refund_id: str,
     caught up."""
     if order.status in CLOSED_STATUSES:
         return []
-    ask = _platform_ask(reason=reason, refund=refund, refund_id=refund_id)
+    ask = _platform_ask(order=order, reason=reason, refund=refund, refund_id=refund_id)
     actor = _platform_actor(platform)
     latest = aftersales_platform_latest(order_id=order.pk)
     if latest is not None:

@@ -138,7 +138,8 @@ REFUNDABLE_STATUSES = frozenset({
 
 def order_refund_commit(*, order_id: int, amount: Decimal, full: bool, actor: Actor, after_sales_id: int,
                         release: dict[int, int] | None = None, money: bool = True, move_order: bool = True,
-                        reason: str = "", decided_by: Actor | None = None) -> Order:
+                        reason: str = "", decided_by: Actor | None = None,
+                        reason_code: str = OrderReasonCode.ORDER_REFUNDED) -> Order:
     """After-sales decided that ``amount`` goes back for the order (its request moves to
     refunding): ``refunded_amount`` grows, ``refund_state`` becomes partial or full.
 
@@ -168,7 +169,7 @@ def order_refund_commit(*, order_id: int, amount: Decimal, full: bool, actor: Ac
         order.save(update_fields=["refunded_amount", "refund_state", "updated_at"])
         if full and move_order:
             order = order_transition(order_id=order.pk, action=OrderAction.REFUND, actor=actor,
-                                     reason_code=OrderReasonCode.ORDER_REFUNDED,
+                                     reason_code=reason_code,
                                      reason=(reason or f"after-sales #{after_sales_id}")[:255])
         elif release:
             if order.status in NOT_PREPARED:

@@ -11,11 +11,11 @@ from accounts.models import StaffRole
 from channels.adapters.base import ParsedRefund, PlatformPayloadError, PushEvent, PushKind
 from channels.adapters.eleme import refund_detail as eleme_refund_detail
 from channels.adapters.meituan import refund_detail as meituan_refund_detail
-from channels.models import PlatformRefundRequest
+from aftersales.models import AfterSalesRequest
+from aftersales.services import aftersales_approve, aftersales_reject
 from channels.services import binding_pull, platform_order_ingest, platform_push_handle
-from channels.services.refunds import refund_request_agree, refund_request_reject
 from core.actors import Actor
-from core.errors import Conflict, InvalidInput
+from core.errors import InvalidInput, PermissionDenied, TransitionNotAllowed
 from core.models import OutboxMessage
 from core.outbox import outbox_relay
 from orders.models import Order, OrderEvent
@@ -26,7 +26,7 @@ from tests.channels.sim_helpers import MT_LINE, eleme_shop, meituan_shop, sim_or
 from tests.factories import staff_user
 
 POS = Actor(kind="pos", id="T1")
-CHANGELIST = "/admin/channels/platformrefundrequest/"
+CHANGELIST = "/admin/aftersales/aftersalesrequest/"
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_a_refund_push_with_a_bad_amount_is_refused_and_writes_nothing(client, s
 
     assert answer.status_code == 400
     assert answer.json() == {"data": "ng", "error": {"code": 700, "msg": "not an amount: 'lots'"}}
-    assert PlatformRefundRequest.objects.count() == 0
+    assert AfterSalesRequest.objects.count() == 0
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -120,12 +120,13 @@ def test_a_whole_order_application_is_recorded_once_with_the_orders_total(shop):
     _apply(shop, order)  # pushed twice
     platform_order_ingest(binding=shop["meituan"], payload=meituan_order(status=4, refund_status=1))  # and pulled
 
-    request = PlatformRefundRequest.objects.get()
-    assert (request.kind, request.amount, request.lines, request.status, request.refund_id, request.reason) == (
-        "full", Decimal("55.50"), [], "applied", "R1", "少送了")
+    request = AfterSalesRequest.objects.get()
+    assert (request.scope, request.amount, request.platform_lines, request.status, request.platform_refund_id,
+            request.reason, request.requested_by) == ("order", Decimal("55.50"), [], "requested", "R1", "少送了",
+                                                      "platform")
     flags = OrderEvent.objects.filter(order=order, action="flag", reason_code="refund_requested")
     assert flags.count() == 1
-    assert flags.get().data["refund_request_id"] == request.pk
+    assert flags.get().data["after_sales_id"] == request.pk
 
 
 def test_a_partial_application_keeps_its_amount_and_lines(shop):
@@ -135,8 +136,8 @@ def test_a_partial_application_keeps_its_amount_and_lines(shop):
 
     _apply(shop, order, refund=ParsedRefund(partial=True, amount=Decimal("28.00"), lines=lines))
 
-    request = PlatformRefundRequest.objects.get()
-    assert (request.kind, request.amount, request.lines) == ("partial", Decimal("28.00"), list(lines))
+    request = AfterSalesRequest.objects.get()
+    assert (request.scope, request.amount, request.platform_lines) == ("lines", Decimal("28.00"), list(lines))
     order.refresh_from_db()
     assert (order.status, order.needs_attention, order.total) == ("accepted", True, Decimal("55.50"))
 
@@ -150,7 +151,7 @@ def test_a_partial_application_for_more_than_the_order_is_refused_and_records_no
     with pytest.raises(PlatformPayloadError):
         _apply(shop, order, refund=ParsedRefund(partial=True, amount=Decimal("55.51"), lines=()))
 
-    assert PlatformRefundRequest.objects.count() == 0
+    assert AfterSalesRequest.objects.count() == 0
     assert OrderEvent.objects.filter(order=order).count() == events_before
     order.refresh_from_db()
     assert order.status == "accepted"
@@ -162,26 +163,26 @@ def test_a_partial_application_for_more_than_the_order_is_refused_and_records_no
 def test_rejecting_needs_a_reason_and_sends_refund_reject_with_it(shop):
     order = _accepted_meituan(shop)
     _apply(shop, order)
-    request = PlatformRefundRequest.objects.get()
+    request = AfterSalesRequest.objects.get()
     actor = Actor.staff(_staff(shop))
 
     with pytest.raises(InvalidInput):
-        refund_request_reject(request_id=request.pk, actor=actor, reason="  ")
-    refund_request_reject(request_id=request.pk, actor=actor, reason="餐品已送达，照片为证")
+        aftersales_reject(request_id=request.pk, actor=actor, reason="  ")
+    aftersales_reject(request_id=request.pk, actor=actor, reason="餐品已送达，照片为证")
 
     request.refresh_from_db()
     assert (request.status, request.decision_reason) == ("rejected", "餐品已送达，照片为证")
     assert _actions(order)[-1] == ("refund_reject", "餐品已送达，照片为证")
     order.refresh_from_db()
     assert (order.status, order.attention_reason) == ("accepted", "unknown SKU: RICE-X")  # the refund's is gone
-    with pytest.raises(Conflict):
-        refund_request_agree(request_id=request.pk, actor=actor)
+    with pytest.raises(TransitionNotAllowed):
+        aftersales_approve(request_id=request.pk, actor=actor)
 
 
 def test_the_platforms_rejection_after_ours_changes_nothing_more(shop):
     order = _accepted_meituan(shop)
     _apply(shop, order)
-    refund_request_reject(request_id=PlatformRefundRequest.objects.get().pk, actor=Actor.staff(_staff(shop)),
+    aftersales_reject(request_id=AfterSalesRequest.objects.get().pk, actor=Actor.staff(_staff(shop)),
                           reason="不同意")
     before = OrderEvent.objects.filter(order=order).count()
 
@@ -189,29 +190,30 @@ def test_the_platforms_rejection_after_ours_changes_nothing_more(shop):
     platform_order_ingest(binding=shop["meituan"], payload=meituan_order(status=4, refund_status=1))  # stale
 
     assert OrderEvent.objects.filter(order=order).count() == before
-    assert PlatformRefundRequest.objects.count() == 1
+    assert AfterSalesRequest.objects.count() == 1
 
 
 def test_agreeing_a_whole_refund_of_a_delivered_order_refunds_it_and_sends_the_agree(shop):
     order = _delivered_eleme(shop)
     _apply(shop, order, platform="eleme", refund_id="")
-    request = PlatformRefundRequest.objects.get()
+    request = AfterSalesRequest.objects.get()
 
-    refund_request_agree(request_id=request.pk, actor=Actor.staff(_staff(shop)))
+    aftersales_approve(request_id=request.pk, actor=Actor.staff(_staff(shop)))
 
     order.refresh_from_db()
     assert (order.status, order.cancel_reason_code, order.attention_reason) == (
         "refunded", "platform_refund", "stock shortfall")  # the refund's reason is resolved
     assert _actions(order)[-1] == ("refund", "少送了")
-    assert PlatformRefundRequest.objects.get().status == "agreed"
+    # Agreed; refunded once the platform has the agree (the outbox call, not run here).
+    assert AfterSalesRequest.objects.get().status == "refunding"
 
 
 def test_agreeing_a_partial_refund_sends_the_agree_and_leaves_the_order_going(shop):
     order = _accepted_meituan(shop)
     _apply(shop, order, refund=ParsedRefund(partial=True, amount=Decimal("28.00")))
-    request = PlatformRefundRequest.objects.get()
+    request = AfterSalesRequest.objects.get()
 
-    refund_request_agree(request_id=request.pk, actor=Actor.staff(_staff(shop)))
+    aftersales_approve(request_id=request.pk, actor=Actor.staff(_staff(shop)))
     # The platform then reports the refund agreed: a partial one does not cancel the order.
     platform_order_ingest(binding=shop["meituan"], payload=meituan_order(status=4, refund_status=2))
 
@@ -220,18 +222,26 @@ def test_agreeing_a_partial_refund_sends_the_agree_and_leaves_the_order_going(sh
                                                                     "unknown SKU: RICE-X")
     assert _actions(order)[-1] == ("refund", "少送了")
     agreed = OrderEvent.objects.get(order=order, action="flag", reason_code="refund_agreed")
-    assert (agreed.data["amount"], agreed.data["refund_kind"]) == ("28.00", "partial")
+    assert (agreed.data["amount"], agreed.data["refund_kind"]) == ("28.00", "lines")
+    assert AfterSalesRequest.objects.get().status == "refunded"  # the platform said so (pull)
+    assert Order.objects.get(pk=order.pk).refunded_amount == Decimal("28.00")
 
 
-def test_a_whole_refund_of_an_accepted_order_sends_the_agree_and_follows_the_platform(shop):
+def test_a_whole_refund_of_an_accepted_order_refunds_it_sends_the_agree_and_the_platform_cancel_changes_nothing(
+        shop):
     order = _accepted_meituan(shop)
     _apply(shop, order)
 
-    refund_request_agree(request_id=PlatformRefundRequest.objects.get().pk, actor=Actor.staff(_staff(shop)))
-    assert Order.objects.get(pk=order.pk).status == "accepted"  # not refundable by us before dispatch
+    aftersales_approve(request_id=AfterSalesRequest.objects.get().pk, actor=Actor.staff(_staff(shop)))
+    order = Order.objects.get(pk=order.pk)
+    # After-sales refunds the order at once (its stock back: it was not prepared).
+    assert (order.status, order.refunded_amount, order.refund_state) == ("refunded", Decimal("55.50"), "full")
+    before = OrderEvent.objects.filter(order=order).count()
     platform_order_ingest(binding=shop["meituan"], payload=meituan_order(status=9, refund_status=2))
 
-    assert Order.objects.get(pk=order.pk).status == "cancelled"
+    assert Order.objects.get(pk=order.pk).status == "refunded"
+    assert AfterSalesRequest.objects.get().status == "refunded"  # the platform's word closes it, once
+    assert OrderEvent.objects.filter(order=order).count() == before
     assert _actions(order) == [("accept", ""), ("refund", "少送了")]
 
 
@@ -241,20 +251,20 @@ def test_a_whole_refund_of_an_accepted_order_sends_the_agree_and_follows_the_pla
 def test_a_store_manager_rejects_with_a_reason_through_the_admin(client, shop):
     order = _accepted_meituan(shop)
     _apply(shop, order)
-    request = PlatformRefundRequest.objects.get()
+    request = AfterSalesRequest.objects.get()
     client.force_login(_staff(shop))
 
-    form = client.post(CHANGELIST, {"action": "reject_refunds", "_selected_action": [request.pk]})
+    form = client.post(CHANGELIST, {"action": "reject_requests", "_selected_action": [request.pk]})
     assert form.status_code == 200
     assert "reason" in form.context["form"].fields
-    blank = client.post(CHANGELIST, {"action": "reject_refunds", "_selected_action": [request.pk], "apply": "1",
+    blank = client.post(CHANGELIST, {"action": "reject_requests", "_selected_action": [request.pk], "apply": "1",
                                      "reason": ""})
-    assert blank.status_code == 200 and PlatformRefundRequest.objects.get().status == "applied"
-    done = client.post(CHANGELIST, {"action": "reject_refunds", "_selected_action": [request.pk], "apply": "1",
+    assert blank.status_code == 200 and AfterSalesRequest.objects.get().status == "requested"
+    done = client.post(CHANGELIST, {"action": "reject_requests", "_selected_action": [request.pk], "apply": "1",
                                     "reason": "已按时送达"})
 
     assert done.status_code == 302
-    assert PlatformRefundRequest.objects.get().status == "rejected"
+    assert AfterSalesRequest.objects.get().status == "rejected"
     assert _actions(order)[-1] == ("refund_reject", "已按时送达")
 
 
@@ -263,23 +273,29 @@ def test_a_brand_admin_agrees_through_the_admin(client, shop):
     _apply(shop, order, platform="eleme", refund_id="")
     client.force_login(_staff(shop, StaffRole.BRAND_ADMIN))
 
-    answer = client.post(CHANGELIST, {"action": "agree_refunds",
-                                      "_selected_action": [PlatformRefundRequest.objects.get().pk]})
+    answer = client.post(CHANGELIST, {"action": "approve_requests",
+                                      "_selected_action": [AfterSalesRequest.objects.get().pk]})
 
     assert answer.status_code == 302
     assert Order.objects.get(pk=order.pk).status == "refunded"
 
 
-def test_a_clerk_can_neither_see_nor_answer_refund_applications(client, shop):
+def test_a_clerk_sees_refund_applications_but_cannot_answer_them(client, shop):
     order = _accepted_meituan(shop)
     _apply(shop, order)
     client.force_login(_staff(shop, StaffRole.CLERK))
 
-    answer = client.post(CHANGELIST, {"action": "agree_refunds",
-                                      "_selected_action": [PlatformRefundRequest.objects.get().pk]})
+    listing = client.get(CHANGELIST)
+    answer = client.post(CHANGELIST, {"action": "approve_requests",
+                                      "_selected_action": [AfterSalesRequest.objects.get().pk]})
 
-    assert answer.status_code == 403
-    assert PlatformRefundRequest.objects.get().status == "applied"
+    assert listing.status_code == 200 and order.order_no in listing.content.decode()
+    assert "approve_requests" not in listing.content.decode()  # no decision actions offered
+    assert answer.status_code in (200, 302)
+    assert AfterSalesRequest.objects.get().status == "requested"
+    with pytest.raises(PermissionDenied):  # and the service refuses a clerk whatever the page does
+        aftersales_approve(request_id=AfterSalesRequest.objects.get().pk,
+                           actor=Actor.staff(_staff(shop, StaffRole.CLERK)))
 
 
 def test_another_stores_manager_cannot_answer(client, shop):
@@ -289,9 +305,9 @@ def test_another_stores_manager_cannot_answer(client, shop):
     _apply(shop, order)
     client.force_login(staff_user(role=StaffRole.STORE_MANAGER, store=StoreFactory(brand=shop["store"].brand)))
 
-    client.post(CHANGELIST, {"action": "agree_refunds", "_selected_action": [PlatformRefundRequest.objects.get().pk]})
+    client.post(CHANGELIST, {"action": "approve_requests", "_selected_action": [AfterSalesRequest.objects.get().pk]})
 
-    assert PlatformRefundRequest.objects.get().status == "applied"
+    assert AfterSalesRequest.objects.get().status == "requested"
     assert _actions(order) == [("accept", "")]
 
 
@@ -312,18 +328,24 @@ def test_a_partial_meituan_application_is_pushed_recorded_and_agreed_over_http(s
                             json={"reason": "少了一份", "lines": [{"app_food_code": "mt_gbjd", "count": 1}]},
                             timeout=5)
     assert applied.status_code == 200, applied.text
-    assert wait_for(lambda: PlatformRefundRequest.objects.filter(order=order).exists())
-    request = PlatformRefundRequest.objects.get(order=order)
-    assert (request.kind, request.amount, request.reason) == ("partial", Decimal("38.00"), "少了一份")
-    assert [(ln["merchant_code"], ln["quantity"], ln["amount"]) for ln in request.lines] == [("mt_gbjd", 1, "38.00")]
+    assert wait_for(lambda: AfterSalesRequest.objects.filter(order=order).exists())
+    request = AfterSalesRequest.objects.get(order=order)
+    assert (request.scope, request.amount, request.reason) == ("lines", Decimal("38.00"), "少了一份")
+    assert [(ln["merchant_code"], ln["quantity"], ln["amount"]) for ln in request.platform_lines] == [
+        ("mt_gbjd", 1, "38.00")]
 
-    refund_request_agree(request_id=request.pk, actor=Actor.staff(_staff(shop)))
+    aftersales_approve(request_id=request.pk, actor=Actor.staff(_staff(shop)))
     outbox_relay(limit=10)
 
     on_platform = requests.get(f"{sim.base_url}/_sim/meituan/orders/{order_id}", timeout=5).json()
     assert (on_platform["refund_status"], on_platform["status"]) == (2, 4)  # agreed; the order goes on
     assert binding_pull(binding_id=shop["meituan"].pk).errors == []
     assert Order.objects.get(pk=order.pk).status == "accepted"
+    # The platform took the agree: the request is refunded, the order shows the part refunded.
+    request.refresh_from_db()
+    assert request.status == "refunded"
+    order = Order.objects.get(pk=order.pk)
+    assert (order.refunded_amount, order.refund_state) == (Decimal("38.00"), "partial")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -338,12 +360,12 @@ def test_an_eleme_application_rejected_in_the_admin_reaches_the_platform_with_th
     order_transition(order_id=order.pk, action="accept", actor=POS)
     outbox_relay(limit=10)
     requests.post(f"{sim.base_url}/_sim/eleme/orders/{order_id}/refund_apply", json={"reason": "太慢了"}, timeout=5)
-    assert wait_for(lambda: PlatformRefundRequest.objects.filter(order=order).exists())
-    request = PlatformRefundRequest.objects.get(order=order)
-    assert (request.kind, request.amount) == ("full", order.total)
+    assert wait_for(lambda: AfterSalesRequest.objects.filter(order=order).exists())
+    request = AfterSalesRequest.objects.get(order=order)
+    assert (request.scope, request.amount) == ("order", order.total)
 
     client.force_login(_staff(shop))
-    client.post(CHANGELIST, {"action": "reject_refunds", "_selected_action": [request.pk], "apply": "1",
+    client.post(CHANGELIST, {"action": "reject_requests", "_selected_action": [request.pk], "apply": "1",
                              "reason": "已出餐"})
     outbox_relay(limit=10)
 

@@ -1,7 +1,8 @@
 """The after-sales window job never completes an order with an open refund
 application: the application (recorded by the channels layer, which flags the order)
-holds the order confirmed until it is answered; then the next run completes it, or
-the refund closes it. Applications go through the real channels services."""
+holds the order confirmed (``Order.after_sales_open``) until it is answered; then the
+next run completes it, or the refund closes it. Applications go through the real
+channels services, answers through the after-sales services."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -11,14 +12,13 @@ from django.utils import timezone
 
 from accounts.models import StaffRole
 from channels.adapters.base import ParsedRefund, PushEvent, PushKind
-from channels.models import PlatformRefundRequest
+from aftersales.models import AfterSalesRequest
+from aftersales.services import aftersales_approve, aftersales_reject
 from channels.services import platform_order_ingest, platform_push_handle
-from channels.services.refunds import refund_request_agree, refund_request_reject
 from core.actors import Actor
 from inventory.services import stock_set
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import core, order_transition, orders_complete_after_sales
-from orders.services.core import order_refund_application_open
 from payments.models import PaymentRefund
 from tests.channels.samples import MEITUAN_SHOP, meituan_order
 from tests.factories import BrandFactory, SkuFactory, StoreBindingFactory, StoreFactory, staff_user
@@ -63,12 +63,12 @@ def test_an_open_application_past_the_window_holds_the_order_until_it_is_rejecte
 
     assert orders_complete_after_sales() == 0
     assert status(order) == OrderStatus.DELIVERED
-    assert order_refund_application_open(order_id=order.pk) is True
+    assert Order.objects.get(pk=order.pk).after_sales_open is True
 
-    refund_request_reject(request_id=PlatformRefundRequest.objects.get().pk, actor=shop["manager"],
+    aftersales_reject(request_id=AfterSalesRequest.objects.get().pk, actor=shop["manager"],
                           reason="已按订单出餐")
 
-    assert order_refund_application_open(order_id=order.pk) is False
+    assert Order.objects.get(pk=order.pk).after_sales_open is False
     assert orders_complete_after_sales() == 1
     assert status(order) == OrderStatus.COMPLETED
 
@@ -89,7 +89,7 @@ def test_a_partial_refund_agreed_lets_the_order_complete(shop):
     apply(shop, order, refund=ParsedRefund(partial=True, amount=Decimal("28.00")))
     assert orders_complete_after_sales() == 0
 
-    refund_request_agree(request_id=PlatformRefundRequest.objects.get().pk, actor=shop["manager"])
+    aftersales_approve(request_id=AfterSalesRequest.objects.get().pk, actor=shop["manager"])
 
     assert orders_complete_after_sales() == 1
     assert status(order) == OrderStatus.COMPLETED
@@ -99,7 +99,7 @@ def test_a_whole_refund_agreed_closes_the_order_as_refunded_by_the_platform_not_
     order = delivered_past_window(shop)
     apply(shop, order)
 
-    refund_request_agree(request_id=PlatformRefundRequest.objects.get().pk, actor=shop["manager"])
+    aftersales_approve(request_id=AfterSalesRequest.objects.get().pk, actor=shop["manager"])
 
     assert orders_complete_after_sales() == 0
     assert status(order) == OrderStatus.REFUNDED
@@ -110,11 +110,11 @@ def test_a_whole_refund_agreed_closes_the_order_as_refunded_by_the_platform_not_
 def test_a_second_application_after_a_rejected_one_holds_the_order_again(shop):
     order = delivered_past_window(shop)
     apply(shop, order)
-    refund_request_reject(request_id=PlatformRefundRequest.objects.get().pk, actor=shop["manager"], reason="不同意")
+    aftersales_reject(request_id=AfterSalesRequest.objects.get().pk, actor=shop["manager"], reason="不同意")
 
     apply(shop, order, refund_id="R2")
 
-    assert order_refund_application_open(order_id=order.pk) is True
+    assert Order.objects.get(pk=order.pk).after_sales_open is True
     assert orders_complete_after_sales() == 0
     assert status(order) == OrderStatus.DELIVERED
 
@@ -142,4 +142,4 @@ def test_an_application_recorded_after_the_job_read_the_order_still_holds_it(sho
 
     assert orders_complete_after_sales() == 0
     assert status(order) == OrderStatus.DELIVERED
-    assert PlatformRefundRequest.objects.get().status == "applied"
+    assert AfterSalesRequest.objects.get().status == "requested"
