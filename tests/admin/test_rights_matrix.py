@@ -29,7 +29,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import CustomerToken, LoginCode, LoginCodeAttempt, StaffRole
-from channels.models import PlatformRefundRequest, StoreBinding
+from aftersales.models import AfterSalesRequest
+from channels.models import StoreBinding
 from core.models import IdempotencyRecord, OutboxMessage, OutboxStatus
 from inventory.models import StockMovement, StockShortfall
 from inventory.services import stock_set
@@ -77,7 +78,9 @@ ROLES = {
 # Which order actions each role may trigger from the admin.
 FLOOR = {"accept", "mark_ready", "dispatch", "deliver", "pick_up", "serve", "redeem"}
 ORDER_ACTIONS = {CLERK: FLOOR, MGR: FLOOR | {"reject", "cancel"},
-                 BA: FLOOR | {"reject", "cancel", "refund", "complete", "issue"}}
+                 BA: FLOOR | {"reject", "cancel", "complete", "issue"}}
+# ``refund`` is no transition a person takes: every refund is an after-sales request
+# (aftersales.AfterSalesRequest below), so the VoucherOrder row checks it is refused to all.
 
 # Models registered by Django and its packages, with Django's own permissions (which no
 # staff user of the order center holds), and back-office users, which are not tenant
@@ -138,6 +141,12 @@ def _order(store, **kwargs):
 
 def _platform_order(store):
     return make_order(store=store, channel="meituan", order_type="delivery", paid=True, channel_order_id=uniq("mt"))
+
+
+def _after_sales_request(store):
+    order = _order(store)
+    return AfterSalesRequest.objects.create(brand=store.brand, store=store, order=order, amount="10.00",
+                                            requested_by="customer", deadline=timezone.now() + timedelta(hours=24))
 
 
 def _voucher_issued(store):
@@ -227,11 +236,11 @@ SPECS: dict[str, Spec] = {
         add_field="brand", actions=DELETE_SELECTED),
     "channels.StoreBinding": Spec("store", BRAND_DATA, make=_binding, change={"app_id": "6002"}, add=_binding_add,
                                   add_field="store", actions=DELETE_SELECTED),
-    "channels.PlatformRefundRequest": Spec(
-        "store", {"view": MANAGERS, "decide": MANAGERS},
-        make=lambda store: PlatformRefundRequest.objects.create(order=_platform_order(store), platform="meituan",
-                                                                amount="10.00", refund_id=uniq("R")),
-        actions={"agree_refunds": ("decide", {}), "reject_refunds": ("decide", {"apply": "1", "reason": "已送达"})}),
+    "aftersales.AfterSalesRequest": Spec(
+        "store", {"view": ALL, "decide": MANAGERS},
+        make=lambda store: _after_sales_request(store),
+        actions={"approve_requests": ("decide", {}),
+                 "reject_requests": ("decide", {"apply": "1", "reason": "已送达"})}),
     "core.OutboxMessage": Spec(
         "brand", {"view": BRAND_ADMINS, "retry": BRAND_ADMINS},
         make=lambda brand: OutboxMessage.objects.create(topic="platform.order_action", key=uniq("k"), payload={},

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from channels.adapters.eleme import ElemeAdapter
 from channels.adapters.meituan import MeituanAdapter
-from channels.models import PlatformRefundRequest
+from aftersales.models import AfterSalesRequest
 from channels.services import binding_pull, platform_order_ingest, platform_orders_reconcile
 from core.actors import Actor
 from core.models import OutboxMessage
@@ -81,8 +81,8 @@ def world():
                                                                          "reference")),
         "shortfalls": list(StockShortfall.objects.order_by("pk").values_list("pk", "quantity", "resolved")),
         "feed": list(StoreFeedEvent.objects.order_by("pk").values_list("pk", "store_id", "order_id", "type")),
-        "refund_applications": list(PlatformRefundRequest.objects.order_by("pk").values_list(
-            "pk", "order_id", "kind", "amount", "status")),
+        "refund_applications": list(AfterSalesRequest.objects.order_by("pk").values_list(
+            "pk", "order_id", "scope", "amount", "status")),
         "outbox": list(OutboxMessage.objects.order_by("pk").values_list("pk", "topic", "key", "status")),
     }
 
@@ -217,12 +217,12 @@ OWNED = [
     ("meituan refund apply, whole order",
      lambda: ("meituan", "refund_order", {"order_id": A_MEITUAN_ORDER, "notify_type": "apply", "reason": "不想要了",
                                           "refund_id": "R9"}),
-     lambda: PlatformRefundRequest.objects.values_list("kind", "status").get(), ("full", "applied")),
+     lambda: AfterSalesRequest.objects.values_list("scope", "status").get(), ("order", "requested")),
     ("meituan refund apply, partial",
      lambda: ("meituan", "refund_order", {"order_id": A_MEITUAN_ORDER, "notify_type": "part", "money": "28",
                                           "food": FOOD, "reason": "少送了", "refund_id": "R9"}),
-     lambda: PlatformRefundRequest.objects.values_list("kind", "status", "amount").get(),
-     ("partial", "applied", Decimal("28.00"))),
+     lambda: AfterSalesRequest.objects.values_list("scope", "status", "amount").get(),
+     ("lines", "requested", Decimal("28.00"))),
     ("meituan refund agree",
      lambda: ("meituan", "refund_order", {"order_id": A_MEITUAN_ORDER, "notify_type": "agree", "reason": "同意",
                                           "refund_id": "R9"}),
@@ -237,12 +237,12 @@ OWNED = [
     ("eleme 30 refund apply, whole order",
      lambda: ("eleme", 30, _el_message(shopId=int(ELEME_SHOP), refundStatus="applied", reason="少送了",
                                        refundType="normal"), ELEME_SHOP),
-     lambda: PlatformRefundRequest.objects.values_list("kind", "status").get(), ("full", "applied")),
+     lambda: AfterSalesRequest.objects.values_list("scope", "status").get(), ("order", "requested")),
     ("eleme 30 refund apply, partial",
      lambda: ("eleme", 30, _el_message(shopId=int(ELEME_SHOP), refundStatus="applied", reason="少送了",
                                        refundType="part", totalPrice=24, goodsList=GOODS), ELEME_SHOP),
-     lambda: PlatformRefundRequest.objects.values_list("kind", "status", "amount").get(),
-     ("partial", "applied", Decimal("24.00"))),
+     lambda: AfterSalesRequest.objects.values_list("scope", "status", "amount").get(),
+     ("lines", "requested", Decimal("24.00"))),
 ]
 
 

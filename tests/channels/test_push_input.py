@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from channels.models import PlatformRefundRequest
+from aftersales.models import AfterSalesRequest
 from channels.services import binding_pull, platform_order_ingest
 from core.actors import Actor
 from orders.models import Order, OrderEvent
@@ -93,7 +93,7 @@ def test_a_signed_eleme_message_that_is_malformed_gets_a_400(client, shop, messa
     response = eleme_push(client, 30, message, binding=shop["eleme"])
 
     assert _answer(response) == (400, {"message": answer})
-    assert PlatformRefundRequest.objects.count() == 0
+    assert AfterSalesRequest.objects.count() == 0
 
 
 @pytest.mark.parametrize(("order", "answer"), [
@@ -183,7 +183,7 @@ def test_a_signed_meituan_refund_with_bad_values_gets_a_400(client, shop, fields
                                                      "money": "1", "reason": "x", **fields}, binding=shop["meituan"])
 
     assert _answer(response) == (400, {"data": "ng", "error": {"code": 700, "msg": answer[:100]}})
-    assert PlatformRefundRequest.objects.count() == 0
+    assert AfterSalesRequest.objects.count() == 0
 
 
 # --- NUL bytes: removed at the adapter edge, pushed or pulled ------------------------------------
@@ -212,7 +212,7 @@ def test_a_pushed_meituan_refund_reason_with_nul_bytes_is_stored_without_them(cl
                             binding=shop["meituan"])
 
     assert _answer(response) == (200, {"data": "ok"})
-    assert PlatformRefundRequest.objects.values_list("reason", "refund_id").get() == ("少送了", "R1")
+    assert AfterSalesRequest.objects.values_list("reason", "platform_refund_id").get() == ("少送了", "R1")
 
 
 def test_a_pushed_eleme_order_with_nul_bytes_is_stored_without_them(client, shop):
@@ -238,7 +238,7 @@ def test_a_pushed_eleme_refund_reason_with_nul_bytes_is_stored_without_them(clie
                                        "refundType": "normal"}, binding=shop["eleme"])
 
     assert _answer(response) == (200, {"message": "ok"})
-    assert PlatformRefundRequest.objects.values_list("reason", flat=True).get() == "少送了"
+    assert AfterSalesRequest.objects.values_list("reason", flat=True).get() == "少送了"
 
 
 def test_an_identifier_with_a_nul_byte_is_refused_before_it_is_looked_up(client, shop):
@@ -252,7 +252,7 @@ def test_an_identifier_with_a_nul_byte_is_refused_before_it_is_looked_up(client,
 
     assert _answer(eleme) == (400, {"message": "shopId has control characters"})
     assert _answer(meituan) == (400, {"data": "ng", "error": {"code": 700, "msg": "app_poi_code has control characters"}})
-    assert PlatformRefundRequest.objects.count() == 0
+    assert AfterSalesRequest.objects.count() == 0
 
 
 @pytest.mark.django_db(transaction=True)

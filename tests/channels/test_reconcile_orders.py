@@ -9,7 +9,8 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from channels.models import PlatformOrderCheck, PlatformRefundRequest
+from aftersales.models import AfterSalesRequest
+from channels.models import PlatformOrderCheck
 from channels.services import binding_pull, platform_orders_reconcile
 from channels.services.reconcile import _claim
 from core.actors import Actor
@@ -106,8 +107,8 @@ def test_a_lost_eleme_refund_application_is_recorded(sim, shop):
 
     platform_orders_reconcile(now=_later())
 
-    request = PlatformRefundRequest.objects.get(order=order)
-    assert (request.kind, request.amount, request.status) == ("full", Decimal("29.00"), "applied")
+    request = AfterSalesRequest.objects.get(order=order)
+    assert (request.scope, request.amount, request.status) == ("order", Decimal("29.00"), "requested")
     assert Order.objects.get(pk=order.pk).needs_attention is True
 
 

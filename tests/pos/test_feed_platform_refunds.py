@@ -4,7 +4,7 @@ in the same transaction as the application, and only for an order the POS has se
 import pytest
 
 from channels.adapters.base import PushEvent, PushKind
-from channels.models import PlatformRefundRequest
+from aftersales.models import AfterSalesRequest
 from channels.services import platform_order_ingest, platform_push_handle
 from orders.models import StoreFeedEvent
 from tests.channels.samples import MEITUAN_SHOP, meituan_order
@@ -35,10 +35,10 @@ def test_the_pos_feed_delivers_a_refund_request_after_the_order(store, binding, 
     events = pos.get(EVENTS).json()["events"]
     assert [(e["type"], e["order"]["order_no"]) for e in first] == [("order.created", order.order_no)]
     assert [(e["type"], e["order"]["order_no"], e["order"]["channel"]) for e in events] == [
-        ("order.refund_requested", order.order_no, "meituan")]
+        ("order.refund_requested", order.order_no, "meituan"), ("aftersales.requested", order.order_no, "meituan")]
     assert set(events[0]) >= {"id", "type", "created_at", "order"}
-    acked = pos.post(f"{EVENTS}/ack", {"ids": [events[0]["id"]]}, format="json").json()
-    assert acked == {"acked": 1}
+    acked = pos.post(f"{EVENTS}/ack", {"ids": [e["id"] for e in events]}, format="json").json()
+    assert acked == {"acked": 2}
     assert pos.get(EVENTS).json()["events"] == []
 
 
@@ -48,11 +48,11 @@ def test_the_feed_event_and_the_application_commit_together(store, binding, monk
     def broken_flag(**kwargs):
         raise RuntimeError("the flag could not be written")
 
-    monkeypatch.setattr("channels.services.intake.order_refund_requested_flag", broken_flag)
+    monkeypatch.setattr("aftersales.services.order_refund_requested_flag", broken_flag)
     with pytest.raises(RuntimeError):
         _apply(binding, order)
 
-    assert PlatformRefundRequest.objects.count() == 0
+    assert AfterSalesRequest.objects.count() == 0
     assert list(StoreFeedEvent.objects.filter(order=order).values_list("type", flat=True)) == ["order.created"]
 
 
@@ -62,5 +62,5 @@ def test_no_refund_requested_event_for_an_order_the_pos_never_saw(store, binding
 
     _apply(binding, order)
 
-    assert PlatformRefundRequest.objects.filter(order=order).count() == 1
+    assert AfterSalesRequest.objects.filter(order=order).count() == 1
     assert StoreFeedEvent.objects.filter(order=order).count() == 0
