@@ -12,7 +12,10 @@ import requests
 from django.utils import timezone
 
 from core.actors import Actor
-from core.errors import TransitionNotAllowed
+from accounts.models import StaffRole
+from aftersales.models import AfterSalesRequest
+from aftersales.services import aftersales_approve, aftersales_request_create
+from core.errors import Conflict, TransitionNotAllowed
 from inventory.models import Stock
 from inventory.services import stock_ledger_mismatches
 from orders.models import Order, OrderEvent, OrderStatus, VoucherCode
@@ -25,7 +28,7 @@ from payments.models import PaymentRefund, PaymentTransaction
 from payments.services import refund_out_no
 from promotions.models import Coupon, FlashSaleUsage
 from simulator.testing import running_simulator
-from tests.factories import CouponFactory, CouponTemplateFactory, PromotionFactory
+from tests.factories import CouponFactory, CouponTemplateFactory, PromotionFactory, staff_user
 from tests.order_helpers import make_order
 from tests.orders.conftest import client_for
 from tests.channels.sim_helpers import threads_run, wait_for
@@ -87,8 +90,22 @@ def paid_order(sim, customer, store, *, order_type="pickup", lines=(("RICE", 1),
 
 def walk(order, *steps) -> Order:
     for action, actor in steps:
+        if action == "refund":  # a person refunds through after-sales, never the machine directly
+            staff_refund(order)
+            continue
         order = order_transition(order_id=order.pk, action=action, actor=actor)
     return Order.objects.get(pk=order.pk)
+
+
+def staff_refund(order) -> AfterSalesRequest:
+    """The admin's "Refund this order": a whole-order request by the store's manager, approved."""
+    manager = Actor.staff(staff_user(role=StaffRole.STORE_MANAGER, store=order.store))
+    request = aftersales_request_create(order_id=order.pk, actor=manager, reason_code="store_error", reason="退款")
+    return aftersales_approve(request_id=request.pk, actor=manager)
+
+
+def refund_ref_of(order) -> str:
+    return f"as-{AfterSalesRequest.objects.get(order=order).pk}"
 
 
 def sim_refund_status(sim, out_refund_no: str) -> str:
@@ -128,7 +145,7 @@ def test_a_picked_up_order_refunded_by_staff_gets_exactly_what_was_paid_back_onc
     assert order.status == OrderStatus.REFUNDED
     assert wait_for(lambda: refund_ended(order.order_no))
     [call] = refund_calls(wxpay)
-    refund_ref = f"refund-{order.order_no}"
+    refund_ref = refund_ref_of(order)
     assert call["body"]["out_refund_no"] == refund_out_no(order_ref=order.order_no, refund_ref=refund_ref)
     assert call["body"]["amount"] == {"refund": 2450, "total": 2450, "currency": "CNY"}
     refund = PaymentRefund.objects.get()
@@ -147,7 +164,7 @@ def test_a_picked_up_order_refunded_by_staff_gets_exactly_what_was_paid_back_onc
     # The follow-up job finds nothing owed: never a second refund.
     assert retry_owed_refunds_task.apply().get() == {"started": 0, "checked": 0, "retried": 0, "flagged": 0,
                                                      "settled": 0}
-    with pytest.raises(TransitionNotAllowed):
+    with pytest.raises(Conflict):  # nothing is left to refund
         walk(order, ("refund", STAFF))
     assert len(refund_calls(wxpay)) == 1
 
@@ -199,7 +216,8 @@ def test_every_path_that_ends_a_paid_order_sends_back_exactly_what_was_paid_once
     fen = int(order.paid_amount * 100)
     assert call["body"]["amount"] == {"refund": fen, "total": fen, "currency": "CNY"}
     refund = PaymentRefund.objects.get()
-    assert (refund.refund_ref, refund.amount) == (f"{prefix}-{order.order_no}", order.paid_amount)
+    expected_ref = refund_ref_of(order) if prefix == "refund" else f"{prefix}-{order.order_no}"
+    assert (refund.refund_ref, refund.amount) == (expected_ref, order.paid_amount)
     assert OrderEvent.objects.filter(order=order, action="payment_refund").count() == 1
     assert retry_owed_refunds_task.apply().get()["started"] == 0
 
@@ -241,18 +259,21 @@ def test_refunds_and_cancels_racing_on_one_order_start_exactly_one_provider_refu
                 walk(order, ("pick_up", POS))
             except TransitionNotAllowed:
                 pass  # another thread picked it up, or it was cancelled
-            return walk(order, ("refund", STAFF)).status
+            staff_refund(order)
+            return Order.objects.get(pk=order.pk).status
 
         results, errors = threads_run(8, move)
 
-        assert len(results) == 1 and all(isinstance(e, TransitionNotAllowed) for e in errors)
+        # The losers are refused (a move the machine no longer allows, a second request,
+        # an approval of a request whose order was cancelled meanwhile).
+        assert len(results) == 1 and all(isinstance(e, Conflict) for e in errors)
         final = Order.objects.get(pk=order.pk)
         assert final.status == results[0]
-        prefix = {"cancelled": "cancel", "refunded": "refund"}[final.status]
         assert wait_for(lambda: refund_ended(order.order_no))
         assert len(refund_calls(wxpay)) == before + 1
         [refund] = PaymentRefund.objects.filter(transaction__order_ref=order.order_no)
-        assert (refund.refund_ref, refund.amount) == (f"{prefix}-{order.order_no}", order.paid_amount)
+        expected_ref = refund_ref_of(order) if final.status == OrderStatus.REFUNDED else f"cancel-{order.order_no}"
+        assert (refund.refund_ref, refund.amount) == (expected_ref, order.paid_amount)
         assert OrderEvent.objects.filter(order=order, action="payment_refund").count() == 1
         # Cancelled: the meal never left, its stock came back; refunded after pickup: it did not.
         rice_left -= 1 if final.status == OrderStatus.REFUNDED else 0
@@ -305,7 +326,7 @@ def test_an_abnormal_refund_flags_the_order_for_a_person_and_its_success_resolve
     assert (order.needs_attention, order.attention_reason) == (True, "refund not completed")
     flag = OrderEvent.objects.get(order=order, action="flag", reason_code="refund_attention")
     assert flag.data == {"kind": "refund_attention", "out_refund_no": refund.out_refund_no,
-                         "refund_ref": f"refund-{order.order_no}", "amount": "13.00",
+                         "refund_ref": refund_ref_of(order), "amount": "13.00",
                          "refund_status": "abnormal", "provider_status": "ABNORMAL", "why": "abnormal"}
     # A person sends the money at the provider: it reports SUCCESS.
     sim_post(wxpay, f"/_sim/wxpay/refunds/{refund.out_refund_no}/settle", {"status": "SUCCESS"})
@@ -335,7 +356,7 @@ def test_a_closed_refund_is_started_again_then_handed_to_a_person_after_the_last
     assert (second_run["retried"], second_run["flagged"]) == (0, 1)
     first, retry = PaymentRefund.objects.order_by("attempt")
     assert (retry.refund_ref, retry.retry_of_id, retry.needs_person) == (
-        f"refund-{order.order_no}#2", first.pk, True)
+        f"{refund_ref_of(order)}#2", first.pk, True)
     calls = refund_calls(wxpay)
     assert [c["body"]["out_refund_no"] for c in calls] == [first.out_refund_no, retry.out_refund_no]
     assert {c["body"]["amount"]["refund"] for c in calls} == {int(order.paid_amount * 100)}
