@@ -20,8 +20,12 @@ DEFAULT_ACTOR_KIND = {"pay": "payment", "issue": "system", "complete": "system"}
 
 
 def walk(order, *actions, actor_kind=None):
-    """Apply actions in turn (each by its usual actor unless one is given)."""
+    """Apply actions in turn (each by its usual actor unless one is given). "refund" is a
+    person's whole-order refund: an after-sales request by the store's manager, approved."""
     for action in actions:
+        if action == "refund" and actor_kind is None:
+            order = staff_refund(order)
+            continue
         kind = actor_kind or DEFAULT_ACTOR_KIND.get(action, "staff")
         order = order_transition(order_id=order.pk, action=action, actor=Actor(kind=kind, id="t"))
         if action == "pay":  # paid: the store's to handle, as the payment confirmation does
@@ -41,3 +45,17 @@ def staff_client(client, *, store, role):
     membership = MembershipFactory(brand=store.brand, store=None if role == "brand_admin" else store, role=role)
     client.force_login(membership.user)
     return client
+
+
+def staff_refund(order):
+    """The admin's "Refund this order": a whole-order request by the store's manager, approved.
+    Returns the order as it is afterwards."""
+    from accounts.models import StaffRole
+    from aftersales.services import aftersales_approve, aftersales_request_create
+    from orders.models import Order
+    from tests.factories import staff_user
+
+    manager = Actor.staff(staff_user(role=StaffRole.STORE_MANAGER, store=order.store))
+    request = aftersales_request_create(order_id=order.pk, actor=manager, reason_code="store_error", reason="退款")
+    aftersales_approve(request_id=request.pk, actor=manager)
+    return Order.objects.get(pk=order.pk)

@@ -76,7 +76,8 @@ def test_reject_is_a_cancellation_and_refund_is_refunded(store):
     walk(refunded, "accept", "mark_ready", "pick_up", "refund")
 
     assert feed_types(rejected) == ["order.created", "order.cancelled"]
-    assert feed_types(refunded) == ["order.created", "order.refunded"]
+    assert feed_types(refunded) == ["order.created", "order.refund_requested", "aftersales.requested",
+                                    "aftersales.decided", "order.refunded", "aftersales.refunded"]
 
 
 def test_refund_requested_is_recorded_for_a_seen_order_only(store):
