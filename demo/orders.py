@@ -34,6 +34,7 @@ STATUS_WEIGHTS = {
     S.DELIVERED: 12, S.PICKED_UP: 12, S.SERVED: 12, S.ISSUED: 12, S.REDEEMED: 10,
     S.COMPLETED: 40, S.CANCELLED: 8, S.REFUNDED: 3,
 }
+BEFORE_HANDOVER = {S.PAID, S.ACCEPTED, S.READY}
 # Statuses an order sits in only briefly: such orders are placed minutes ago.
 IN_FLIGHT = {S.PENDING_PAYMENT, S.PAID, S.ACCEPTED, S.READY, S.DISPATCHED}
 # Minutes each move usually takes after the previous one.
@@ -201,6 +202,10 @@ def order_plans(*, count: int, store_codes: list[str], auto_accept_stores: set[s
             # cancelled orders are the unpaid ones.
             candidates = [path for path in candidates
                           if not any(t == S.CANCELLED and source != S.PENDING_PAYMENT for source, _a, _k, t in path)]
+        # The demo's refunds are the after-sales kind: asked once the goods were handed over
+        # (a refund before that is possible, but the demo's stories are about after-sales).
+        candidates = [path for path in candidates
+                      if not any(action == "refund" and source in BEFORE_HANDOVER for source, action, _k, _t in path)]
         path = candidates[0] if index < len(coverage) else rng.choice(candidates)
         steps = [
             Step(action, _actor_kind(source=source, action=action, allowed=actors, channel=channel,

@@ -42,6 +42,7 @@ from demo.orders import (
 )
 from demo.simulator_orders import simulator_orders_write
 from orders.models import Channel, Order, OrderReasonCode, OrderStatus, OrderType
+from aftersales.services import aftersales_approve, aftersales_request_create
 from orders.services import DiscountInput, LineInput, order_create, order_transition
 from orders.services.acceptance import order_auto_accept_if_enabled
 from orders.services.vouchers import IssuedCode, voucher_code_redeem, voucher_codes_record_issued
@@ -393,6 +394,14 @@ class Command(BaseCommand):
                 for voucher in order.voucher_codes.order_by("id"):
                     order = voucher_code_redeem(code=voucher.code, actor=actor, redeemed_at=moment,
                                                 report_to_oms=False).order
+            elif step.action == "refund" and not plan.is_platform:
+                # A person refunds through after-sales (HQ asks and approves; paid outside the
+                # provider: the request completes at once).
+                hq = Actor.staff(staff["demo_hq"])
+                request = aftersales_request_create(order_id=order.pk, actor=hq, reason_code="quality",
+                                                    reason="菜品洒漏，全额退款", now=moment)
+                aftersales_approve(request_id=request.pk, actor=hq, now=moment)
+                order = Order.objects.get(pk=order.pk)
             else:
                 order = order_transition(order_id=order.pk, action=step.action, actor=actor, now=moment,
                                          **self._params(step, plan=plan, order=order, store=store))
