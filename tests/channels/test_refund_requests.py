@@ -371,3 +371,46 @@ def test_an_eleme_application_rejected_in_the_admin_reaches_the_platform_with_th
 
     on_platform = requests.get(f"{sim.base_url}/_sim/eleme/orders/{order_id}", timeout=5).json()
     assert (on_platform["refundStatus"], on_platform["sim"]["refund_reject_reason"]) == ("rejected", "已出餐")
+
+
+# --- the platform's own outcome ----------------------------------------------------------------------
+
+
+def test_the_platforms_arbitration_overrules_our_rejection_once(shop):
+    order = _delivered_eleme(shop)
+    _apply(shop, order, platform="eleme", refund_id="E7")
+    request = AfterSalesRequest.objects.get()
+    aftersales_reject(request_id=request.pk, actor=Actor.staff(_staff(shop)), reason="已按时送达")
+
+    agreed = PushEvent(kind=PushKind.REFUND_AGREED, order_id=order.channel_order_id, reason="平台仲裁支持顾客",
+                       refund_id="E7")
+    platform_push_handle(binding=shop["eleme"], event=agreed)
+    platform_push_handle(binding=shop["eleme"], event=agreed)  # pushed again
+
+    request.refresh_from_db()
+    assert (request.status, request.decision_reason) == ("refunded", "已按时送达")
+    assert list(request.events.values_list("action", "to_status", "actor_kind")) == [
+        ("create", "requested", "platform"), ("reject", "rejected", "staff"),
+        ("platform_refund", "refunded", "platform")]
+    order = Order.objects.get(pk=order.pk)
+    assert (order.status, order.refunded_amount, order.refund_state) == ("refunded", order.paid_amount, "full")
+    assert AfterSalesRequest.objects.count() == 1
+    # Our answer went out once; the platform's outcome sends nothing back.
+    assert [a for a, _r in _actions(order) if a.startswith("refund")] == ["refund_reject"]
+
+
+def test_an_application_withdrawn_on_the_platform_closes_the_request_once(shop):
+    order = _accepted_meituan(shop)
+    _apply(shop, order)
+    withdrawn = PushEvent(kind=PushKind.REFUND_CANCELLED, order_id=order.channel_order_id, reason="不退了",
+                          refund_id="R1")
+
+    platform_push_handle(binding=shop["meituan"], event=withdrawn)
+    platform_push_handle(binding=shop["meituan"], event=withdrawn)
+
+    request = AfterSalesRequest.objects.get()
+    assert (request.status, request.events.filter(action="withdraw").count()) == ("withdrawn", 1)
+    order = Order.objects.get(pk=order.pk)
+    assert (order.after_sales_open, order.refunded_amount, order.status) == (False, Decimal("0.00"), "accepted")
+    with pytest.raises(TransitionNotAllowed):
+        aftersales_approve(request_id=request.pk, actor=Actor.staff(_staff(shop)))
