@@ -301,7 +301,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus",
+                            "AfterSalesKindEnum": "aftersales.models.AfterSalesKind",
+                            "AfterSalesStatusEnum": "aftersales.models.AfterSalesStatus"},
 }
 
 # Deepest nesting of arrays and objects accepted in a JSON body (core.jsonparse); deeper is a 400.

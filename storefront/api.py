@@ -24,7 +24,8 @@ from accounts.services import (
     customer_login_verify,
     otp_dev_echo_enabled,
 )
-from aftersales.services import aftersales_refund_outcome
+from aftersales.serializers import AfterSalesOutput
+from aftersales.services import LineAsk, aftersales_refund_outcome, aftersales_request_create, aftersales_withdraw
 from catalog.selectors import store_sku_list
 from core.actors import Actor, ActorKind
 from core.api import BaseAPIView, DefaultPagination
@@ -40,6 +41,7 @@ from storefront.serializers import (
     PaymentNotifyInput,
     PaymentStartOutput,
     QuoteOutput,
+    RefundRequestInput,
     price_fields_in,
 )
 from orders.models import Channel, Order, OrderAction, OrderReasonCode, OrderType
@@ -50,7 +52,12 @@ from orders.services.payment import order_payable_check, order_payment_confirm
 from payments.selectors import refunds_by_order
 from payments.services import PaymentResult, payment_start, provider_notify_record
 from promotions.selectors import promotions_active_for_store
-from storefront.selectors import order_list_for_customer, store_get_for_brand
+from storefront.selectors import (
+    aftersales_for_customer_order,
+    aftersales_get_for_customer,
+    order_list_for_customer,
+    store_get_for_brand,
+)
 
 
 class IsCustomer(BasePermission):
@@ -322,6 +329,67 @@ class OrderContactApi(CustomerAPIView):
             note=v.get("note"),
         )
         return self.order_response(order_no)
+
+
+# --- after-sales ---------------------------------------------------------------
+class _AfterSalesApi(CustomerAPIView):
+    def _customer_actor(self) -> Actor:
+        return Actor(kind=ActorKind.CUSTOMER, id=str(self.customer.pk), name=self.customer.name)
+
+
+class OrderRefundsApi(_AfterSalesApi):
+    """The customer's refund and return requests of one of their orders."""
+
+    @extend_schema(responses=AfterSalesOutput(many=True), operation_id="customer_order_refund_list")
+    def get(self, request, order_no: str):
+        order = self.get_order(order_no)
+        requests = aftersales_for_customer_order(customer_id=self.customer.pk, order_id=order.pk)
+        return Response(AfterSalesOutput(requests, many=True, context={"actor_kind": ActorKind.CUSTOMER}).data)
+
+    @extend_schema(request=RefundRequestInput, operation_id="customer_order_refund_create", responses={
+        201: AfterSalesOutput,
+        400: error_response("Invalid input, a line of another order (`line_not_in_order`), prices sent "
+                            "(`price_fields_not_accepted`)."),
+        404: error_response("Not the customer's order (`order_not_found`)."),
+        409: error_response("Not refundable now: `order_not_refundable` (unpaid, cancelled, fully refunded), "
+                            "`after_sales_window_closed`, `after_sales_already_open` (an open request has these "
+                            "lines), `quantity_exceeds_refundable`, `amount_exceeds_refundable`, "
+                            "`nothing_left_to_refund`, `return_not_applicable`, `platform_order`.")},
+        description="Ask back the whole order (no `lines`) or some units of some lines, money only (`refund`) "
+                    "or goods back then money (`return`). The amount is computed from the order's apportioned "
+                    "line amounts (docs/after-sales.md); the store decides before its deadline.")
+    def post(self, request, order_no: str):
+        if not isinstance(request.data, dict):
+            raise InvalidInput(_("The body must be a JSON object."), code="malformed_request")
+        sent_prices = price_fields_in(request.data)
+        if sent_prices:
+            raise InvalidInput(_("Prices are computed by the server; do not send them."),
+                               code="price_fields_not_accepted", detail={"fields": sent_prices})
+        data = RefundRequestInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        order = self.get_order(order_no)
+        created = aftersales_request_create(
+            order_id=order.pk, actor=self._customer_actor(), kind=v["type"], reason_code=v["reason_code"],
+            reason=v["reason"], customer_id=self.customer.pk,
+            lines=[LineAsk(line_id=line["line_id"], quantity=line["qty"]) for line in v["lines"]] or None)
+        fresh = aftersales_get_for_customer(customer_id=self.customer.pk, order_id=order.pk, request_id=created.pk)
+        return Response(AfterSalesOutput(fresh, context={"actor_kind": ActorKind.CUSTOMER}).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class OrderRefundWithdrawApi(_AfterSalesApi):
+    @extend_schema(request=None, responses={
+        200: AfterSalesOutput, 404: error_response("Not the customer's order or request."),
+        409: error_response("Already decided (`transition_not_allowed`, `detail.status`).")},
+        operation_id="customer_order_refund_withdraw")
+    def post(self, request, order_no: str, request_id: int):
+        order = self.get_order(order_no)
+        if aftersales_get_for_customer(customer_id=self.customer.pk, order_id=order.pk, request_id=request_id) is None:
+            raise NotFound(_("After-sales request not found."), code="after_sales_not_found")
+        aftersales_withdraw(request_id=request_id, actor=self._customer_actor(), customer_id=self.customer.pk)
+        fresh = aftersales_get_for_customer(customer_id=self.customer.pk, order_id=order.pk, request_id=request_id)
+        return Response(AfterSalesOutput(fresh, context={"actor_kind": ActorKind.CUSTOMER}).data)
 
 
 NOTIFY_HEADERS = (

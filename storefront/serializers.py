@@ -3,6 +3,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from aftersales.models import AfterSalesKind, AfterSalesReasonCode
+from aftersales.serializers import AfterSalesOutput
 from core.api import ID_MAX
 from core.actors import ActorKind
 from orders.models import Order, OrderLine, OrderType
@@ -72,6 +74,7 @@ class AmountsOutput(serializers.Serializer):
     packaging_fee = serializers.DecimalField(max_digits=10, decimal_places=2)
     total = serializers.DecimalField(max_digits=10, decimal_places=2)
     paid = serializers.DecimalField(max_digits=10, decimal_places=2, source="paid_amount")
+    refunded = serializers.DecimalField(max_digits=10, decimal_places=2, source="refunded_amount")
 
 
 class DiscountOutput(serializers.Serializer):
@@ -115,14 +118,15 @@ class CustomerOrderOutput(serializers.ModelSerializer):
     contact = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField()
     refunds = serializers.SerializerMethodField()
+    after_sales = AfterSalesOutput(many=True, context={"actor_kind": ActorKind.CUSTOMER.value})
     vouchers = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
         fields = ["order_no", "store", "channel", "order_type", "status", "buyer_status", "placed_at",
                   "expires_at", "expected_at", "day_seq", "pickup_code", "contact", "address", "customer_note",
-                  "lines", "discounts", "amounts", "cancel_reason", "allowed_actions", "refunds",
-                  "vouchers"]
+                  "lines", "discounts", "amounts", "refund_state", "cancel_reason", "allowed_actions", "refunds",
+                  "after_sales", "vouchers"]
 
     @extend_schema_field(OrderStoreOutput)
     def get_store(self, order: Order) -> dict:
@@ -140,9 +144,9 @@ class CustomerOrderOutput(serializers.ModelSerializer):
 
     @extend_schema_field(RefundOutput(many=True))
     def get_refunds(self, order: Order) -> list[dict]:
-        """Money sent back through the provider (automatic refunds today; refund
-        requests join with the after-sales workflow). The view loads them for the
-        whole page in one query and passes them as ``context["refunds"]``."""
+        """Money sent back through the provider (each after-sales refund, and the automatic
+        ones of cancelled orders); the requests themselves are ``after_sales``. The view
+        loads them for the whole page in one query and passes them as ``context["refunds"]``."""
         return [
             {"refund_no": refund.out_refund_no, "amount": f"{refund.amount:.2f}", "reason": refund.reason,
              "status": refund.status, "created_at": refund.created_at.isoformat(),
@@ -291,3 +295,18 @@ class PaymentNotifyInput(serializers.Serializer):
     event_type = serializers.ChoiceField(
         choices=["TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"])
     resource = PaymentNotifyResourceInput()
+
+
+class RefundLineInput(serializers.Serializer):
+    line_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
+    qty = serializers.IntegerField(min_value=1, max_value=10_000)
+
+
+class RefundRequestInput(serializers.Serializer):
+    """``POST orders/{order_no}/refunds``: no lines (or an empty list) asks back the whole order."""
+
+    type = serializers.ChoiceField(choices=AfterSalesKind.choices, default=AfterSalesKind.REFUND)
+    reason_code = serializers.ChoiceField(choices=[c for c in AfterSalesReasonCode.choices
+                                                   if c[0] != AfterSalesReasonCode.PLATFORM])
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    lines = RefundLineInput(many=True, required=False, default=list, max_length=100)

@@ -13,6 +13,9 @@ urlpatterns = [
     path("orders/<str:order_no>/pay", api.OrderPayApi.as_view(), name="customer-order-pay"),
     path("orders/<str:order_no>/cancel", api.OrderCancelApi.as_view(), name="customer-order-cancel"),
     path("orders/<str:order_no>/contact", api.OrderContactApi.as_view(), name="customer-order-contact"),
+    path("orders/<str:order_no>/refunds", api.OrderRefundsApi.as_view(), name="customer-order-refunds"),
+    path("orders/<str:order_no>/refunds/<int:request_id>/withdraw", api.OrderRefundWithdrawApi.as_view(),
+         name="customer-order-refund-withdraw"),
     path("payments/notify/<str:provider>", api.PaymentNotifyApi.as_view(), name="payment-notify"),
     path("fulfilment/oms/callback", OmsCallbackApi.as_view(), name="oms-callback"),
 ]

@@ -96,7 +96,8 @@ def test_create_order_takes_on_order_stock_and_expires_in_15_minutes(api, shop):
     assert body["status"] == "pending_payment"
     assert body["buyer_status"] == "Awaiting payment"
     assert body["amounts"] == {"subtotal": "33.50", "discount": "0.00", "delivery_fee": "0.00",
-                               "packaging_fee": "2.50", "total": "36.00", "paid": "0.00"}
+                               "packaging_fee": "2.50", "total": "36.00", "paid": "0.00",
+                               "refunded": "0.00"}
     order = Order.objects.get(order_no=body["order_no"])
     assert order.expires_at - order.placed_at == timedelta(minutes=15)
     assert (on_hand(shop, "rice"), on_hand(shop, "tea")) == (8, 5)  # tea waits for payment
@@ -374,8 +375,9 @@ def test_order_shows_its_provider_refunds(api, shop):
 
 def test_order_list_with_refunds_keeps_a_constant_number_of_queries(api, shop, django_assert_num_queries):
     soup = cart(shop, lines=[{"sku": "SOUP", "qty": 1}])  # untracked: stock never runs out here
-    # token, count, orders, lines, discounts, voucher codes, refunds: the same for 2 orders and for 6
-    list_queries = 7
+    # token, count, orders, lines, discounts, after-sales requests, voucher codes, refunds: the same
+    # for 2 orders and for 6
+    list_queries = 8
     for _ in range(2):
         _refunded(api.post("/api/v1/orders", soup, format="json").json()["order_no"], shop["store"])
     with django_assert_num_queries(list_queries):
