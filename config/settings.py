@@ -303,7 +303,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus",
                             "AfterSalesKindEnum": "aftersales.models.AfterSalesKind",
-                            "AfterSalesStatusEnum": "aftersales.models.AfterSalesStatus"},
+                            "AfterSalesStatusEnum": "aftersales.models.AfterSalesStatus",
+                            "AfterSalesReasonCodeEnum": "aftersales.models.AfterSalesReasonCode"},
 }
 
 # Deepest nesting of arrays and objects accepted in a JSON body (core.jsonparse); deeper is a 400.

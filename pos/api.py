@@ -19,6 +19,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
+from aftersales.models import AfterSalesStatus
 from catalog.selectors import store_sku_list
 from core.api import ID_MAX, BaseAPIView
 from core.errors import NotFound
@@ -29,8 +30,20 @@ from orders.services.feed import FeedWaiter
 from pos import services
 from pos.authentication import TerminalPrincipal, TerminalTokenAuthentication
 from pos.models import PosTerminal
-from pos.selectors import pos_events_unacked, pos_orders
-from pos.serializers import PosEventOutput, PosMenuOutput, PosOrderOutput, PosVoucherRedemptionOutput
+from pos.selectors import (
+    pos_after_sales,
+    pos_after_sales_for_events,
+    pos_after_sales_get,
+    pos_events_unacked,
+    pos_orders,
+)
+from pos.serializers import (
+    PosAfterSalesOutput,
+    PosEventOutput,
+    PosMenuOutput,
+    PosOrderOutput,
+    PosVoucherRedemptionOutput,
+)
 
 MAX_WAIT_SECONDS = 25
 MAX_EVENTS = 100
@@ -120,7 +133,7 @@ class EventsApi(PosAPIView):
                 while not events and not waiter.stopped and (remaining := deadline - time.monotonic()) > 0:
                     waiter.wait(min(remaining, waiter.recheck_seconds))
                     events = pos_events_unacked(store_id=store_id, limit=limit)
-        context = {"terminal": self.terminal}
+        context = {"terminal": self.terminal, "after_sales": pos_after_sales_for_events(events=events)}
         return Response({"events": PosEventOutput(events, many=True, context=context).data})
 
 
@@ -318,3 +331,87 @@ class MenuApi(PosAPIView):
             for row in store_sku_list(store_id=store_id)
         ]
         return Response({"skus": skus})
+
+
+# --- after-sales ------------------------------------------------------------------
+class AfterSalesListApi(PosAPIView):
+    pagination_class = PosPagination
+
+    class Query(serializers.Serializer):
+        status = serializers.ChoiceField(choices=AfterSalesStatus.choices, required=False)
+
+    @extend_schema(operation_id="pos_after_sales_list", responses=PosAfterSalesOutput(many=True),
+                   parameters=[OpenApiParameter("status", str, enum=AfterSalesStatus.values,
+                                                description="Only requests in this status.")])
+    def get(self, request):
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            pos_after_sales(store_id=self.terminal.store_id, status=query.validated_data.get("status")),
+            request, view=self)
+        return paginator.get_paginated_response(
+            PosAfterSalesOutput(page, many=True, context={"terminal": self.terminal, "actor_kind": "pos"}).data)
+
+
+class _AfterSalesVerbApi(PosAPIView):
+    """POST after-sales/{id}/<verb>: a request of this store (404 otherwise), manager
+    terminals only (403 ``terminal_role_not_allowed``), 409 when its status does not
+    allow it (``detail.status``); the answer is the fresh ``AfterSales``."""
+
+    class Input(serializers.Serializer):
+        pass
+
+    def act(self, request_id: int, data: dict) -> None:
+        raise NotImplementedError
+
+    def post(self, request, request_id: int):
+        data = self.Input(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        if pos_after_sales_get(store_id=self.terminal.store_id, request_id=request_id) is None:
+            raise NotFound(_("After-sales request not found."), code="after_sales_not_found")
+        self.act(request_id, data.validated_data)
+        fresh = pos_after_sales_get(store_id=self.terminal.store_id, request_id=request_id)
+        return Response(PosAfterSalesOutput(fresh, context={"terminal": self.terminal, "actor_kind": "pos"}).data)
+
+
+_VERB_ERRORS = {403: error_response("Not a manager terminal (`terminal_role_not_allowed`)."),
+                404: error_response("No such request at this store (`after_sales_not_found`)."),
+                409: error_response("Its status does not allow this (`transition_not_allowed`, `detail.status`).")}
+
+
+class AfterSalesApproveApi(_AfterSalesVerbApi):
+    def act(self, request_id, data):
+        services.pos_after_sales_approve(terminal=self.terminal, request_id=request_id)
+
+    @extend_schema(request=None, responses={200: PosAfterSalesOutput, **_VERB_ERRORS},
+                   operation_id="pos_after_sales_approve")
+    def post(self, request, request_id: int):
+        return super().post(request, request_id)
+
+
+class AfterSalesRejectApi(_AfterSalesVerbApi):
+    class Input(serializers.Serializer):
+        reason = serializers.CharField(max_length=255)
+
+    def act(self, request_id, data):
+        services.pos_after_sales_reject(terminal=self.terminal, request_id=request_id, reason=data["reason"])
+
+    @extend_schema(request=Input, responses={200: PosAfterSalesOutput, **_VERB_ERRORS},
+                   operation_id="pos_after_sales_reject")
+    def post(self, request, request_id: int):
+        return super().post(request, request_id)
+
+
+class AfterSalesGoodsReceivedApi(_AfterSalesVerbApi):
+    class Input(serializers.Serializer):
+        restock = serializers.BooleanField(required=False, default=True)
+
+    def act(self, request_id, data):
+        services.pos_after_sales_goods_received(terminal=self.terminal, request_id=request_id,
+                                                restock=data["restock"])
+
+    @extend_schema(request=Input, responses={200: PosAfterSalesOutput, **_VERB_ERRORS},
+                   operation_id="pos_after_sales_goods_received")
+    def post(self, request, request_id: int):
+        return super().post(request, request_id)

@@ -16,7 +16,7 @@ class TerminalRole(models.TextChoices):
 
 
 # API verbs only a manager terminal may use.
-MANAGER_ONLY_VERBS = frozenset({"reject"})
+MANAGER_ONLY_VERBS = frozenset({"reject", "after_sales_approve", "after_sales_reject", "after_sales_goods_received"})
 
 
 class PosTerminal(models.Model):

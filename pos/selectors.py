@@ -3,6 +3,8 @@
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
+from aftersales.models import AfterSalesRequest
+from aftersales.selectors import aftersales_list
 from orders.models import Order, OrderLine, OrderStatus, StoreFeedEvent
 
 
@@ -42,3 +44,22 @@ def pos_events_unacked(*, store_id: int, limit: int) -> list[StoreFeedEvent]:
         .prefetch_related(Prefetch("order__lines", queryset=OrderLine.objects.order_by("line_no")))
         .order_by("id")[:limit]
     )
+
+
+def pos_after_sales(*, store_id: int, status: str | None = None):
+    """The store's after-sales requests, newest first, with their orders and lines."""
+    return aftersales_list(store_id=store_id, status=status)
+
+
+def pos_after_sales_get(*, store_id: int, request_id: int) -> AfterSalesRequest | None:
+    return aftersales_list(store_id=store_id).filter(pk=request_id).first()
+
+
+def pos_after_sales_for_events(*, events: list[StoreFeedEvent]) -> dict[int, AfterSalesRequest]:
+    """The after-sales requests the ``aftersales.*`` events of a page name, by id: one
+    query (two with their lines) for the page, none when it has no such event."""
+    ids = {event.after_sales_id for event in events if event.after_sales_id}
+    if not ids:
+        return {}
+    store_ids = {event.store_id for event in events}
+    return {request.pk: request for request in aftersales_list().filter(pk__in=ids, store_id__in=store_ids)}

@@ -1,6 +1,9 @@
 """Output and input shapes of the POS API v1 (CONTRACTS.md ``PosOrder``, ``Event``)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from aftersales.serializers import AfterSalesOutput
 
 from orders.models import Order, OrderLine, OrderType, StoreFeedEvent
 from orders.status_map import status_view
@@ -25,6 +28,7 @@ class PosAmountsOutput(serializers.Serializer):
     packaging_fee = serializers.DecimalField(**MONEY)
     total = serializers.DecimalField(**MONEY)
     paid = serializers.DecimalField(**MONEY, source="paid_amount")
+    refunded = serializers.DecimalField(**MONEY, source="refunded_amount")
 
 
 class PosContactOutput(serializers.Serializer):
@@ -47,7 +51,7 @@ class PosOrderOutput(serializers.ModelSerializer):
         model = Order
         fields = ["order_no", "channel", "channel_order_no", "order_type", "status", "pos_status", "day_seq",
                   "channel_day_seq", "pickup_code", "placed_at", "expected_at", "prep_minutes", "customer_note",
-                  "contact", "address", "lines", "amounts", "needs_attention", "allowed_actions"]
+                  "contact", "address", "lines", "amounts", "refund_state", "needs_attention", "allowed_actions"]
 
     def get_pos_status(self, order: Order) -> str:
         return status_view(order_type=order.order_type, status=order.status).pos
@@ -59,13 +63,35 @@ class PosOrderOutput(serializers.ModelSerializer):
         return pos_verbs_for(order, self.context.get("terminal"))
 
 
+class PosAfterSalesOutput(AfterSalesOutput):
+    """An after-sales request as a POS sees it: ``allowed_actions`` only for a manager
+    terminal (``context["terminal"]``), the API's verbs (approve, reject, goods_received)."""
+
+    def get_allowed_actions(self, request) -> list[str]:
+        terminal = self.context.get("terminal")
+        if terminal is None or not terminal.may("after_sales_approve"):
+            return []
+        return super().get_allowed_actions(request)
+
+
 class PosEventOutput(serializers.ModelSerializer):
+    """``after_sales``: the request an ``aftersales.*`` event is about (null for the others);
+    the view passes the page's requests as ``context["after_sales"]`` (id -> request)."""
+
     id = serializers.CharField()
     order = PosOrderOutput()
+    after_sales = serializers.SerializerMethodField()
 
     class Meta:
         model = StoreFeedEvent
-        fields = ["id", "type", "created_at", "order"]
+        fields = ["id", "type", "created_at", "order", "after_sales"]
+
+    @extend_schema_field(PosAfterSalesOutput(allow_null=True))
+    def get_after_sales(self, event: StoreFeedEvent) -> dict | None:
+        request = self.context.get("after_sales", {}).get(event.after_sales_id) if event.after_sales_id else None
+        if request is None:
+            return None
+        return PosAfterSalesOutput(request, context={**self.context, "actor_kind": "pos"}).data
 
 
 class PosVoucherOutput(serializers.Serializer):

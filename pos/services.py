@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Store
+from aftersales.models import AfterSalesRequest
+from aftersales.services import aftersales_approve, aftersales_goods_received, aftersales_reject
 from catalog.models import Sku
 from catalog.services import store_sku_set_availability
 from core.actors import Actor, ActorKind
@@ -262,3 +264,26 @@ def pos_sku_set_availability(*, terminal: PosTerminal, sku_code: str, available:
     sku_id = _skus_by_code(brand_id=terminal.store.brand_id, codes={sku_code})[sku_code]
     store_sku_set_availability(store_id=terminal.store_id, sku_id=sku_id, available=available,
                                actor=terminal_actor(terminal))
+
+
+# --- after-sales ------------------------------------------------------------------
+
+
+def pos_after_sales_approve(*, terminal: PosTerminal, request_id: int) -> AfterSalesRequest:
+    """Approve a refund or return request of this store (manager terminals only)."""
+    _check_role(terminal, "after_sales_approve")
+    return aftersales_approve(request_id=request_id, actor=terminal_actor(terminal), store_id=terminal.store_id)
+
+
+def pos_after_sales_reject(*, terminal: PosTerminal, request_id: int, reason: str) -> AfterSalesRequest:
+    """Reject with a reason (manager terminals only)."""
+    _check_role(terminal, "after_sales_reject")
+    return aftersales_reject(request_id=request_id, actor=terminal_actor(terminal), reason=reason,
+                             store_id=terminal.store_id)
+
+
+def pos_after_sales_goods_received(*, terminal: PosTerminal, request_id: int, restock: bool) -> AfterSalesRequest:
+    """A return's goods are back: restocked or written off; the money goes out (manager terminals only)."""
+    _check_role(terminal, "after_sales_goods_received")
+    return aftersales_goods_received(request_id=request_id, actor=terminal_actor(terminal), restock=restock,
+                                     store_id=terminal.store_id)

@@ -1,6 +1,7 @@
 """Input and output shapes of the customer API v1 (CONTRACTS.md)."""
 
 from drf_spectacular.utils import extend_schema_field
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from aftersales.models import AfterSalesKind, AfterSalesReasonCode
@@ -306,7 +307,11 @@ class RefundRequestInput(serializers.Serializer):
     """``POST orders/{order_no}/refunds``: no lines (or an empty list) asks back the whole order."""
 
     type = serializers.ChoiceField(choices=AfterSalesKind.choices, default=AfterSalesKind.REFUND)
-    reason_code = serializers.ChoiceField(choices=[c for c in AfterSalesReasonCode.choices
-                                                   if c[0] != AfterSalesReasonCode.PLATFORM])
+    reason_code = serializers.ChoiceField(choices=AfterSalesReasonCode.choices)
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     lines = RefundLineInput(many=True, required=False, default=list, max_length=100)
+
+    def validate_reason_code(self, value: str) -> str:
+        if value == AfterSalesReasonCode.PLATFORM:  # the platforms' own applications only
+            raise serializers.ValidationError(_("Choose the reason of your request."))
+        return value

@@ -41,7 +41,8 @@ def test_pos_order_has_the_contract_fields_and_exact_values(store, pos):
         "lines": [{"sku": "RICE", "name": "宫保鸡丁", "spec": "", "qty": 2, "unit_price": "23.50",
                    "discount": "0.00", "line_total": "47.00", "options": [{"name": "辣度", "value": "微辣"}]}],
         "amounts": {"subtotal": "47.00", "discount": "0.00", "delivery_fee": "5.00", "packaging_fee": "0.00",
-                    "total": "52.00", "paid": "52.00"},
+                    "total": "52.00", "paid": "52.00", "refunded": "0.00"},
+        "refund_state": "none",
         "needs_attention": False,
         "allowed_actions": ["accept"],  # a cashier terminal: reject needs a manager
     }
