@@ -2,7 +2,11 @@
 
 Orders are read-only here: the status is protected and an order changes only
 through orders.services, so the page's only writes are the transition
-buttons (orders.admin.transitions). The list runs a constant number of
+buttons (orders.admin.transitions). Refunds are after-sales': the page shows
+the refunded amount and refund state, lists the order's after-sales requests
+(the ``after_sales`` reverse relation, no import of aftersales) and links to
+after-sales' "Refund this order" page by its URL name, for the store managers
+and brand admins who may decide there. The list runs a constant number of
 queries whatever the page size: the store comes with the orders, the status
 label is computed from the row, and the store filter reads the user's stores
 once.
@@ -10,6 +14,9 @@ once.
 
 from django.contrib import admin
 from django.db.models import Q
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_base import ALL_ROLES, ReadOnlyTenantAdmin, TenantInline
@@ -122,7 +129,7 @@ class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
         if obj is not None and obj.order_type == OrderType.VOUCHER:
             return [OrderLineInline, VoucherCodeInline, OrderDiscountInline, OrderEventInline]
         return self.inlines
-    readonly_fields = ["merchant_status"]
+    readonly_fields = ["merchant_status", "after_sales_requests"]
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
     fieldsets = [
@@ -133,6 +140,8 @@ class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
         (_("Customer"), {"fields": ["customer", "contact_name", "contact_phone", "address", "customer_note"]}),
         (_("Amounts"), {"fields": ["subtotal", "discount_total", "merchant_discount", "platform_discount",
                                    "delivery_fee", "packaging_fee", "total", "paid_amount"]}),
+        (_("After-sales"), {"fields": ["refunded_amount", "refund_state", "after_sales_open",
+                                       "after_sales_requests"]}),
         (_("Payment"), {"fields": ["payment_provider", "payment_txn_no", "paid_at"]}),
         (_("Times"), {"fields": ["placed_at", "expires_at", "prep_minutes", "accepted_at", "expected_at",
                                  "ready_at", "dispatched_at", "confirmed_at", "completed_at", "cancelled_at",
@@ -144,6 +153,18 @@ class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
     @admin.display(description=_("status"), ordering="status")
     def merchant_status(self, obj: Order) -> str:
         return merchant_status_label(obj)
+
+    @admin.display(description=_("after-sales requests"))
+    def after_sales_requests(self, obj: Order) -> str:
+        """Each request of the order (newest first) linking to its page: kind, amount, status."""
+        requests = list(obj.after_sales.order_by("-id")) if obj.pk else []
+        if not requests:
+            return gettext("None")
+        items = format_html_join("", '<li><a href="{}" class="after-sales-request">#{}</a> {} · {} · ¥{} · {}</li>', (
+            (reverse("admin:aftersales_aftersalesrequest_change", args=[r.pk], current_app=self.admin_site.name),
+             r.pk, r.get_kind_display(), r.get_scope_display(), r.amount, r.get_status_display())
+            for r in requests))
+        return format_html('<ul class="after-sales-requests">{}</ul>', items)
 
     def get_search_results(self, request, queryset, search_term):
         """Exact matches only, so each term uses an index (no LIKE '%...%' over every order)."""

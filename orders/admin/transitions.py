@@ -1,4 +1,6 @@
-"""Order transitions from the admin: buttons for the moves allowed now, one POST handler.
+"""Order transitions from the admin: buttons for the moves allowed now, one POST handler;
+and the link to after-sales' "Refund this order" page (by its URL name: orders never
+imports aftersales).
 
 The handler changes nothing itself: it checks the user's role at the order's
 store (never a role held elsewhere; orders.permissions.staff_may) and calls
@@ -9,18 +11,20 @@ machine and writes the event. An order the user cannot see answers 404.
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_base import roles_at
+from accounts.admin_base import MANAGERS, SUPERUSER, roles_at
 from core.actors import Actor, ActorKind
 from core.errors import DomainError
-from orders.models import Order, OrderAction, OrderReasonCode
+from orders.models import Order, OrderAction, OrderReasonCode, OrderRefundState
 from orders.permissions import staff_may
 from orders.services import order_transition
+from orders.services.core import REFUNDABLE_STATUSES
 
-# Moves that undo an order: a person must say why.
-REASON_REQUIRED = frozenset({OrderAction.REJECT.value, OrderAction.CANCEL.value, OrderAction.REFUND.value})
+# Moves that undo an order: a person must say why. (A refund is not an order move of
+# staff: after-sales' "Refund this order" page asks and approves it.)
+REASON_REQUIRED = frozenset({OrderAction.REJECT.value, OrderAction.CANCEL.value})
 
 
 def action_label(action: str) -> str:
@@ -43,6 +47,20 @@ def order_transitions_for_user(*, user, order: Order) -> list[dict]:
     ]
 
 
+def refund_order_url(*, user, order: Order, admin_site_name: str = "admin") -> str:
+    """After-sales' "Refund this order" page of ``order``, for a store manager of its
+    store or a brand admin of its brand, when it is an own-channel order with money
+    left to give back; "" otherwise (after-sales checks all of it again)."""
+    if (order.is_platform_order or order.status not in REFUNDABLE_STATUSES or order.paid_amount <= 0
+            or order.refund_state == OrderRefundState.FULL
+            or not roles_at(user=user, obj=order) & (MANAGERS | {SUPERUSER})):
+        return ""
+    try:
+        return reverse("admin:aftersales_aftersalesrequest_refund_order", args=[order.pk], current_app=admin_site_name)
+    except NoReverseMatch:  # after-sales not installed
+        return ""
+
+
 class TransitionAdminMixin:
     """Adds ``<id>/transition/`` to an order ModelAdmin and the buttons to its change page."""
 
@@ -63,6 +81,8 @@ class TransitionAdminMixin:
                 "admin:%s_%s_transition" % (self.opts.app_label, self.opts.model_name),
                 args=[order.pk], current_app=self.admin_site.name,
             )
+            extra_context["refund_order_url"] = refund_order_url(user=request.user, order=order,
+                                                                 admin_site_name=self.admin_site.name)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def transition_view(self, request, object_id):
