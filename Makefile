@@ -30,9 +30,11 @@ run: seed
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Regenerate docs/state-machines.md and docs/status-mapping.md from the code.
+# Regenerate docs/state-machines.md, docs/status-mapping.md and the machine of
+# docs/after-sales.md from the code.
 docs: install
 	$(PY) manage.py order_docs
+	$(PY) manage.py aftersales_docs
 
 # Compile translations (needs GNU gettext; the .mo files are committed).
 messages: install
