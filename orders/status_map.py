@@ -8,12 +8,18 @@ is ``NOT_CARRIED`` only when that platform never carries the order type.
 tests/orders/test_status_map.py fails when any cell of any reachable
 (type, status) is missing; the back-office page and docs/status-mapping.md
 are rendered from this table.
+
+The refund state (``Order.refund_state``: none / partial / full, written by
+after-sales) has its own projection per audience, ``REFUND_STATE_MAP``, shown
+beside the status (``status_with_refund_label``): a partial refund keeps the
+order's status, a full one usually moves it to ``refunded``.
 """
 
 from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
+from orders.models import OrderRefundState as R
 from orders.models import OrderStatus as S
 from orders.models import OrderType as T
 
@@ -111,6 +117,38 @@ STATUS_MAP: dict[str, dict[str, StatusView]] = {
 PLATFORM_ORDER_TYPES = {"meituan": {T.DELIVERY, T.PICKUP}, "eleme": {T.DELIVERY, T.PICKUP}}
 
 
+class PosRefundState:
+    """POS projection of the refund state (``refund_state`` beside ``pos_status``)."""
+
+    NONE = "none"
+    PARTIAL = "partial"
+    FULL = "full"
+
+    ALL = (NONE, PARTIAL, FULL)
+
+
+REFUND_AUDIENCE_LABELS = {
+    **AUDIENCE_LABELS,
+    "meituan": _("Meituan refund_status"),
+    "eleme": _("Ele.me refundStatus"),
+}
+
+# Shown where nothing is shown: the buyer sees no refund label on an order nothing went back for.
+NOT_SHOWN = ""
+
+# Meituan: ``refund_status`` of the order (0 none, 1 applied, 2 agreed, 3 rejected); Ele.me:
+# ``refundStatus`` (noRefund, applied, rejected, successful). Both say "agreed / successful" for
+# a part refund as for a whole one; the order's own status tells them apart (a whole refund
+# cancels the order there: 9 / invalid). While a customer's application is open the platform
+# shows 1 / applied whatever went back before: that is the request's state, not the order's.
+# Platform cells apply to the order types the platform carries (PLATFORM_ORDER_TYPES).
+REFUND_STATE_MAP: dict[str, StatusView] = {
+    R.NONE: _v(_("Not refunded"), NOT_SHOWN, PosRefundState.NONE, 0, "noRefund"),
+    R.PARTIAL: _v(_("Partly refunded"), _("Partly refunded"), PosRefundState.PARTIAL, 2, "successful"),
+    R.FULL: _v(_("Fully refunded"), _("Refunded"), PosRefundState.FULL, 2, "successful"),
+}
+
+
 def status_view(*, order_type: str, status: str) -> StatusView:
     return STATUS_MAP[order_type][status]
 
@@ -122,3 +160,23 @@ def status_label(*, order_type: str, status: str, audience: str) -> str:
 def platform_status_to_system(*, platform: str, order_type: str, code) -> list[str]:
     """System statuses a platform code may stand for (a platform code is coarser)."""
     return [status for status, view in STATUS_MAP[order_type].items() if view.for_audience(platform) == code]
+
+
+def refund_state_view(*, refund_state: str) -> StatusView:
+    return REFUND_STATE_MAP[refund_state]
+
+
+def refund_state_label(*, refund_state: str, audience: str) -> str:
+    return str(refund_state_view(refund_state=refund_state).for_audience(audience))
+
+
+def status_with_refund_label(*, order_type: str, status: str, refund_state: str, audience: str) -> str:
+    """The status label, with the refund state's label after it when something went back
+    and the status does not already say it ("Delivered · Partly refunded"; a refunded
+    order is just "Refunded"; "Cancelled · Refunded" for an order cancelled after a part
+    refund). For the people audiences (merchant, buyer)."""
+    label = status_label(order_type=order_type, status=status, audience=audience)
+    if refund_state == R.NONE or status == S.REFUNDED:
+        return label
+    refund = refund_state_label(refund_state=refund_state, audience=audience)
+    return f"{label} · {refund}" if refund and refund != label else label

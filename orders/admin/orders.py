@@ -16,7 +16,6 @@ from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_base import ALL_ROLES, ReadOnlyTenantAdmin, TenantInline
@@ -34,14 +33,16 @@ from orders.models import (
     VoucherCode,
     VoucherOrder,
 )
-from orders.status_map import status_label
+from orders.status_map import status_with_refund_label
 
 READ_ONLY = {"view": ALL_ROLES, "add": set(), "change": set(), "delete": set()}
 
 
 def merchant_status_label(order: Order) -> str:
+    """The merchant's status label, with the refund state after it ("Delivered · Partly refunded")."""
     try:
-        return status_label(order_type=order.order_type, status=order.status, audience="merchant")
+        return status_with_refund_label(order_type=order.order_type, status=order.status,
+                                        refund_state=order.refund_state, audience="merchant")
     except KeyError:  # a status the type's machine never reaches: show the system label
         return order.get_status_display()
 
@@ -159,7 +160,7 @@ class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
         """Each request of the order (newest first) linking to its page: kind, amount, status."""
         requests = list(obj.after_sales.order_by("-id")) if obj.pk else []
         if not requests:
-            return gettext("None")
+            return self.get_empty_value_display()
         items = format_html_join("", '<li><a href="{}" class="after-sales-request">#{}</a> {} · {} · ¥{} · {}</li>', (
             (reverse("admin:aftersales_aftersalesrequest_change", args=[r.pk], current_app=self.admin_site.name),
              r.pk, r.get_kind_display(), r.get_scope_display(), r.amount, r.get_status_display())

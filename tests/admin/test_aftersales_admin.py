@@ -246,6 +246,7 @@ def test_order_page_lists_its_requests_with_links_and_its_refund_state(login, ma
             "Refund (money only) · Some lines · ¥26.00 · Refunded") in content
     assert '<div class="readonly">26.00</div>' in content
     assert '<div class="readonly">Partly refunded</div>' in content
+    assert '<div class="readonly">Picked up · Partly refunded</div>' in content  # the merchant's status
     assert response.context["refund_order_url"] == _refund_url(order)
     assert f'href="{_refund_url(order)}" class="refund-order-link"' in content
 
