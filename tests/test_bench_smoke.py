@@ -7,6 +7,7 @@ on the test database, hence a transactional test on PostgreSQL.
 
 import pytest
 
+from bench import aftersales as aftersales_bench
 from bench import expiry, hot_sku, ingest, order_create, pos_feed
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
@@ -85,4 +86,32 @@ def test_pos_feed_answers_every_poll_with_the_right_events_in_constant_queries()
     assert result["still_unacked"] == 5
     assert result["query_counts"][1] == result["query_counts"][5] == result["query_counts"][20]
     assert result["query_counts"][0] <= result["query_counts"][5]
+    assert result["ok"] is True
+
+
+def test_aftersales_approves_every_request_once_beside_the_raw_sql_loop_in_constant_queries():
+    result = aftersales_bench.main(["--requests", "12", "--baseline-requests", "8", "--lines", "2"])
+
+    assert result["service"]["approved"] == 12
+    assert result["service_state"] == {"statuses": {"refunded": 12}, "approve_rows": 12,
+                                       "refund_states": {"partial": 12}, "order_statuses": {"picked_up": 12},
+                                       "amount_mismatches": 0, "expected_state": "partial",
+                                       "expected_order_status": "picked_up"}
+    assert result["baseline"]["approved"] == 8
+    assert result["baseline_state"]["statuses"] == {"refunded": 8}
+    assert result["baseline_state"]["amount_mismatches"] == 0
+    assert result["query_counts"]["lines"][1] == result["query_counts"]["lines"][20]
+    assert result["query_counts"]["order"][1] == result["query_counts"]["order"][20]
+    assert result["ratio"] > 0
+    assert result["ok"] is True
+
+
+def test_aftersales_whole_order_refunds_leave_every_order_refunded_in_full():
+    result = aftersales_bench.main(["--requests", "5", "--baseline-requests", "5", "--scope", "order"])
+
+    assert result["service_state"]["statuses"] == {"refunded": 5}
+    assert result["service_state"]["refund_states"] == {"full": 5}
+    assert result["service_state"]["order_statuses"] == {"refunded": 5}
+    assert result["baseline_state"]["refund_states"] == {"full": 5}
+    assert result["baseline_state"]["order_statuses"] == {"refunded": 5}
     assert result["ok"] is True
