@@ -245,8 +245,8 @@ def test_django_serves_every_po_translation_in_chinese():
 
 _GETTEXT_CALLS = {"_": 0, "gettext": 0, "gettext_lazy": 0, "ngettext": 0, "ngettext_lazy": 0,
                   "pgettext": 1, "pgettext_lazy": 1, "npgettext": 1, "npgettext_lazy": 1}
-_SOURCE_DIRS = ("accounts", "catalog", "channels", "config", "core", "inventory", "orders", "payments", "pos",
-                "promotions")
+_SOURCE_DIRS = ("accounts", "aftersales", "backoffice", "catalog", "channels", "config", "core", "demo",
+                "inventory", "orders", "payments", "pos", "promotions", "storefront")
 
 
 def _source_msgids() -> dict[str, str]:
