@@ -197,8 +197,9 @@ class AfterSalesRequest(ConcurrentTransitionMixin, models.Model):
         self.restock = bool(restock)
 
     @transition(field="status", source=S.APPROVED, target=S.REFUNDING, custom=_custom(_("Start the refund"), SYSTEM))
-    def start_refund(self, *, now):
-        pass
+    def start_refund(self, *, now, refund_ref=""):
+        if refund_ref:
+            self.refund_ref = refund_ref
 
     @transition(field="status", source=S.REFUNDING, target=S.REFUNDED,
                 custom=_custom(_("Refunded"), PAYMENT, PLATFORM, SYSTEM))

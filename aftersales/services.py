@@ -211,7 +211,7 @@ def aftersales_approve(*, request_id: int, actor: Actor, store_id: int | None = 
             _move(request, "await_goods", actor=Actor.system("aftersales"), now=now)
         else:
             _start_refund(request=request, actor=actor, now=now)
-            _sync_open(order_id=request.order_id)
+        _sync_open(order_id=request.order_id)
     return request
 
 
@@ -229,6 +229,7 @@ def aftersales_reject(*, request_id: int, actor: Actor, reason: str, store_id: i
         _move(request, "reject", actor=actor, now=now, decided_by=_who(actor), reason=reason)
         order = _closed(request=request, actor=actor, kind=OrderFlagKind.REFUND_REJECTED, label=_("refund rejected"),
                         data={"merchant_reason": reason[:255]})
+        _sync_open(order_id=request.order_id)
         if request.requested_by == RequestedBy.PLATFORM:
             order_sync_enqueue(order=order, action=REFUND_REJECT, actor=actor, reason=reason[:255])
     return request
@@ -244,6 +245,7 @@ def aftersales_withdraw(*, request_id: int, actor: Actor, customer_id: int | Non
             raise NotFound(_("After-sales request not found."), code="after_sales_not_found")
         _move(request, "withdraw", actor=actor, now=now, decided_by=_who(actor))
         _closed(request=request, actor=actor, kind=OrderFlagKind.REFUND_WITHDRAWN, label=_("refund withdrawn"))
+        _sync_open(order_id=request.order_id)
     return request
 
 
@@ -271,14 +273,16 @@ def aftersales_goods_received(*, request_id: int, actor: Actor, restock: bool, s
 def _start_refund(*, request: AfterSalesRequest, actor: Actor, now: datetime) -> None:
     """The decision is final: the order's refunded amount grows (a whole refund refunds
     the order), the money starts (own channel) or the agree goes to the platform."""
-    if request.status == S.APPROVED:
-        _move(request, "start_refund", actor=Actor.system("aftersales"), now=now)
     platform = request.requested_by == RequestedBy.PLATFORM
-    full = request.scope == AfterSalesScope.ORDER or _takes_everything(request)
+    if request.status == S.APPROVED:
+        _move(request, "start_refund", actor=Actor.system("aftersales"), now=now,
+              refund_ref="" if platform else refund_ref_for(request.pk))
+    current = Order.objects.only("paid_amount", "refunded_amount", "status", "order_type").get(pk=request.order_id)
+    full = request.scope == AfterSalesScope.ORDER or current.refunded_amount + request.amount >= current.paid_amount
     system = Actor.system("aftersales")
     # A platform's whole refund of an order its machine can no longer refund (completed,
     # already cancelled there): only the agree goes out, the platform settles the rest.
-    move_order = full and OrderAction.REFUND.value in request.order.available_actions(actor_kind=system.kind)
+    move_order = full and OrderAction.REFUND.value in current.available_actions(actor_kind=system.kind)
     order = order_refund_commit(
         order_id=request.order_id, amount=request.amount, full=full, actor=system, after_sales_id=request.pk,
         release=_sku_units(request), money=not platform, decided_by=actor, move_order=move_order,
@@ -314,13 +318,13 @@ def _sku_units(request: AfterSalesRequest) -> dict[int, int]:
 
 def _closed(*, request: AfterSalesRequest, actor: Actor, kind: str, label: str, data: dict | None = None) -> Order:
     """A request left "requested": flag event on the order, the attention reason kept
-    while another request is open, the POS told."""
+    while another request is open, the POS told. The caller then says whether the
+    order still has an open request (``_sync_open``), once its own moves are done."""
     still_open = AfterSalesRequest.objects.filter(order_id=request.order_id, status=S.REQUESTED).exclude(
         pk=request.pk).exists()
     order = order_flag(order_id=request.order_id, actor=actor, kind=kind, reason=label,
                        data={**_flag_data(request), **(data or {})}, attention=False,
                        resolves="" if still_open else after_sales_label())
-    _sync_open(order_id=request.order_id)
     feed_record_after_sales(order=order, event_type=FeedType.AFTERSALES_DECIDED, after_sales_id=request.pk)
     return order
 
@@ -457,6 +461,7 @@ def aftersales_platform_closed(*, order_id: int, status: str, actor: Actor, reas
             return None
         _move(request, action, actor=actor, now=now, decided_by=_who(actor), reason=reason)
         _closed(request=request, actor=actor, kind=kind, label=label)
+        _sync_open(order_id=order_id)
     return request
 
 
@@ -627,17 +632,24 @@ def _move(request: AfterSalesRequest, action: str, *, actor: Actor, now: datetim
             detail={"after_sales_id": str(request.pk), "status": request.status, "action": action,
                     "allowed_actions": request.available_actions(actor_kind=actor.kind)})
     from_status = request.status
+    before = {name: getattr(request, name) for name in _MOVE_FIELDS}
     method(now=now, **params)
+    changed = [name for name in _MOVE_FIELDS if getattr(request, name) != before[name]]
+    # The row is locked (``_lock`` or select_for_update by every caller): the
+    # concurrent-transition guard of the UPDATE (WHERE status = the old one) cannot
+    # fail, so no savepoint is spent on it; if it ever did, the whole change rolls back.
     try:
-        with transaction.atomic():
-            request.save()
+        request.save(update_fields=["status", "updated_at", *changed])
     except ConcurrentTransition:
-        current = AfterSalesRequest.objects.get(pk=request.pk)
-        raise TransitionNotAllowed(detail={"after_sales_id": str(request.pk), "status": current.status,
-                                           "action": action}) from None
+        raise TransitionNotAllowed(detail={"after_sales_id": str(request.pk), "action": action}) from None
     _audit(request=request, action=action, from_status=from_status, actor=actor,
            reason=str(params.get("reason", "")), data={k: str(v) for k, v in params.items()
-                                                       if k not in ("reason", "decided_by")})
+                                                       if k not in ("reason", "decided_by") and v != ""})
+
+
+# Fields a transition method may change besides the status (the rest are saved by name).
+_MOVE_FIELDS = ("decided_at", "decided_by", "decision_reason", "goods_received_at", "restock", "refunded_at",
+                "refund_ref")
 
 
 def _actors(request: AfterSalesRequest, action: str) -> list[str]:

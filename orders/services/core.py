@@ -157,7 +157,7 @@ def order_refund_commit(*, order_id: int, amount: Decimal, full: bool, actor: Ac
 
     Precondition: inside after-sales' transaction. Takes the order's row lock. Refused
     (409 ``refund_exceeds_paid``) when the order would give back more than was paid."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
         order = order_lock(order_id=order_id)
         refunded = order.refunded_amount + amount
         if amount < 0 or refunded > order.paid_amount:
@@ -186,7 +186,7 @@ def order_after_sales_mark(*, order_id: int, open_: bool) -> Order:
     """After-sales says whether a request of the order is open (awaiting a decision or
     the goods): while it is, the after-sales window does not close. Takes the order's
     row lock (inside after-sales' transaction)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nothing here is caught and continued from
         order = order_lock(order_id=order_id)
         if order.after_sales_open != open_:
             order.after_sales_open = open_
