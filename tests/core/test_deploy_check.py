@@ -62,7 +62,26 @@ def test_deploy_check_with_the_development_defaults_names_what_production_must_s
     found = set(re.findall(r"\((\w+\.W\d+)\)", result.stderr))
     assert result.returncode == 1
     assert {"security.W004", "security.W008", "security.W009", "security.W012", "security.W016",
-            "core.W001"} <= found
+            "core.W001", "core.W004"} <= found
+    assert "OUTBOUND_URL_ALLOWED_HOSTS allows internal addresses: 127.0.0.1:8100" in result.stderr
+
+
+@pytest.mark.parametrize(("hosts", "warned"), [
+    (["waimaiopen.meituan.com", "open-api.shop.ele.me:443"], []),
+    (["127.0.0.1:8100"], ["127.0.0.1:8100"]),
+    (["localhost:*", "10.0.0.5", "[::1]:8100", "169.254.169.254", "api.example.com"],
+     ["10.0.0.5", "169.254.169.254", "[::1]:8100", "localhost:*"]),
+])
+def test_the_outbound_hosts_check_names_internal_addresses(settings, hosts, warned):
+    from core.checks import outbound_hosts_check
+
+    settings.OUTBOUND_URL_ALLOWED_HOSTS = hosts
+
+    found = outbound_hosts_check()
+
+    assert [w.id for w in found] == (["core.W004"] if warned else [])
+    if warned:
+        assert found[0].msg == f"OUTBOUND_URL_ALLOWED_HOSTS allows internal addresses: {', '.join(warned)}."
 
 
 @pytest.mark.django_db
