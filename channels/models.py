@@ -41,6 +41,9 @@ class StoreBinding(models.Model):
     # Set while a pull runs (channels.services.pull): another pull of the binding before
     # then is skipped. A pull that dies leaves it to expire.
     pull_lease_until = models.DateTimeField(_("pulling until"), null=True, blank=True, editable=False)
+    # Whose lease it is: a pull renews and clears only a lease holding its own token, so a
+    # pull that outlived its lease never clears (or extends) the next pull's.
+    pull_lease_token = models.CharField(_("pull lease token"), max_length=32, blank=True, editable=False)
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

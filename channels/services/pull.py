@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -32,9 +33,10 @@ PULL_BINDING_JOB = "channels.pull_binding"
 # --- Pulling ------------------------------------------------------------------------------------
 
 
-def binding_pull_claim(*, binding_id: int) -> bool:
+def binding_pull_claim(*, binding_id: int) -> str:
     """Take the pull of one enabled binding for ``CHANNELS_PULL_LEASE_SECONDS`` (a
-    conditional UPDATE of ``pull_lease_until``): False when another pull holds it.
+    conditional UPDATE of ``pull_lease_until``): the lease's token, or "" when another
+    pull holds it. The pull renews and clears the lease only while it holds this token.
 
     A lease, not a lock held open: no transaction spans the pull's platform calls,
     and it works through a transaction-mode connection pooler. A pull that dies
@@ -43,9 +45,11 @@ def binding_pull_claim(*, binding_id: int) -> bool:
     is one that pull's own walk justifies). The clock is the real one, whatever
     ``now`` a pull is given."""
     clock = timezone.now()
-    return bool(StoreBinding.objects.filter(pk=binding_id, enabled=True)
-                .filter(Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lte=clock))
-                .update(pull_lease_until=_lease_end()))
+    token = secrets.token_hex(16)
+    claimed = (StoreBinding.objects.filter(pk=binding_id, enabled=True)
+               .filter(Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lte=clock))
+               .update(pull_lease_until=_lease_end(), pull_lease_token=token))
+    return token if claimed else ""
 
 
 def _lease_end() -> datetime:
@@ -63,7 +67,8 @@ def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
     """
     now = now or timezone.now()
     result = PullResult(binding_id=binding_id)
-    if not binding_pull_claim(binding_id=binding_id):
+    token = binding_pull_claim(binding_id=binding_id)
+    if not token:
         result.skipped = True
         return result
     state = None
@@ -73,20 +78,24 @@ def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
         state = dict(binding.pull_state or {})
         try:
             for pulled in adapter.pull_new_orders(binding, now=now, known=_known(binding)):
-                state = _pulled_ingest(binding=binding, adapter=adapter, state=state, pulled=pulled, result=result)
+                state = _pulled_ingest(binding=binding, adapter=adapter, state=state, pulled=pulled, result=result,
+                                       token=token)
             reconciles = type(adapter).reconcile_orders is not PlatformAdapter.reconcile_orders
             if reconciles and _reconcile_due(state=state, now=now):
                 for payload in adapter.reconcile_orders(binding):
                     state = _pulled_ingest(binding=binding, adapter=adapter, state=state,
-                                           pulled=PulledOrder(payload=payload), result=result)
+                                           pulled=PulledOrder(payload=payload), result=result, token=token)
                 state["reconciled_at"] = now.isoformat()
         except (PlatformError, PlatformPayloadError) as exc:
             result.errors.append(str(exc))
     finally:
-        done = {"pull_lease_until": None}
+        done = {"pull_lease_until": None, "pull_lease_token": ""}
         if state is not None:
             done.update(pull_state=state, last_pull_at=now, last_error="; ".join(result.errors)[:2000])
-        StoreBinding.objects.filter(pk=binding_id).update(**done)
+        if not StoreBinding.objects.filter(pk=binding_id, pull_lease_token=token).update(**done):
+            # Outlived its lease: the next pull holds it now and writes its own state.
+            logger.warning("pull outlived its lease; the next pull's lease is left alone",
+                           extra={"binding": binding_id})
     return result
 
 
@@ -102,7 +111,7 @@ def _known(binding: StoreBinding):
 
 
 def _pulled_ingest(*, binding: StoreBinding, adapter: PlatformAdapter, state: dict, pulled: PulledOrder,
-                   result: PullResult) -> dict:
+                   result: PullResult, token: str) -> dict:
     """Ingest one pulled order and save the pull state past it, in one transaction;
     returns the pull state to go on with (the order kept as missing when it failed)."""
     if pulled.payload is None:
@@ -113,7 +122,8 @@ def _pulled_ingest(*, binding: StoreBinding, adapter: PlatformAdapter, state: di
         with transaction.atomic():
             ingested = platform_order_ingest(binding=binding, payload=pulled.payload)
             after = _state_after(adapter, binding=binding, state=state, pulled=pulled, done=True)
-            StoreBinding.objects.filter(pk=binding.pk).update(pull_state=after, pull_lease_until=_lease_end())
+            StoreBinding.objects.filter(pk=binding.pk, pull_lease_token=token).update(
+                pull_state=after, pull_lease_until=_lease_end())
     except BindingMismatch as exc:
         # Another shop's order (refused and logged by intake): never ours, so the pull
         # state moves past it instead of asking for it again on every pull.

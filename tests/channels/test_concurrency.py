@@ -69,7 +69,7 @@ def test_an_overlapping_pull_of_the_same_binding_skips(shop):
     overlapping = binding_pull(binding_id=binding.pk)  # while the winner's lease runs
 
     assert errors == []
-    assert sorted(claims) == [False, False, False, True]
+    assert sorted(bool(claim) for claim in claims) == [False, False, False, True]
     assert overlapping.skipped is True
     binding.refresh_from_db()
     assert binding.last_pull_at is None
@@ -101,3 +101,38 @@ def test_two_relays_at_once_deliver_each_message_once_and_in_key_order():
     for key in ("A", "B", "C"):
         assert [n for k, n in delivered if k == key] == [0, 1, 2, 3, 4]
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.DELIVERED}
+
+
+def test_a_pull_that_outlives_its_lease_leaves_the_next_pulls_lease_alone(shop, monkeypatch):
+    """Pull A's lease expires while it still waits on the platform; pull B takes the
+    binding. When A ends it must neither clear B's lease nor write its pull state."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels.models import StoreBinding
+    from channels.services import pull
+
+    binding = shop["meituan"]
+    StoreBinding.objects.filter(pk=binding.pk).update(pull_state={"20261205": 7})
+    taken = {}
+
+    from channels.adapters.base import PlatformAdapter
+
+    class SlowPlatform(PlatformAdapter):  # stands in for the platform's API (what leaves the machine)
+        platform = "meituan"
+
+        def pull_new_orders(self, binding, *, now, known):
+            StoreBinding.objects.filter(pk=binding.pk).update(pull_lease_until=timezone.now() - timedelta(seconds=1))
+            taken["token"] = binding_pull_claim(binding_id=binding.pk)  # pull B
+            return iter(())
+
+    monkeypatch.setattr(pull, "adapter_for", lambda platform: SlowPlatform())
+
+    result = binding_pull(binding_id=binding.pk)
+
+    assert result.skipped is False and taken["token"]
+    binding = StoreBinding.objects.get(pk=binding.pk)
+    assert binding.pull_lease_token == taken["token"] and binding.pull_lease_until > timezone.now()
+    assert (binding.pull_state, binding.last_pull_at) == ({"20261205": 7}, None)  # B writes its own
+    assert binding_pull_claim(binding_id=binding.pk) == ""  # still B's
