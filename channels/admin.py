@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin_base import BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
-from channels.models import StoreBinding
+from channels.models import StoreBinding, UnreadablePlatformOrder
+from channels.services.pull import unreadable_orders_resolve
 from core.actors import Actor
 from core.errors import DomainError
 from core.models import OutboxMessage, OutboxStatus
@@ -114,3 +115,23 @@ class OutboxMessageAdmin(ReadOnlyTenantAdmin):
 
 admin.site.register(StoreBinding, StoreBindingAdmin)
 admin.site.register(OutboxMessage, OutboxMessageAdmin)
+
+
+@admin.register(UnreadablePlatformOrder)
+class UnreadablePlatformOrderAdmin(ReadOnlyTenantAdmin):
+    """Platform orders the pulls could not ingest after every attempt: a person looks each
+    up on the platform's merchant back-office, handles it, and marks it resolved."""
+
+    role_permissions = {"view": MANAGERS, "add": set(), "change": set(), "delete": set(), "resolve": MANAGERS}
+    list_display = ["binding", "reference", "attempts", "last_error", "created_at", "resolved_at", "resolved_by"]
+    list_select_related = ["binding__store"]
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=reference"]
+    actions = ["mark_resolved"]
+    readonly_fields = [f.name for f in UnreadablePlatformOrder._meta.fields]
+
+    @admin.action(description=_("Mark as resolved"), permissions=["resolve"])
+    def mark_resolved(self, request, queryset):
+        done = unreadable_orders_resolve(ids=list(queryset.values_list("pk", flat=True)), actor=Actor.staff(request.user))
+        self.message_user(request, ngettext("%(count)d order marked resolved.", "%(count)d orders marked resolved.",
+                                            done) % {"count": done}, messages.SUCCESS)

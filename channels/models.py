@@ -81,3 +81,34 @@ class PlatformOrderCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} @ {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UnreadablePlatformOrder(models.Model):
+    """A platform order a pull could not ingest after every attempt (Meituan: a day
+    sequence that stayed missing ``CHANNELS_PULL_MISSING_MAX_ATTEMPTS`` pulls, or a
+    week): handed to a person instead of being dropped. The person looks it up on the
+    platform's merchant back-office, enters it or fixes its cause, and marks it resolved."""
+
+    binding = models.ForeignKey(StoreBinding, on_delete=models.CASCADE, related_name="unreadable_orders",
+                                verbose_name=_("platform binding"))
+    reference = models.CharField(_("platform reference"), max_length=64,
+                                 help_text=_("Meituan: the date and the day sequence number, e.g. 20261205/41."))
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("handed over at"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolved_by = models.CharField(_("resolved by"), max_length=150, blank=True)
+
+    tenant_brand_lookup = "binding__store__brand_id"
+    tenant_store_lookup = "binding__store_id"
+
+    class Meta:
+        verbose_name = _("platform order we could not read")
+        verbose_name_plural = _("platform orders we could not read")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["binding", "reference"], name="unreadable_order_once_per_binding"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.binding} {self.reference}"

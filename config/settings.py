@@ -402,6 +402,13 @@ OUTBOX_KICK_TTL_SECONDS = 5
 CHANNELS_HTTP_CONNECT_TIMEOUT = 3.0
 CHANNELS_HTTP_READ_TIMEOUT = 10.0
 CHANNELS_PULL_MAX_ORDERS = 50
+# Meituan day sequences a pull could not ingest ("missing") are tried again first, at
+# most this many a pull (beside CHANNELS_PULL_MAX_ORDERS for new ones, so orders that
+# never ingest cannot starve the new), and at most ATTEMPTS pulls each; then they are
+# handed to a person (channels.UnreadablePlatformOrder, admin "Platform orders we could
+# not read"), never dropped silently.
+CHANNELS_PULL_MISSING_PER_PULL = env.int("CHANNELS_PULL_MISSING_PER_PULL", default=10)
+CHANNELS_PULL_MISSING_MAX_ATTEMPTS = env.int("CHANNELS_PULL_MISSING_MAX_ATTEMPTS", default=5)
 # A pull's reads (Meituan getOrderDaySeq / getOrderIdByDaySeq / getOrderDetail, Ele.me
 # getUnprocessOrders / mgetOrders / getAllOrders) answered with HTTP 5xx are tried again,
 # up to ATTEMPTS times in all, DELAY x the attempt apart.

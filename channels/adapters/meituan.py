@@ -69,6 +69,8 @@ PUSH_PATHS = {"create_order", "cancel_order", "refund_order"}
 SIGNATURE_PATTERN = re.compile(r"[0-9A-Fa-f]{32}")
 PICKUP_PICK_TYPE = 1  # ``pick_type`` 1: the customer collects the order at the shop (到店自取)
 MISSING = "missing"  # pull state: day sequences walked past whose order is not ingested yet
+ATTEMPTS = "attempts"  # pull state: "date/day_seq" -> failed tries of a missing day sequence
+GIVEN_UP = "given_up"  # handed to a person by the pull (channels.services.pull), then removed
 WALK_FAILURES_IN_A_ROW = 2  # day sequences in a row that cannot be fetched end a pull's walk
 
 
@@ -158,14 +160,13 @@ class MeituanAdapter(PlatformAdapter):
         finished before today: its day sequences above the one remembered for it are walked
         until ``CHANNELS_MEITUAN_PAST_DAY_MISSES`` in a row have no order (getOrderDaySeq
         only knows today). Only a day the binding was pulling (its date is in the pull
-        state) is finished. At most ``CHANNELS_PULL_MAX_ORDERS`` day sequences a pull."""
+        state) is finished. At most ``CHANNELS_PULL_MISSING_PER_PULL`` missing ones and
+        ``CHANNELS_PULL_MAX_ORDERS`` new day sequences a pull."""
         now = timezone.localtime(now or timezone.now())
         state = binding.pull_state or {}
         budget = [settings.CHANNELS_PULL_MAX_ORDERS]
-        for date, day_seq in _missing(state):
-            if budget[0] <= 0:
-                return
-            budget[0] -= 1
+        # The retries have their own budget: orders that never ingest cannot starve the new ones.
+        for date, day_seq in _missing(state)[:settings.CHANNELS_PULL_MISSING_PER_PULL]:
             yield self._pull_day_seq(binding, date=date, day_seq=day_seq)
         grace = timedelta(minutes=settings.CHANNELS_MEITUAN_MIDNIGHT_GRACE_MINUTES)
         yesterday = (now.date() - timedelta(days=1)).strftime("%Y%m%d")
@@ -229,26 +230,43 @@ class MeituanAdapter(PlatformAdapter):
             return PulledOrder(key=key, error=str(exc))
 
     def pull_state_after(self, binding, *, state: dict, pulled: PulledOrder, done: bool) -> dict:
-        """``{date: the highest day_seq walked, "missing": {date: [day_seq, ...]}}``: every
-        day sequence up to a date's number is ingested, has no order, or is missing."""
+        """``{date: the highest day_seq walked, "missing": {date: [day_seq, ...]},
+        "attempts": {"date/day_seq": n}}``: every day sequence up to a date's number is
+        ingested, has no order, or is missing. A missing one that failed
+        ``CHANNELS_PULL_MISSING_MAX_ATTEMPTS`` times, or whose date leaves the week kept,
+        is moved to ``given_up`` (with its last error) for the pull to hand to a person."""
         date, day_seq = pulled.key
         state = dict(state)
         state[date] = max(int(state.get(date, 0)), day_seq)
         missing = {day: set(seqs) for day, seqs in (state.get(MISSING) or {}).items()}
+        attempts = dict(state.get(ATTEMPTS) or {})
+        given_up = list(state.get(GIVEN_UP) or [])
         seqs = missing.setdefault(date, set())
-        (seqs.discard if done else seqs.add)(day_seq)
+        place = f"{date}/{day_seq}"
+        if done:
+            seqs.discard(day_seq)
+            attempts.pop(place, None)
+        else:
+            attempts[place] = int(attempts.get(place, 0)) + 1
+            if attempts[place] >= settings.CHANNELS_PULL_MISSING_MAX_ATTEMPTS:
+                seqs.discard(day_seq)
+                given_up.append({"reference": place, "attempts": attempts.pop(place), "error": pulled.error})
+            else:
+                seqs.add(day_seq)
         # Keep a week of dates: the state must not grow forever.
         dates = sorted(key for key in state if key.isdigit())
         for old in dates[:-7]:
             state.pop(old)
-            if missing.get(old):
-                logger.error("meituan day sequences never ingested, given up",
-                             extra={"binding": binding.pk, "date": old, "day_seqs": sorted(missing[old])})
+            for old_seq in sorted(missing.get(old) or ()):
+                reference = f"{old}/{old_seq}"
+                given_up.append({"reference": reference, "attempts": attempts.pop(reference, 0),
+                                 "error": "not ingested within a week"})
         kept = {day: sorted(seqs) for day, seqs in sorted(missing.items()) if seqs and day in state}
-        if kept:
-            state[MISSING] = kept
-        else:
-            state.pop(MISSING, None)
+        for name, value in ((MISSING, kept), (ATTEMPTS, attempts), (GIVEN_UP, given_up)):
+            if value:
+                state[name] = value
+            else:
+                state.pop(name, None)
         return state
 
     def fetch_order(self, binding, order_id: str) -> dict:

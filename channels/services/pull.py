@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -19,14 +20,17 @@ from channels.adapters.base import (
     PlatformPayloadError,
     PulledOrder,
 )
-from channels.models import StoreBinding
+from channels.models import StoreBinding, UnreadablePlatformOrder
 from channels.services.intake import PullResult, platform_order_ingest
+from core.actors import Actor
 from core.errors import InvalidInput
 from core.jobs import job_enqueue
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
+# The pull state key under which an adapter hands over what it gave up (Meituan's GIVEN_UP).
+GIVEN_UP_KEY = "given_up"
 # The Celery task that runs one binding's pull (channels.tasks).
 PULL_BINDING_JOB = "channels.pull_binding"
 
@@ -132,17 +136,36 @@ def _pulled_ingest(*, binding: StoreBinding, adapter: PlatformAdapter, state: di
     except (PlatformError, PlatformPayloadError, InvalidInput, IntegrityError) as exc:
         logger.exception("platform order could not be ingested", extra={"binding": binding.pk})
         result.errors.append(f"{type(exc).__name__}: {exc}")
-        return _state_after(adapter, binding=binding, state=state, pulled=pulled, done=False)
+        return _state_after(adapter, binding=binding, state=state, pulled=pulled, done=False,
+                            error=f"{type(exc).__name__}: {exc}")
     result.pulled += 1
     result.created += int(ingested.created)
     return after
 
 
 def _state_after(adapter: PlatformAdapter, *, binding: StoreBinding, state: dict, pulled: PulledOrder,
-                 done: bool) -> dict:
+                 done: bool, error: str = "") -> dict:
     if pulled.key is None:
         return state  # not a place in the pull state (a reconciliation payload)
-    return adapter.pull_state_after(binding, state=state, pulled=pulled, done=done)
+    if error and not pulled.error:
+        pulled = replace(pulled, error=error)
+    after = dict(adapter.pull_state_after(binding, state=state, pulled=pulled, done=done))
+    for given_up in after.pop(GIVEN_UP_KEY, None) or ():
+        unreadable_order_record(binding=binding, reference=str(given_up["reference"]),
+                                attempts=int(given_up.get("attempts") or 0), error=str(given_up.get("error") or ""))
+    return after
+
+
+def unreadable_order_record(*, binding: StoreBinding, reference: str, attempts: int, error: str) -> None:
+    """Hand a platform order the pulls could not ingest to a person (once per reference:
+    a repeat updates the attempts and the error, and opens it again if it was resolved)."""
+    record, created = UnreadablePlatformOrder.objects.get_or_create(
+        binding=binding, reference=reference[:64], defaults={"attempts": attempts, "last_error": error[:2000]})
+    if not created:
+        UnreadablePlatformOrder.objects.filter(pk=record.pk).update(
+            attempts=record.attempts + attempts, last_error=error[:2000], resolved_at=None, resolved_by="")
+    logger.error("platform order handed to a person: never ingested",
+                 extra={"binding": binding.pk, "reference": reference, "attempts": attempts, "error": error[:200]})
 
 
 def _reconcile_due(*, state: dict, now: datetime) -> bool:
@@ -185,3 +208,10 @@ def bindings_schedule_due(*, now: datetime | None = None, enqueue=None) -> list[
         except Exception:  # the broker is down: this round is lost, the next one pulls
             logger.warning("pull could not be scheduled", exc_info=True, extra={"binding": binding_id})
     return scheduled
+
+
+def unreadable_orders_resolve(*, ids: list[int], actor: Actor) -> int:
+    """A person handled these platform orders (entered them, or found them not ours):
+    marked resolved with who did it. Returns how many were open."""
+    return UnreadablePlatformOrder.objects.filter(pk__in=ids, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=f"{actor.kind}:{actor.id} {actor.name}".strip()[:150])

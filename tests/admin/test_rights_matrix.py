@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.models import CustomerToken, LoginCode, LoginCodeAttempt, StaffRole
 from aftersales.models import AfterSalesRequest
-from channels.models import StoreBinding
+from channels.models import StoreBinding, UnreadablePlatformOrder
 from core.models import IdempotencyRecord, OutboxMessage, OutboxStatus
 from inventory.models import StockMovement, StockShortfall
 from inventory.services import stock_set
@@ -158,6 +158,12 @@ def _binding(store):
     return StoreBindingFactory(store=store, base_url="http://127.0.0.1:8100")
 
 
+def _unreadable_order(store):
+    binding = StoreBinding.objects.filter(store=store).first() or _binding(store)
+    return UnreadablePlatformOrder.objects.create(binding=binding, reference=uniq("20261205/"), attempts=5,
+                                                  last_error="HTTP 500")
+
+
 def _binding_add(store):
     StoreBinding.objects.filter(store=store, platform="eleme").delete()
     return {"store": store.pk, "platform": "eleme", "shop_code": uniq("el"), "secret": "s", "token": "t"}
@@ -236,6 +242,9 @@ SPECS: dict[str, Spec] = {
         add_field="brand", actions=DELETE_SELECTED),
     "channels.StoreBinding": Spec("store", BRAND_DATA, make=_binding, change={"app_id": "6002"}, add=_binding_add,
                                   add_field="store", actions=DELETE_SELECTED),
+    "channels.UnreadablePlatformOrder": Spec(
+        "store", {"view": MANAGERS, "resolve": MANAGERS}, make=_unreadable_order,
+        actions={"mark_resolved": ("resolve", {})}),
     "aftersales.AfterSalesRequest": Spec(
         "store", {"view": ALL, "decide": MANAGERS},
         make=lambda store: _after_sales_request(store),

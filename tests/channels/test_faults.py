@@ -111,7 +111,7 @@ def test_pull_500s_are_retried_and_an_order_that_still_fails_is_taken_by_the_nex
     third = binding_pull(binding_id=shop["meituan"].pk)
 
     assert (first.pulled, first.created, first.errors) == (2, 2, ["meituan order/getOrderDetail: HTTP 500"])
-    assert state_after_first == {today: 3, "missing": {today: [1]}}
+    assert state_after_first == {today: 3, "missing": {today: [1]}, "attempts": {f"{today}/1": 1}}
     assert (second.pulled, second.created, second.errors) == (1, 1, [])
     assert (third.pulled, third.created) == (0, 0)
     ids = sorted(Order.objects.filter(channel="meituan").values_list("channel_order_id", flat=True))

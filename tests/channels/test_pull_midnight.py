@@ -113,7 +113,8 @@ def test_a_failing_walk_of_yesterday_does_not_hold_up_today(sim, shop, settings)
         str(fresh["order_id"])]
     assert first.created == 1
     shop["meituan"].refresh_from_db()
-    assert shop["meituan"].pull_state == {yesterday_key: 1, today_key: 1, "missing": {yesterday_key: [1]}}
+    assert shop["meituan"].pull_state == {yesterday_key: 1, today_key: 1, "missing": {yesterday_key: [1]},
+                                          "attempts": {f"{yesterday_key}/1": 1}}
     second = binding_pull(binding_id=shop["meituan"].pk, now=_local(today, 0, 2))
 
     assert second.created == 1

@@ -61,7 +61,7 @@ def test_a_failure_at_order_7_of_10_keeps_the_others_and_the_next_pull_takes_7(s
 
     assert (first.pulled, first.created, first.errors) == (9, 9, ["meituan order/getOrderDetail: HTTP 500"])
     assert kept == set(made[:6] + made[7:])
-    assert state_after_first == {_today(): 10, "missing": {_today(): [7]}}
+    assert state_after_first == {_today(): 10, "missing": {_today(): [7]}, "attempts": {f"{_today()}/7": 1}}
     assert (second.pulled, second.created, second.errors) == (1, 1, [])
     assert looked_up == ["7"]  # the missing one only: 8 to 10 are not fetched again
     assert _meituan_ids() == set(made)
@@ -84,7 +84,8 @@ def test_two_failures_in_a_row_end_the_walk_and_the_next_pull_goes_on_from_there
     second = binding_pull(binding_id=shop["meituan"].pk)
 
     assert (first.created, len(first.errors)) == (2, 2)
-    assert state_after_first == {_today(): 4, "missing": {_today(): [3, 4]}}  # 5 not walked yet
+    assert state_after_first == {_today(): 4, "missing": {_today(): [3, 4]},  # 5 not walked yet
+                                 "attempts": {f"{_today()}/3": 1, f"{_today()}/4": 1}}
     assert (second.created, second.errors) == (3, [])
     assert _meituan_ids() == set(made)
 
@@ -187,3 +188,66 @@ def test_with_30_percent_of_calls_failing_every_order_arrives_within_three_pulls
     assert Order.objects.count() == len(placed_in) == len(set(Order.objects.values_list("channel_order_id")))
     assert stock_ledger_mismatches() == []
     assert 0.25 * len(calls) <= failed <= 0.35 * len(calls)  # the faults really were 30 %
+
+
+def test_day_sequences_that_never_ingest_cannot_starve_new_orders_and_go_to_a_person(sim, shop, settings):
+    """60 missing day sequences whose lookups always fail and 3 new orders: the new ones
+    arrive in the first pull (the retries have their own budget), each missing one is
+    tried at most CHANNELS_PULL_MISSING_MAX_ATTEMPTS pulls, then it is in the person's
+    list exactly once and no pull asks for it again."""
+    from channels.models import UnreadablePlatformOrder
+
+    settings.CHANNELS_PULL_RETRY_DELAY_SECONDS = 0
+    settings.CHANNELS_PULL_CALL_ATTEMPTS = 1
+    settings.CHANNELS_PULL_MISSING_PER_PULL = 60
+    settings.CHANNELS_PULL_MISSING_MAX_ATTEMPTS = 2
+    meituan_shop(sim, shop)
+    today = _today()
+    earlier = (timezone.localdate() - timedelta(days=2)).strftime("%Y%m%d")  # clear of the midnight walk
+    StoreBinding.objects.filter(pk=shop["meituan"].pk).update(
+        pull_state={earlier: 200, "missing": {earlier: list(range(101, 161))}})
+    made = [str(o["order_id"]) for o in sim_orders(sim, "meituan", {"shop": shop["meituan"].shop_code,
+                                                                    "count": 3, "lines": [MT_LINE]})]
+    lookups = "/api/v1/order/getOrderIdByDaySeq"
+
+    results = []
+    for _pull in range(3):
+        _fault(sim, mode="error500", path_prefix=lookups, count=60)  # the 60 retries come first and fail
+        before = len(sim_calls(sim, lookups, direction="in"))
+        results.append(binding_pull(binding_id=shop["meituan"].pk))
+        results[-1].calls = len(sim_calls(sim, lookups, direction="in")) - before
+
+    assert _meituan_ids() == set(made)
+    assert [(r.created, r.calls) for r in results] == [(3, 63), (0, 60), (0, 0)]
+    # the third pull asked for no missing one: its 60 armed faults hit nothing
+    state = StoreBinding.objects.get(pk=shop["meituan"].pk).pull_state
+    assert state == {earlier: 200, today: 3}
+    handed = UnreadablePlatformOrder.objects.filter(binding=shop["meituan"]).order_by("reference")
+    assert handed.count() == 60
+    assert sorted(handed.values_list("reference", flat=True)) == sorted(f"{earlier}/{seq}" for seq in range(101, 161))
+    assert {(h.attempts, h.resolved_at) for h in handed} == {(2, None)}
+    assert "500" in handed.first().last_error
+
+
+def test_a_missing_day_sequence_older_than_a_week_goes_to_a_person_not_away(settings):
+    """The pull state keeps a week of dates; a day sequence still missing when its date
+    leaves it is handed over with the others the adapter gave up, not dropped."""
+    from channels.adapters.base import PulledOrder
+    from channels.adapters.meituan import MeituanAdapter
+
+    dates = [f"202611{day:02d}" for day in range(20, 28)]  # 8 dates: the oldest leaves
+    state = {**{date: 5 for date in dates}, "missing": {dates[0]: [2, 4]}, "attempts": {f"{dates[0]}/2": 3}}
+
+    after = MeituanAdapter().pull_state_after(None, state=state, pulled=PulledOrder(key=(dates[-1], 6)), done=True)
+
+    assert after == {**{date: 5 for date in dates[1:-1]}, dates[-1]: 6, "given_up": [
+        {"reference": f"{dates[0]}/2", "attempts": 3, "error": "not ingested within a week"},
+        {"reference": f"{dates[0]}/4", "attempts": 0, "error": "not ingested within a week"}]}
+    settings.CHANNELS_PULL_MISSING_MAX_ATTEMPTS = 3
+    retried = MeituanAdapter().pull_state_after(None, state={dates[-1]: 9, "attempts": {f"{dates[-1]}/4": 1}},
+                                                pulled=PulledOrder(key=(dates[-1], 4), error="HTTP 500"), done=False)
+    assert retried == {dates[-1]: 9, "missing": {dates[-1]: [4]}, "attempts": {f"{dates[-1]}/4": 2}}
+    given_up = MeituanAdapter().pull_state_after(None, state=retried,
+                                                 pulled=PulledOrder(key=(dates[-1], 4), error="HTTP 500"), done=False)
+    assert given_up == {dates[-1]: 9, "given_up": [{"reference": f"{dates[-1]}/4", "attempts": 3,
+                                                    "error": "HTTP 500"}]}
