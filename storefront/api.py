@@ -384,6 +384,8 @@ class OrderRefundWithdrawApi(_AfterSalesApi):
         409: error_response("Already decided (`transition_not_allowed`, `detail.status`).")},
         operation_id="customer_order_refund_withdraw")
     def post(self, request, order_no: str, request_id: int):
+        if request.data and not isinstance(request.data, dict):  # the body is read (and bounded) like every POST's
+            raise InvalidInput(_("The body must be a JSON object."), code="malformed_request")
         order = self.get_order(order_no)
         if aftersales_get_for_customer(customer_id=self.customer.pk, order_id=order.pk, request_id=request_id) is None:
             raise NotFound(_("After-sales request not found."), code="after_sales_not_found")

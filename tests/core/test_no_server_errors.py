@@ -21,7 +21,9 @@ from rest_framework.views import APIView
 
 from accounts.models import StaffRole
 from accounts.services import customer_token_issue
+from aftersales.services import aftersales_request_create
 from channels.adapters.meituan import PUSH_PATHS as MEITUAN_PUSH_PATHS
+from core.actors import Actor
 from simulator.testing import eleme_push_signature, meituan_sig
 from tests.factories import CustomerFactory, StoreBindingFactory, StoreFactory, pos_terminal, staff_user
 from tests.order_helpers import make_order
@@ -72,9 +74,13 @@ def world(settings):
     StoreBindingFactory(store=store, platform="eleme", app_id=ELEME_APP, secret=ELEME_SECRET, shop_code="el-deep")
     staff = Client()
     staff.force_login(staff_user(role=StaffRole.BRAND_ADMIN, brand=store.brand))
+    order = make_order(store=store, customer_id=customer.pk, paid=True)
+    asked = aftersales_request_create(order_id=order.pk, actor=Actor(kind="customer", id=str(customer.pk)),
+                                      customer_id=customer.pk, reason_code="other")
     return {
         "store": store,
-        "order_no": make_order(store=store, customer_id=customer.pk, paid=True).order_no,
+        "order_no": order.order_no,
+        "request_id": str(asked.pk),
         "customer": {"HTTP_AUTHORIZATION": f"Bearer {customer_token_issue(customer=customer).token}"},
         "pos": {"HTTP_AUTHORIZATION": f"Token {pos_terminal(store=store, role='manager')[1]}"},
         "staff": staff,
@@ -83,7 +89,7 @@ def world(settings):
 
 def _path(route: str, world) -> str:
     values = {"<str:order_no>": world["order_no"], "<int:store_id>": str(world["store"].pk),
-              "<str:provider>": "wxpay"}
+              "<str:provider>": "wxpay", "<int:request_id>": world["request_id"]}
     for placeholder, value in values.items():
         route = route.replace(placeholder, value)
     return "/" + route
