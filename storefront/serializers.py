@@ -119,7 +119,7 @@ class CustomerOrderOutput(serializers.ModelSerializer):
     contact = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField()
     refunds = serializers.SerializerMethodField()
-    after_sales = AfterSalesOutput(many=True, context={"actor_kind": ActorKind.CUSTOMER.value})
+    after_sales = serializers.SerializerMethodField()
     vouchers = serializers.SerializerMethodField()
 
     class Meta:
@@ -142,6 +142,13 @@ class CustomerOrderOutput(serializers.ModelSerializer):
 
     def get_allowed_actions(self, order: Order) -> list[str]:
         return order.available_actions(actor_kind=ActorKind.CUSTOMER)
+
+    @extend_schema_field(AfterSalesOutput(many=True))
+    def get_after_sales(self, order: Order) -> list[dict]:
+        """The order's refund and return requests (prefetched with the order), with the
+        actions a customer may take on each."""
+        return AfterSalesOutput(order.after_sales.all(), many=True,
+                                context={"actor_kind": ActorKind.CUSTOMER.value}).data
 
     @extend_schema_field(RefundOutput(many=True))
     def get_refunds(self, order: Order) -> list[dict]:

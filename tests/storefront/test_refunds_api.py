@@ -134,7 +134,12 @@ def test_list_withdraw_and_the_order_shows_its_requests(shop, customer, api):
         "transition_not_allowed", "withdrawn")
     assert [(r["id"], r["status"], r["amount"]) for r in listed.json()] == [(created["id"], "withdrawn", "9.15")]
     order_body = detail.json()
-    assert [(r["id"], r["status"]) for r in order_body["after_sales"]] == [(created["id"], "withdrawn")]
+    assert [(r["id"], r["status"], r["allowed_actions"]) for r in order_body["after_sales"]] == [
+        (created["id"], "withdrawn", [])]
+    asked = api.post(url(order), {"type": "refund", "reason_code": "late"}, format="json").json()
+    listed_order = api.get(f"/api/v1/orders/{order.order_no}").json()
+    assert [(r["id"], r["allowed_actions"]) for r in listed_order["after_sales"]] == [
+        (asked["id"], ["withdraw"]), (created["id"], [])]  # a customer may only withdraw, while requested
     assert (order_body["refund_state"], order_body["amounts"]["refunded"]) == ("none", "0.00")
     # Another customer cannot see or withdraw it.
     stranger = client_for(CustomerFactory(brand=shop["store"].brand, phone="13900000001"))
