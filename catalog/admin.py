@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import SameBrandForm
 from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, TenantAdmin, roles_at
-from catalog.models import Category, PlatformSkuMapping, Product, Sku, StoreSku
+from catalog.models import Category, Platform, PlatformSkuMapping, Product, Sku, StoreSku
 from catalog.services import store_sku_set_availability
 from core.actors import Actor
 
@@ -46,13 +46,29 @@ class ProductAdmin(TenantAdmin):
     search_fields = ["name"]
 
 
+class UnmappedOnPlatformFilter(admin.SimpleListFilter):
+    """SKUs no mapping names on a platform yet (neither by hand nor learnt from an order):
+    their sold-out reaches that platform only by our merchant code."""
+
+    title = _("not mapped on")
+    parameter_name = "unmapped_on"
+
+    def lookups(self, request, model_admin):
+        return Platform.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Platform.values:
+            return queryset.exclude(platform_mappings__platform=self.value())
+        return queryset
+
+
 @admin.register(Sku)
 class SkuAdmin(TenantAdmin):
     form = SameBrandForm
     role_permissions = CATALOG
     list_display = ["code", "product", "spec", "price", "packaging_fee", "stock_mode", "is_active"]
     list_select_related = ["product"]
-    list_filter = ["stock_mode", "is_active"]
+    list_filter = ["stock_mode", "is_active", UnmappedOnPlatformFilter]
     search_fields = ["=code", "product__name"]
 
 
@@ -99,7 +115,7 @@ class PlatformSkuMappingAdmin(SkuChoicesMixin, TenantAdmin):
     form = SameBrandForm
     role_permissions = {"view": {BRAND_ADMIN}, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN},
                         "delete": {BRAND_ADMIN}}
-    list_display = ["platform", "platform_sku_id", "platform_food_code", "sku", "store", "brand"]
+    list_display = ["platform", "platform_sku_id", "platform_food_code", "sku", "store", "brand", "learnt"]
     list_select_related = ["sku__product", "store", "brand"]
-    list_filter = ["platform"]
+    list_filter = ["platform", "learnt"]
     search_fields = ["=platform_sku_id", "=platform_food_code", "=sku__code"]

@@ -141,6 +141,9 @@ class PlatformSkuMapping(models.Model):
     platform_food_code = models.CharField(_("platform food code"), max_length=64, blank=True)
     platform_sku_id = models.CharField(_("platform SKU id"), max_length=64)
     sku = models.ForeignKey(Sku, on_delete=models.CASCADE, related_name="platform_mappings", verbose_name=_("SKU"))
+    learnt = models.BooleanField(
+        _("learnt from orders"), default=False,
+        help_text=_("Filled in from the platform's codes on an ingested order (matched by our merchant code)."))
 
     tenant_brand_lookup = "brand_id"
 

@@ -24,6 +24,7 @@ from aftersales.services import (
     aftersales_platform_refunded,
 )
 from catalog.selectors import sku_resolve_platform_code
+from catalog.services import platform_codes_learn
 from channels.adapters import adapter_for
 from channels.adapters.base import (
     ZERO,
@@ -252,6 +253,11 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
                            {"skus": {str(k): v for k, v in sorted(shortfall.items())}}))
     for kind, reason, data in issues:
         order = order_flag(order_id=order.pk, actor=actor, reason=reason, kind=kind, data=data)
+    # The platform's own codes of lines we matched by our merchant code: learnt, so sold-out
+    # reaches the platform for SKUs nobody mapped by hand.
+    platform_codes_learn(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform, seen=[
+        (sku.pk, line.platform_sku_id, line.platform_food_code) for line, sku in resolved
+        if sku is not None and line.platform_sku_id and line.merchant_code == sku.code])
     return order
 
 
