@@ -74,10 +74,12 @@ class CustomerAPIView(BaseAPIView):
     def customer(self):
         return self.request.user.customer
 
-    def customer_orders(self, *, voucher_codes: bool = True):
+    def customer_orders(self, *, voucher_codes: bool = True, after_sales: bool = True):
         """The one place customer order querysets come from: always their own.
-        ``voucher_codes=False`` skips the codes' read (an order known not to have any)."""
-        return order_list_for_customer(customer_id=self.customer.pk, voucher_codes=voucher_codes)
+        ``voucher_codes=False`` / ``after_sales=False`` skip those reads (an order known
+        not to have any)."""
+        return order_list_for_customer(customer_id=self.customer.pk, voucher_codes=voucher_codes,
+                                       after_sales=after_sales)
 
     def get_order(self, order_no: str) -> Order:
         try:
@@ -92,10 +94,13 @@ class CustomerAPIView(BaseAPIView):
 
     def created_response(self, order: Order) -> Response:
         """The 201 answer to a create, read back inside the placement's transaction:
-        what ``order_response`` gives, without the two reads a new order cannot need
-        (no refunds yet; voucher codes only for voucher orders, issued after payment)."""
-        fresh = self.customer_orders(voucher_codes=order.order_type == OrderType.VOUCHER).get(pk=order.pk)
-        return Response(CustomerOrderOutput(fresh, context={"refunds": {}}).data, status=status.HTTP_201_CREATED)
+        what ``order_response`` gives, without the reads a new order cannot need (no
+        refunds or after-sales requests yet; voucher codes only for voucher orders,
+        issued after payment)."""
+        fresh = self.customer_orders(voucher_codes=order.order_type == OrderType.VOUCHER,
+                                     after_sales=False).get(pk=order.pk)
+        return Response(CustomerOrderOutput(fresh, context={"refunds": {}, "after_sales": False}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 def _cart_from(request) -> Cart:

@@ -8,16 +8,19 @@ from aftersales.selectors import aftersales_list
 from orders.models import Order, OrderLine, VoucherCode
 
 
-def order_list_for_customer(*, customer_id: int, voucher_codes: bool = True) -> QuerySet[Order]:
+def order_list_for_customer(*, customer_id: int, voucher_codes: bool = True, after_sales: bool = True
+                            ) -> QuerySet[Order]:
     """The customer's own orders (the one place customer order querysets come from),
-    with their store, lines in line order, discounts and voucher codes;
-    ``voucher_codes=False`` skips the codes' read (an order known not to have any)."""
+    with their store, lines in line order, discounts, after-sales requests and voucher
+    codes; ``voucher_codes=False`` / ``after_sales=False`` skip those reads (an order
+    known not to have any: one just created)."""
     orders = (
         Order.objects.filter(customer_id=customer_id)
         .select_related("store")
-        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts",
-                          Prefetch("after_sales", queryset=aftersales_list()))
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")), "discounts")
     )
+    if after_sales:
+        orders = orders.prefetch_related(Prefetch("after_sales", queryset=aftersales_list()))
     if voucher_codes:
         orders = orders.prefetch_related(
             Prefetch("voucher_codes", queryset=VoucherCode.objects.order_by("line_no", "id")))

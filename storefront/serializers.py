@@ -147,6 +147,8 @@ class CustomerOrderOutput(serializers.ModelSerializer):
     def get_after_sales(self, order: Order) -> list[dict]:
         """The order's refund and return requests (prefetched with the order), with the
         actions a customer may take on each."""
+        if self.context.get("after_sales") is False:  # a new order: none, and not read
+            return []
         return AfterSalesOutput(order.after_sales.all(), many=True,
                                 context={"actor_kind": ActorKind.CUSTOMER.value}).data
 

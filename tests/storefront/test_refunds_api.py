@@ -165,3 +165,16 @@ def test_the_order_list_reads_requests_without_a_query_per_order(shop, customer,
     assert len(five) == len(two)
     assert sorted(len(o["after_sales"]) for o in listed["results"]) == [1] * 5
     assert {o["status"] for o in listed["results"]} == {OrderStatus.PICKED_UP}
+
+
+def test_creating_an_order_does_not_read_after_sales(shop, api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        created = api.post("/api/v1/orders", {"store": shop["store"].pk, "order_type": "pickup",
+                                              "lines": [{"sku": "SOUP", "qty": 1}]},
+                           format="json", HTTP_IDEMPOTENCY_KEY="new-1")
+
+    assert created.status_code == 201 and created.json()["after_sales"] == []
+    assert [q["sql"] for q in queries.captured_queries if "aftersales_" in q["sql"]] == []
