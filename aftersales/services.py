@@ -426,14 +426,47 @@ def aftersales_platform_record(*, order: Order, ask: PlatformAsk, actor: Actor) 
                     if name != "reason" or value:
                         setattr(open_request, name, value)
             open_request.save()
+            _platform_lines_match(request=open_request, order=order)
             return open_request, False
         request = AfterSalesRequest.objects.create(
             brand_id=order.brand_id, store_id=order.store_id, order=order, kind=AfterSalesKind.REFUND,
             requested_by=RequestedBy.PLATFORM, requester_id=order.channel, requester_name=order.channel,
             reason_code=AfterSalesReasonCode.PLATFORM, platform_refund_id=ask.refund_id[:64],
             deadline=ask.deadline, **fields)
+        _platform_lines_match(request=request, order=order)
         _opened(request=request, order=order, actor=actor)
     return request, True
+
+
+def _platform_lines_match(*, request: AfterSalesRequest, order: Order) -> None:
+    """A partial application's lines, as the platform described them, matched to the
+    order's lines (our merchant code, or the platform's sku id): the request's lines with
+    the platform's quantities and amounts, so the store reads them and units not yet
+    prepared go back to stock. A line the order does not have stays in ``platform_lines``
+    only."""
+    request.lines.all().delete()
+    if request.scope != AfterSalesScope.LINES:
+        return
+    order_lines = list(order.lines.all())
+    matched: dict[int, list] = {}
+    for item in request.platform_lines:
+        if not isinstance(item, dict):
+            continue
+        code, sku_id = str(item.get("merchant_code") or ""), str(item.get("platform_sku_id") or "")
+        line = next((candidate for candidate in order_lines
+                     if (code and candidate.sku_code == code) or (sku_id and candidate.platform_sku_id == sku_id)),
+                    None)
+        try:
+            quantity, amount = int(item.get("quantity") or 0), Decimal(str(item.get("amount") or "0"))
+        except (TypeError, ValueError, ArithmeticError):
+            continue
+        if line is None or quantity < 1 or not amount.is_finite() or amount < 0:
+            continue
+        entry = matched.setdefault(line.pk, [line, 0, amounts.ZERO])
+        entry[1], entry[2] = min(entry[1] + quantity, line.quantity), entry[2] + amounts.fen_round(amount)
+    AfterSalesLine.objects.bulk_create([
+        AfterSalesLine(request=request, order_line=line, quantity=quantity, amount=amount)
+        for line, quantity, amount in matched.values()])
 
 
 def _platform_fields(*, order: Order, ask: PlatformAsk) -> dict:

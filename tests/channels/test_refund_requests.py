@@ -414,3 +414,23 @@ def test_an_application_withdrawn_on_the_platform_closes_the_request_once(shop):
     assert (order.after_sales_open, order.refunded_amount, order.status) == (False, Decimal("0.00"), "accepted")
     with pytest.raises(TransitionNotAllowed):
         aftersales_approve(request_id=request.pk, actor=Actor.staff(_staff(shop)))
+
+
+def test_a_partial_application_is_matched_to_the_orders_lines_and_its_unprepared_units_go_back(shop):
+    from inventory.models import Stock
+
+    order = _accepted_meituan(shop)  # 2 x HC001 taken from stock: 10 -> 8
+    assert Stock.objects.get(store=shop["store"], sku=shop["chicken"]).on_hand == 8
+    lines = ({"name": "宫保鸡丁", "merchant_code": "HC001", "platform_sku_id": "1001001", "quantity": 1,
+              "amount": "28.00"},
+             {"name": "赠品", "merchant_code": "GIFT", "platform_sku_id": "", "quantity": 1, "amount": "0.00"})
+    _apply(shop, order, refund=ParsedRefund(partial=True, amount=Decimal("28.00"), lines=lines))
+    request = AfterSalesRequest.objects.get()
+
+    assert list(request.lines.values_list("order_line__sku_code", "quantity", "amount")) == [
+        ("HC001", 1, Decimal("28.00"))]  # the gift is no line of ours: kept in platform_lines only
+    aftersales_approve(request_id=request.pk, actor=Actor.staff(_staff(shop)))
+
+    assert Stock.objects.get(store=shop["store"], sku=shop["chicken"]).on_hand == 9  # not prepared: one back
+    order = Order.objects.get(pk=order.pk)
+    assert (order.status, order.refunded_amount, order.refund_state) == ("accepted", Decimal("28.00"), "partial")
