@@ -6,13 +6,15 @@ the task ``orders.payment_refund`` after commit. Every path that ends a
 provider-paid order comes through it, with one ``refund_ref`` per cause:
 
 - ``cancel-<order no>``: cancelled or rejected after payment (``order_transition``);
-- ``refund-<order no>``: refunded after handover (``order_transition(refund)``);
+- ``as-<after-sales request id>``: an approved after-sales request (refund or return),
+  exactly its amount (``orders.services.core.order_refund_commit``, called by aftersales);
 - ``late-<transaction id>``: money that arrived for an order already cancelled or
   expired (``order_payment_confirm``);
 - ``oos-<transaction id>``: on-payment stock gone when the money arrived.
 
-An order is cancelled or refunded at most once (its row lock and its machine), so
-it has at most one of the first two; a provider refund is unique per (payment,
+An order is cancelled at most once (its row lock and its machine); its after-sales
+requests together never exceed what was paid, and a cancel after them gives back only
+the rest; a provider refund is unique per (payment,
 ``refund_ref``), and ``payments.services.refund_start`` refuses more than was paid.
 
 Following up (``order_refunds_follow_up``, the job ``retry-owed-refunds``), until
