@@ -76,11 +76,16 @@ class SkuAdmin(TenantAdmin):
 class StoreSkuAdmin(SkuChoicesMixin, TenantAdmin):
     form = SameBrandForm
     role_permissions = {"view": ALL_ROLES, "add": {BRAND_ADMIN}, "change": MANAGERS, "delete": {BRAND_ADMIN}}
-    list_display = ["store", "sku_code", "sku_name", "price", "is_available", "updated_at"]
+    list_display = ["store", "sku_code", "sku_name", "price", "is_available", "stock_out", "on_sale_display",
+                    "updated_at"]
     list_select_related = ["store", "sku__product"]
-    list_filter = ["is_available"]
+    list_filter = ["is_available", "stock_out"]
     search_fields = ["=sku__code", "sku__product__name"]
-    readonly_fields = ["updated_at"]
+    readonly_fields = ["stock_out", "updated_at"]
+
+    @admin.display(description=_("on sale on the channels"), boolean=True)
+    def on_sale_display(self, obj: StoreSku) -> bool:
+        return obj.on_sale
 
     @admin.display(description=_("merchant SKU code"), ordering="sku__code")
     def sku_code(self, obj: StoreSku) -> str:
@@ -93,8 +98,8 @@ class StoreSkuAdmin(SkuChoicesMixin, TenantAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None or request.user.is_superuser or BRAND_ADMIN in roles_at(user=request.user, obj=obj,
                                                                                 right="change"):
-            return ["updated_at"]
-        return ["store", "sku", "price", "updated_at"]
+            return ["stock_out", "updated_at"]
+        return ["store", "sku", "price", "stock_out", "updated_at"]
 
     def save_model(self, request, obj, form, change):
         """Availability goes through the catalog service, so a sold-out (沽清) set

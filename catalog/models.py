@@ -105,7 +105,13 @@ class StoreSku(models.Model):
         _("store price"), **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal("0.00"))],
         help_text=_("Leave empty to use the brand price."),
     )
-    is_available = models.BooleanField(_("available"), default=True, help_text=_("Off means sold out (沽清)."))
+    is_available = models.BooleanField(
+        _("available"), default=True,
+        help_text=_("Off means sold out by hand (沽清): it stays sold out, even after a restock, until a person "
+                    "turns it back on."))
+    stock_out = models.BooleanField(
+        _("out of stock"), default=False, db_default=False,
+        help_text=_("Set by the order center while the store's tracked stock of this SKU is zero."))
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     tenant_brand_lookup = "store__brand_id"
@@ -122,6 +128,11 @@ class StoreSku(models.Model):
     @property
     def effective_price(self) -> Decimal:
         return self.price if self.price is not None else self.sku.price
+
+    @property
+    def on_sale(self) -> bool:
+        """What every channel is told: on sale unless sold out by hand or out of stock."""
+        return self.is_available and not self.stock_out
 
 
 class PlatformSkuMapping(models.Model):

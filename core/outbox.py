@@ -170,6 +170,26 @@ def outbox_enqueue(*, topic: str, key: str, payload: dict, brand_id: int | None 
     return message
 
 
+def outbox_enqueue_latest(*, topic: str, key: str, payload: dict, brand_id: int | None = None
+                          ) -> OutboxMessage | None:
+    """For a message whose handler sends the *current* state of something (a store's
+    open / closed, a SKU's on sale / sold out), read when it is delivered, not a value
+    carried in the payload: while a message of ``key`` is pending and not yet claimed
+    (``attempts`` 0) it will read this change too, so nothing is written and None is
+    returned. Stock flipping many times a second thus makes one message per relay
+    round, not one per flip.
+
+    Call it in the transaction that changed the state, *after* the change is written
+    (its row stays locked to the commit); the handler must read that row FOR UPDATE
+    after its claim. Either the claim came first (the message counts as claimed and a
+    new one is written here) or the handler's read waits for this commit and sees it.
+    """
+    key = str(key)
+    if OutboxMessage.objects.filter(key=key, status=OutboxStatus.PENDING, attempts=0).exists():
+        return None
+    return outbox_enqueue(topic=topic, key=key, payload=payload, brand_id=brand_id)
+
+
 _kick_clients: dict[str, Any] = {}
 
 

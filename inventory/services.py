@@ -20,6 +20,7 @@ from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from catalog.services import store_skus_stock_changed
 from core.errors import Conflict, InvalidInput
 from inventory.models import MovementReason, Stock, StockMovement, StockShortfall
 
@@ -27,6 +28,17 @@ from inventory.models import MovementReason, Stock, StockMovement, StockShortfal
 class OutOfStock(Conflict):
     code = "out_of_stock"
     default_message = _("Some items are out of stock.")
+
+
+def _stock_flips(*, store_id: int, changes) -> None:
+    """``changes`` (sku id, on hand before, after) of one store, under the stock locks:
+    a SKU whose tracked stock reached zero is sold out on every channel, one whose stock
+    came back above zero is on sale again (catalog decides, the manual flag wins).
+    Nothing is read or written unless one crossed zero."""
+    out = [sku_id for sku_id, before, after in changes if before > 0 >= after]
+    back = [sku_id for sku_id, before, after in changes if before <= 0 < after]
+    if out or back:
+        store_skus_stock_changed(store_id=store_id, out=out, back=back)
 
 
 def _locked_stocks(*, store_id: int, sku_ids) -> dict[int, Stock]:
@@ -104,6 +116,10 @@ def stock_deduct(
                 StockShortfall(store_id=store_id, sku_id=sku_id, reference=reference, quantity=qty)
                 for sku_id, qty in sorted(shortfall.items())
             ])
+        changes = [(sku_id, stocks[sku_id].on_hand, stocks[sku_id].on_hand - qty) for sku_id, qty in wanted.items()]
+        # A shortfall means the stock is at zero: make sure the channels know (a no-op when they do).
+        changes += [(sku_id, 1, 0) for sku_id in shortfall if sku_id not in wanted]
+        _stock_flips(store_id=store_id, changes=sorted(changes))
     return shortfall
 
 
@@ -138,8 +154,12 @@ def stock_take_locked(*, stocks: dict[tuple[int, int], Stock], takes: list[tuple
     for store_id, deltas in sorted(per_store.items()):
         if _apply_deltas(store_id=store_id, deltas=dict(deltas), guard=True) != len(deltas):
             raise OutOfStock(detail={"skus": {str(sku_id): {"wanted": -delta} for sku_id, delta in deltas.items()}})
-        for sku_id, delta in deltas.items():
+        changes = []
+        for sku_id, delta in sorted(deltas.items()):
+            before = stocks[(store_id, sku_id)].on_hand
             stocks[(store_id, sku_id)].on_hand += delta
+            changes.append((sku_id, before, before + delta))
+        _stock_flips(store_id=store_id, changes=changes)
     StockMovement.objects.bulk_create(movements)
 
 
@@ -205,6 +225,8 @@ def _deduct_all_or_nothing(*, store_id: int, quantities: dict[int, int], referen
         if booked:
             StockMovement.objects.filter(pk__in=booked).delete()
         raise _already_deducted(reference)
+    _stock_flips(store_id=store_id, changes=[(sku_id, on_hand, on_hand - qty)
+                                             for _id, sku_id, on_hand, qty, _booked in rows if qty is not None])
 
 
 def _taken_by_references(*, references: list[str], store_id: int | None
@@ -276,6 +298,9 @@ def stock_release_many(*, references: list[str], store_id: int | None = None) ->
             by_store[store][sku_id] = qty
         for store, deltas in sorted(by_store.items()):
             _apply_deltas(store_id=store, deltas=deltas, guard=False)
+            _stock_flips(store_id=store, changes=[
+                (sku_id, stocks[(store, sku_id)].on_hand, stocks[(store, sku_id)].on_hand + qty)
+                for sku_id, qty in sorted(deltas.items())])
     return dict(give_back)
 
 
@@ -290,6 +315,8 @@ def stock_restock(*, store_id: int, quantities: dict[int, int], reference: str,
             for sku_id, qty in sorted(tracked.items())
         ])
         _apply_deltas(store_id=store_id, deltas=tracked, guard=False)
+        _stock_flips(store_id=store_id, changes=[(sku_id, stocks[sku_id].on_hand, stocks[sku_id].on_hand + qty)
+                                                 for sku_id, qty in sorted(tracked.items())])
 
 
 def stock_give_back_part(*, store_id: int, reference: str, quantities: dict[int, int], note: str = "") -> dict[int, int]:
@@ -315,6 +342,8 @@ def stock_give_back_part(*, store_id: int, reference: str, quantities: dict[int,
             for sku_id, qty in sorted(give.items())
         ])
         _apply_deltas(store_id=store_id, deltas=give, guard=False)
+        _stock_flips(store_id=store_id, changes=[(sku_id, stocks[sku_id].on_hand, stocks[sku_id].on_hand + qty)
+                                                 for sku_id, qty in sorted(give.items())])
     return give
 
 
@@ -337,7 +366,8 @@ def stock_set(*, store_id: int, sku_id: int, on_hand: int, note: str = "") -> St
     with transaction.atomic():
         stock, created = Stock.objects.get_or_create(store_id=store_id, sku_id=sku_id)
         stock = Stock.objects.select_for_update().get(pk=stock.pk)
-        delta = on_hand - stock.on_hand
+        before = stock.on_hand
+        delta = on_hand - before
         if created or delta:
             StockMovement.objects.create(
                 stock=stock, delta=delta, note=note,
@@ -345,6 +375,9 @@ def stock_set(*, store_id: int, sku_id: int, on_hand: int, note: str = "") -> St
             )
             Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + delta)
             stock.refresh_from_db()
+            if created:  # a first count: whatever it is, make the channels' state match it
+                before = 0 if on_hand > 0 else 1
+            _stock_flips(store_id=store_id, changes=[(sku_id, before, on_hand)])
     return stock
 
 

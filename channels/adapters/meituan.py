@@ -59,6 +59,8 @@ logger = logging.getLogger(__name__)
 MAX_SKEW_SECONDS = 600
 CANCELLED_STATUS = 9
 # Our reject / cancel reason codes (CONTRACTS.md) -> Meituan merchant reason codes 2001-2004.
+# Meituan error code: no such food / sku at the shop.
+UNKNOWN_FOOD = "803"
 REASON_CODES = {"sold_out": 2001, "store_closed": 2002, "store_busy": 2003, "other": 2004}
 REFUND_STATES = {0: RefundState.NONE, 1: RefundState.APPLIED, 2: RefundState.AGREED, 3: RefundState.REJECTED}
 # "part": a partial refund application (``money`` and ``food`` say what is asked back).
@@ -362,13 +364,30 @@ class MeituanAdapter(PlatformAdapter):
         self.call(binding, "POST", "order/refund/reject", {"order_id": order_id, "reason": reason})
 
     def set_item_availability(self, binding, items: list[dict], *, available: bool) -> None:
+        """Mapped SKUs in one call. A SKU without a mapping is sent by our merchant code (Meituan's
+        ``app_food_code`` is usually the merchant's code), one call each: when Meituan answers
+        803 (no such food at this shop) the SKU is not on its menu there, which is logged and
+        skipped rather than dead-lettered. A mapped SKU refused is a wrong mapping: raised."""
+        mapped = [item for item in items if item.get("platform_food_code") or item.get("platform_sku_id")]
+        if mapped:
+            self._sell_status(binding, mapped, available=available)
+        for item in items:
+            if item in mapped:
+                continue
+            try:
+                self._sell_status(binding, [item], available=available)
+            except PlatformRejected as exc:
+                if exc.code != UNKNOWN_FOOD:
+                    raise
+                logger.info("SKU not on the Meituan menu of this shop; availability not synced",
+                            extra={"merchant_code": item.get("merchant_code"), "shop_code": binding.shop_code})
+
+    def _sell_status(self, binding, items: list[dict], *, available: bool) -> None:
         food_data = []
         for item in items:
             food_code = item.get("platform_food_code") or item.get("merchant_code")
             sku_id = item.get("platform_sku_id") or item.get("merchant_code")
             food_data.append({"app_food_code": food_code, "skus": [{"sku_id": sku_id}]})
-        if not food_data:
-            return
         self.call(binding, "POST", "food/sku/sellStatus", {
             "app_poi_code": binding.shop_code,
             "food_data": json.dumps(food_data, ensure_ascii=False, separators=(",", ":")),

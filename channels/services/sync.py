@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aftersales.services import aftersales_platform_confirmed
+from catalog.selectors import store_skus_on_sale
 from channels.adapters import adapter_for
 from channels.adapters.base import (
     PlatformRejected,
@@ -73,13 +74,24 @@ def order_action_deliver(message: OutboxMessage) -> None:
 
 
 def item_availability_deliver(message: OutboxMessage) -> None:
-    """Outbox handler of ``platform.item_availability``: every enabled binding of the store."""
+    """Outbox handler of ``platform.item_availability``: every enabled binding of the store
+    is told what is true *now* (sold out by hand, or out of stock, or on sale), read under
+    the StoreSku row locks after the claim (``core.outbox.outbox_enqueue_latest``), so
+    messages coalesced while stock flipped still end with the right state. The payload's
+    ``available`` is what was true when it was written (for the admin and the logs)."""
     payload = message.payload
+    sku_ids = [int(sku_id) for sku_id in payload["sku_ids"]]
+    # A SKU with no StoreSku row was never sold out by hand nor out of stock: on sale.
+    on_sale = {sku_id: True for sku_id in sku_ids} | store_skus_on_sale(
+        store_id=payload["store_id"], sku_ids=sku_ids, lock=True)
     for binding in StoreBinding.objects.select_related("store").filter(store_id=payload["store_id"], enabled=True):
-        items = platform_items_for_skus(binding=binding, sku_ids=list(payload["sku_ids"]))
-        if not items:
-            continue
-        try:
-            adapter_for(binding.platform).set_item_availability(binding, items, available=bool(payload["available"]))
-        except PlatformRejected as exc:
-            raise OutboxPermanentError(str(exc)) from exc
+        items = platform_items_for_skus(binding=binding, sku_ids=sorted(on_sale))
+        adapter = adapter_for(binding.platform)
+        for available in (False, True):
+            chosen = [item for item in items if on_sale[item["sku_id"]] is available]
+            if not chosen:
+                continue
+            try:
+                adapter.set_item_availability(binding, chosen, available=available)
+            except PlatformRejected as exc:
+                raise OutboxPermanentError(str(exc)) from exc

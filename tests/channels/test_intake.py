@@ -22,7 +22,7 @@ from inventory.services import stock_set
 from orders.models import Order, OrderEvent
 from orders.services import order_transition
 from tests.channels.samples import eleme_order, meituan_order
-from tests.factories import SkuFactory, StoreBindingFactory
+from tests.factories import SkuFactory, StoreBindingFactory, StoreSkuFactory
 
 
 def _on_hand(store, sku):
@@ -308,7 +308,7 @@ def test_sold_out_writes_one_outbox_message_per_change(shop):
     assert message.key == f"availability:{shop['store'].pk}:{shop['rice'].pk}"
     assert message.brand_id == shop["store"].brand_id
     assert message.payload == {"store_id": shop["store"].pk, "sku_ids": [shop["rice"].pk], "available": False,
-                               "actor_kind": "pos", "actor_id": "T1"}
+                               "why": "by_hand", "actor_kind": "pos", "actor_id": "T1"}
 
 
 def test_sold_out_of_another_brands_sku_is_not_found(shop):
@@ -326,8 +326,10 @@ def test_availability_handler_maps_skus_to_each_platforms_codes(shop, monkeypatc
         ("meituan", path, params)))
     monkeypatch.setattr(ElemeAdapter, "call", lambda self, binding, action, params: sent.append(
         ("eleme", action, params)))
+    # The handler tells what is true when it runs, not the payload's value.
+    StoreSkuFactory(store=shop["store"], sku=shop["rice"], is_available=False)
     message = OutboxMessage(topic=ITEM_AVAILABILITY_TOPIC, key="k",
-                            payload={"store_id": shop["store"].pk, "sku_ids": [shop["rice"].pk], "available": False})
+                            payload={"store_id": shop["store"].pk, "sku_ids": [shop["rice"].pk], "available": True})
 
     item_availability_deliver(message)
 

@@ -200,8 +200,14 @@ def test_eleme_push_of_a_new_order_and_a_refund_application(sim, shop, live_serv
     order = Order.objects.get(channel_order_id=order_id)
     order_transition(order_id=order.pk, action="accept", actor=Actor(kind="pos", id="T1"))
     outbox_relay(limit=10)
+    # The relay the push's commit started (sold out: the order took the last rice) may hold the
+    # accept message; the platform takes a refund application only once the order is confirmed.
+    assert wait_for(lambda: OutboxMessage.objects.filter(payload__action="accept",
+                                                         status=OutboxStatus.DELIVERED).exists())
 
-    requests.post(f"{sim.base_url}/_sim/eleme/orders/{order_id}/refund_apply", json={"reason": "少送了"}, timeout=5)
+    applied = requests.post(f"{sim.base_url}/_sim/eleme/orders/{order_id}/refund_apply", json={"reason": "少送了"},
+                            timeout=5)
+    assert applied.status_code == 200, applied.text
 
     assert wait_for(lambda: Order.objects.get(pk=order.pk).needs_attention)
     order.refresh_from_db()
