@@ -25,6 +25,8 @@ from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, ReadOnlyTenant
 from accounts.models import Brand, Customer, CustomerToken, MemberTier, StaffMembership, Store, mask_phone
 from accounts.models import LoginCode, LoginCodeAttempt
 from accounts.selectors import roles_for_user, scope_for_user
+from accounts.store_state import store_state_set
+from core.actors import Actor
 from core.models import IdempotencyRecord
 
 User = get_user_model()
@@ -79,17 +81,39 @@ class StoreAdmin(TenantAdmin):
 
     form = SameBrandForm
     role_permissions = {"view": ALL_ROLES, "add": {BRAND_ADMIN}, "change": MANAGERS, "delete": set()}
-    manager_fields = ("mode", "auto_accept", "default_prep_minutes", "busy_extra_minutes")
-    list_display = ["code", "name", "brand", "mode", "auto_accept", "default_prep_minutes"]
+    manager_fields = ("mode", "auto_accept", "default_prep_minutes", "busy_extra_minutes", "business_hours")
+    state_fields = ("mode", "busy_extra_minutes", "business_hours")
+    list_display = ["code", "name", "brand", "mode", "open_now", "channels_open", "auto_accept",
+                    "default_prep_minutes"]
     list_select_related = ["brand"]
     list_filter = ["mode", "auto_accept"]
     search_fields = ["code", "name"]
+
+    @admin.display(description=_("open now"), boolean=True)
+    def open_now(self, obj: Store) -> bool:
+        return obj.accepts_new_orders
+
+    def save_model(self, request, obj, form, change):
+        """Mode, busy minutes and hours go through accounts.store_state, so a change made
+        here reaches every bound platform like one from the POS."""
+        changed = [name for name in self.state_fields if name in form.changed_data]
+        if not change or not changed:
+            super().save_model(request, obj, form, change)
+            return
+        wanted = {name: getattr(obj, name) for name in changed}
+        current = Store.objects.filter(pk=obj.pk).values(*changed).get()
+        for name in changed:  # the rest of the form first, the state through the service
+            setattr(obj, name, current[name])
+        super().save_model(request, obj, form, change)
+        store_state_set(store_id=obj.pk, actor=Actor.staff(request.user), mode=wanted.get("mode"),
+                        busy_minutes=wanted.get("busy_extra_minutes"), business_hours=wanted.get("business_hours"))
+        obj.refresh_from_db()
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ["created_at"]
         if request.user.is_superuser or BRAND_ADMIN in roles_at(user=request.user, obj=obj, right="change"):
-            return ["brand", "created_at"]
+            return ["brand", "channels_open", "created_at"]
         return [f.name for f in Store._meta.fields if f.name not in self.manager_fields and f.name != "id"]
 
 

@@ -1,11 +1,15 @@
 """Tenants and people: brands, stores, staff memberships, customers, member tiers."""
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from accounts.store_hours import business_hours_validate, hours_next_opening, hours_open_at
 
 
 class Brand(models.Model):
@@ -49,6 +53,9 @@ class Brand(models.Model):
         return self.name
 
 
+MAX_BUSY_MINUTES = 120
+
+
 class StoreMode(models.TextChoices):
     OPEN = "open", _("Open")
     BUSY = "busy", _("Busy")
@@ -65,15 +72,20 @@ class Store(models.Model):
     latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
     business_hours = models.JSONField(
-        _("business hours"), default=list, blank=True,
-        help_text=_('List of {"weekdays": [1..7], "open": "HH:MM", "close": "HH:MM"}; empty means always open.'),
+        _("business hours"), default=list, blank=True, validators=[business_hours_validate],
+        help_text=_('List of {"weekdays": [1..7], "open": "HH:MM", "close": "HH:MM"} in local time, 1 = Monday; '
+                    'a period closing before it opens runs past midnight; empty means always open.'),
     )
     mode = models.CharField(_("mode"), max_length=10, choices=StoreMode.choices, default=StoreMode.OPEN)
+    channels_open = models.BooleanField(
+        _("open on the platforms"), null=True, blank=True, editable=False,
+        help_text=_("What the order center last told the platforms: open or closed (empty: never told)."))
     auto_accept = models.BooleanField(_("auto-accept orders"), default=False)
     default_prep_minutes = models.PositiveIntegerField(
         _("default prep minutes"), default=15, validators=[MaxValueValidator(240)]
     )
-    busy_extra_minutes = models.PositiveIntegerField(_("extra minutes when busy"), default=15)
+    busy_extra_minutes = models.PositiveIntegerField(
+        _("extra minutes when busy"), default=15, validators=[MaxValueValidator(MAX_BUSY_MINUTES)])
     delivery_fee = models.DecimalField(
         _("delivery fee"), max_digits=10, decimal_places=2, default=Decimal("5.00"),
         validators=[MinValueValidator(Decimal("0.00"))],
@@ -94,7 +106,23 @@ class Store(models.Model):
 
     @property
     def accepts_new_orders(self) -> bool:
-        return self.mode in (StoreMode.OPEN, StoreMode.BUSY)
+        """Open for new orders now: mode open or busy, and within the business hours."""
+        return self.open_at(timezone.now())
+
+    def open_at(self, at: datetime) -> bool:
+        return self.mode in (StoreMode.OPEN, StoreMode.BUSY) and hours_open_at(self.business_hours or [], at)
+
+    def next_opening_at(self, after: datetime) -> datetime | None:
+        """When a store closed by its hours opens next (None when open now, paused or
+        closed by a person, or with no hours)."""
+        if self.mode not in (StoreMode.OPEN, StoreMode.BUSY) or self.open_at(after):
+            return None
+        return hours_next_opening(self.business_hours or [], after)
+
+    @property
+    def busy_minutes(self) -> int:
+        """Extra minutes promised while busy (0 otherwise)."""
+        return self.busy_extra_minutes if self.mode == StoreMode.BUSY else 0
 
 
 class StaffRole(models.TextChoices):

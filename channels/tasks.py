@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from channels.services import binding_pull, bindings_schedule_due, platform_orders_reconcile
+from channels.services import binding_pull, bindings_schedule_due, platform_orders_reconcile, store_states_reconcile
 from channels.services.pull import PULL_BINDING_JOB
 
 
@@ -23,3 +23,10 @@ def reconcile_platform_orders_task() -> dict:
     """Periodic: ask the platforms about open orders (lost cancellations, refunds, deliveries)."""
     result = platform_orders_reconcile()
     return {"checked": result.checked, "changed": result.changed, "errors": result.errors}
+
+
+@shared_task(name="channels.reconcile_store_states", work_keys=("drifted", "errors"))
+def reconcile_store_states_task() -> dict:
+    """Periodic: the platforms' open / closed view of our shops compared with ours; drift repaired."""
+    result = store_states_reconcile()
+    return {"checked": result.checked, "drifted": len(result.drifted), "errors": result.errors}

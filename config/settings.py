@@ -166,6 +166,9 @@ PERIODIC_JOBS: dict[str, dict] = {
     "handle-unaccepted-orders": {"task": "orders.handle_unaccepted", "every": 60},
     "after-sales-deadlines": {"task": "aftersales.deadlines", "every": 60},
     "after-sales-refunds": {"task": "aftersales.refunds_sync", "every": 300},
+    "store-hours": {"task": "accounts.store_hours", "every": 60},
+    "reconcile-store-states": {"task": "channels.reconcile_store_states",
+                               "every": env.int("STORE_STATE_RECONCILE_SECONDS", default=300)},
 }
 # Acceptance time limit per channel (seconds after payment). A paid order the store has
 # not accepted by then: own channels are rejected ("store_timeout", refunded); platform

@@ -42,6 +42,7 @@ from pos.serializers import (
     PosEventOutput,
     PosMenuOutput,
     PosOrderOutput,
+    PosStoreOutput,
     PosVoucherRedemptionOutput,
 )
 
@@ -327,10 +328,35 @@ class MenuApi(PosAPIView):
         skus = [
             {"sku": row.sku.code, "name": row.sku.product.name, "spec": row.sku.spec,
              "category": row.sku.product.category.name, "price": f"{row.effective_price:.2f}",
-             "available": row.is_available, "stock": levels.get(row.sku_id)}
+             "available": row.is_available, "on_sale": row.on_sale, "stock": levels.get(row.sku_id)}
             for row in store_sku_list(store_id=store_id)
         ]
         return Response({"skus": skus})
+
+
+class StoreApi(PosAPIView):
+    class Input(serializers.Serializer):
+        mode = serializers.ChoiceField(choices=["open", "busy", "paused"], required=False)
+        busy_minutes = serializers.IntegerField(min_value=0, max_value=120, required=False)
+
+        def validate(self, attrs):
+            if not attrs:
+                raise ValidationError(_("Give mode and / or busy_minutes."))
+            return attrs
+
+    @extend_schema(operation_id="pos_store", responses=PosStoreOutput)
+    def get(self, request):
+        return Response(PosStoreOutput(self.terminal.store).data)
+
+    @extend_schema(request=Input, operation_id="pos_store_update", responses=PosStoreOutput,
+                   description="Open / busy (+ minutes) / paused: reaches every platform the store is bound to "
+                               "(Meituan poi/open | poi/close, Ele.me updateShop and setDeliveryTime).")
+    def patch(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        store = services.pos_store_state_set(terminal=self.terminal, mode=data.validated_data.get("mode"),
+                                             busy_minutes=data.validated_data.get("busy_minutes"))
+        return Response(PosStoreOutput(store).data)
 
 
 # --- after-sales ------------------------------------------------------------------

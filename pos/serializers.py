@@ -1,5 +1,6 @@
 """Output and input shapes of the POS API v1 (CONTRACTS.md ``PosOrder``, ``Event``)."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -116,9 +117,29 @@ class PosMenuSkuOutput(serializers.Serializer):
     spec = serializers.CharField()
     category = serializers.CharField()
     price = serializers.DecimalField(**MONEY)
-    available = serializers.BooleanField()
+    available = serializers.BooleanField(help_text="false: sold out by hand (stays so after a restock).")
+    on_sale = serializers.BooleanField(help_text="What every channel shows: available and stock not at zero.")
     stock = serializers.IntegerField(allow_null=True, help_text="null: the SKU is not stock-tracked.")
 
 
 class PosMenuOutput(serializers.Serializer):
     skus = PosMenuSkuOutput(many=True)
+
+
+class PosStoreOutput(serializers.Serializer):
+    """``GET/PATCH /api/pos/v1/store``: the store's state on every channel."""
+
+    mode = serializers.ChoiceField(choices=["open", "busy", "paused", "closed"])
+    busy_minutes = serializers.IntegerField(help_text="Extra minutes promised while busy (the store's setting).")
+    open_now = serializers.BooleanField(help_text="Open or busy, and within the business hours.")
+    next_opening_at = serializers.DateTimeField(allow_null=True, help_text=(
+        "When the business hours open the store next (null when open now, paused, or without hours)."))
+    business_hours = serializers.ListField(child=serializers.DictField(), help_text=(
+        'Periods {"weekdays": [1..7], "open": "HH:MM", "close": "HH:MM"}; empty: always open.'))
+
+    def to_representation(self, store):
+        now = timezone.now()
+        next_opening = store.next_opening_at(now)
+        return {"mode": store.mode, "busy_minutes": store.busy_extra_minutes, "open_now": store.open_at(now),
+                "next_opening_at": timezone.localtime(next_opening).isoformat() if next_opening else None,
+                "business_hours": store.business_hours or []}

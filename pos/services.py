@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Store
+from accounts.store_state import store_state_set
 from aftersales.models import AfterSalesRequest
 from aftersales.services import aftersales_approve, aftersales_goods_received, aftersales_reject
 from catalog.models import Sku
@@ -264,6 +265,13 @@ def pos_sku_set_availability(*, terminal: PosTerminal, sku_code: str, available:
     sku_id = _skus_by_code(brand_id=terminal.store.brand_id, codes={sku_code})[sku_code]
     store_sku_set_availability(store_id=terminal.store_id, sku_id=sku_id, available=available,
                                actor=terminal_actor(terminal))
+
+
+def pos_store_state_set(*, terminal: PosTerminal, mode: str | None, busy_minutes: int | None) -> Store:
+    """Open / busy (+ minutes) / paused from the counter: this terminal's store only,
+    reaching every platform the store is bound to (accounts.store_state)."""
+    return store_state_set(store_id=terminal.store_id, actor=terminal_actor(terminal), mode=mode,
+                           busy_minutes=busy_minutes)
 
 
 # --- after-sales ------------------------------------------------------------------

@@ -18,6 +18,7 @@ urlpatterns = [
     path("stock/availability", api.StockAvailabilityApi.as_view(), name="pos-stock-availability"),
     path("vouchers/redeem", api.VoucherRedeemApi.as_view(), name="pos-voucher-redeem"),
     path("menu", api.MenuApi.as_view(), name="pos-menu"),
+    path("store", api.StoreApi.as_view(), name="pos-store"),
     path("after-sales", api.AfterSalesListApi.as_view(), name="pos-after-sales"),
     path("after-sales/<int:request_id>/approve", api.AfterSalesApproveApi.as_view(), name="pos-after-sales-approve"),
     path("after-sales/<int:request_id>/reject", api.AfterSalesRejectApi.as_view(), name="pos-after-sales-reject"),

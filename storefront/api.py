@@ -213,8 +213,13 @@ class MenuApi(CustomerAPIView):
             {"id": str(p.pk), "name": p.name, "kind": p.kind}
             for p in promotions_active_for_store(brand_id=store.brand_id, store_id=store.pk, now=timezone.now())
         ]
+        now = timezone.now()
+        next_opening = store.next_opening_at(now)
         return Response({"store": {"id": str(store.pk), "name": store.name, "mode": store.mode,
-                                   "accepting_orders": store.accepts_new_orders},
+                                   "accepting_orders": store.open_at(now), "busy_minutes": store.busy_minutes,
+                                   "next_opening_at": timezone.localtime(next_opening).isoformat()
+                                   if next_opening else None,
+                                   "business_hours": store.business_hours or []},
                          "categories": list(categories.values()), "promotions": promotions})
 
 

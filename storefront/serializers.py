@@ -189,7 +189,13 @@ class MenuStoreOutput(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     mode = serializers.CharField()
-    accepting_orders = serializers.BooleanField()
+    accepting_orders = serializers.BooleanField(help_text="Open now: mode open or busy and within the business hours.")
+    busy_minutes = serializers.IntegerField(help_text="Extra minutes promised while busy (0 otherwise).")
+    next_opening_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a store closed by its business hours opens again (null when open now, "
+                                   "paused by the store, or without hours).")
+    business_hours = serializers.ListField(child=serializers.DictField(), help_text=(
+        'Periods {"weekdays": [1..7], "open": "HH:MM", "close": "HH:MM"} in local time; empty: always open.'))
 
 
 class MenuSkuOutput(serializers.Serializer):

@@ -426,6 +426,17 @@ class PlatformAdapter:
         """``items``: [{"merchant_code", "platform_food_code", "platform_sku_id"}]."""
         raise NotImplementedError
 
+    # Store status
+    def set_store_state(self, binding, *, open: bool, busy_minutes: int, prep_minutes: int) -> None:
+        """Open or close the shop for orders; while open, promise ``busy_minutes`` more
+        (platforms without such a call ignore it)."""
+        raise NotImplementedError
+
+    def shops_open(self, binding, shop_codes: list[str]) -> dict[str, bool]:
+        """The platform's own view, shop code -> open, for shops of ``binding``'s credentials
+        (one call; a code the platform does not return is left out)."""
+        raise NotImplementedError
+
     # Pushes
     def verify_push(self, request, *, bindings_for) -> tuple[list, PushEvent]:
         """Check the shape and signature of a push (a Django request) before trusting any

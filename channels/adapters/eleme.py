@@ -279,6 +279,24 @@ class ElemeAdapter(PlatformAdapter):
         action = "eleme.product.item.batchFillStock" if available else "eleme.product.item.batchClearStock"
         self.call(binding, action, {"specIds": spec_ids})
 
+    def set_store_state(self, binding, *, open: bool, busy_minutes: int, prep_minutes: int) -> None:
+        if open:  # the promised time first, so the shop never opens with a stale busy delay
+            self.call(binding, "eleme.shop.setDeliveryTime", {
+                "shopId": _shop_id(binding), "deliveryBasicMins": prep_minutes, "deliveryAdjustMins": busy_minutes})
+        self.call(binding, "eleme.shop.updateShop", {"shopId": _shop_id(binding),
+                                                     "properties": {"isOpen": 1 if open else 0}})
+
+    def shops_open(self, binding, shop_codes: list[str]) -> dict[str, bool]:
+        result = self.call(binding, "eleme.shop.mgetShopStatus", {"shopIds": [_spec_id(code) for code in shop_codes]})
+        if not isinstance(result, dict):
+            raise PlatformPayloadError("mgetShopStatus: result is not an object")
+        answer = {}
+        for shop_id, status in result.items():
+            if not isinstance(status, dict) or "isOpen" not in status:
+                raise PlatformPayloadError("mgetShopStatus: a shop without isOpen")
+            answer[str(shop_id)] = str(status["isOpen"]) == "1"
+        return answer
+
     # --- pushes ----------------------------------------------------------------------------------
 
     def verify_push(self, request, *, bindings_for) -> tuple[list, PushEvent]:

@@ -61,6 +61,8 @@ CANCELLED_STATUS = 9
 # Our reject / cancel reason codes (CONTRACTS.md) -> Meituan merchant reason codes 2001-2004.
 # Meituan error code: no such food / sku at the shop.
 UNKNOWN_FOOD = "803"
+# poi/mget open_level: 1 open, 3 closed (休息).
+OPEN_LEVEL_OPEN = "1"
 REASON_CODES = {"sold_out": 2001, "store_closed": 2002, "store_busy": 2003, "other": 2004}
 REFUND_STATES = {0: RefundState.NONE, 1: RefundState.APPLIED, 2: RefundState.AGREED, 3: RefundState.REJECTED}
 # "part": a partial refund application (``money`` and ``food`` say what is asked back).
@@ -393,6 +395,21 @@ class MeituanAdapter(PlatformAdapter):
             "food_data": json.dumps(food_data, ensure_ascii=False, separators=(",", ":")),
             "sell_status": 0 if available else 1,
         })
+
+    def set_store_state(self, binding, *, open: bool, busy_minutes: int, prep_minutes: int) -> None:
+        # Meituan has no busy call in the classic API: busy is open.
+        self.call(binding, "POST", "poi/open" if open else "poi/close", {"app_poi_code": binding.shop_code})
+
+    def shops_open(self, binding, shop_codes: list[str]) -> dict[str, bool]:
+        data = self.call(binding, "GET", "poi/mget", {"app_poi_codes": ",".join(shop_codes)})
+        if not isinstance(data, list):
+            raise PlatformPayloadError("poi/mget: data is not a list")
+        answer = {}
+        for row in data:
+            if not isinstance(row, dict) or "app_poi_code" not in row:
+                raise PlatformPayloadError("poi/mget: a row without app_poi_code")
+            answer[str(row["app_poi_code"])] = str(row.get("open_level")) == OPEN_LEVEL_OPEN
+        return answer
 
     # --- pushes ----------------------------------------------------------------------------------
 

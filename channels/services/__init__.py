@@ -10,7 +10,7 @@ paid): what is missing is recorded and the order flagged.
 
 ``intake``: ingest and pushes; ``pull``: pulls and the beat fan-out; ``sync``:
 the outbox handlers that call the platforms back; ``reconcile``: the periodic check
-of known open orders.
+of known open orders; ``store_state``: stores open / closed / busy on the platforms.
 """
 
 from channels.services.intake import (
@@ -22,12 +22,14 @@ from channels.services.intake import (
 )
 from channels.services.pull import binding_pull, bindings_schedule_due
 from channels.services.reconcile import ReconcileResult, platform_orders_reconcile
+from channels.services.store_state import StoreReconcileResult, store_state_deliver, store_states_reconcile
 from channels.services.sync import item_availability_deliver, order_action_deliver
 
 __all__ = [
     "IngestResult",
     "PullResult",
     "ReconcileResult",
+    "StoreReconcileResult",
     "binding_create",
     "binding_pull",
     "bindings_schedule_due",
@@ -36,4 +38,6 @@ __all__ = [
     "platform_order_ingest",
     "platform_orders_reconcile",
     "platform_push_handle",
+    "store_state_deliver",
+    "store_states_reconcile",
 ]

@@ -37,6 +37,18 @@ class StoreNotAccepting(Conflict):
     code = "store_not_accepting_orders"
     default_message = _("The store is not taking orders right now.")
 
+    @classmethod
+    def for_store(cls, store: Store, *, now: datetime) -> "StoreNotAccepting":
+        """Paused by the store, or outside its business hours: then with the next opening
+        (ISO 8601, local time) in the detail and the message."""
+        next_opening = store.next_opening_at(now)
+        detail = {"store_mode": store.mode, "open_now": False,
+                  "next_opening_at": timezone.localtime(next_opening).isoformat() if next_opening else None}
+        if next_opening is None:
+            return cls(_("The store has paused taking orders."), detail=detail)
+        return cls(_("The store is closed now; it opens again at %(time)s.")
+                   % {"time": timezone.localtime(next_opening).strftime("%Y-%m-%d %H:%M")}, detail=detail)
+
 
 @dataclass(frozen=True)
 class CartItem:
@@ -176,8 +188,8 @@ def placement_plan(*, customer: Customer, cart: Cart, channel: str, priced: Pric
                    now: datetime) -> PlacementPlan:
     """Turn a priced cart into what ``order_place`` writes. Raises the refusals
     known before any write (store closed, a coupon that cannot be used)."""
-    if not priced.store.accepts_new_orders:
-        raise StoreNotAccepting(detail={"store_mode": priced.store.mode})
+    if not priced.store.open_at(now):
+        raise StoreNotAccepting.for_store(priced.store, now=now)
     if priced.quote.rejected_coupons:
         raise InvalidInput(_("A coupon cannot be used."), code=priced.quote.rejected_coupons[0]["reason_code"],
                            detail={"coupons": priced.quote.rejected_coupons})
