@@ -29,26 +29,26 @@ def _minutes(text: str) -> int:
 def business_hours_validate(value) -> None:
     """Model / form validator: the shape above, or a ValidationError saying what is wrong."""
     if not isinstance(value, list):
-        raise ValidationError(_("Business hours must be a list of periods."), code="invalid")
+        raise ValidationError(_("Business hours must be a list of periods."), code="invalid_hours")
     if len(value) > MAX_PERIODS:
-        raise ValidationError(_("At most %(count)d periods."), code="invalid", params={"count": MAX_PERIODS})
+        raise ValidationError(_("At most %(count)d periods."), code="invalid_hours", params={"count": MAX_PERIODS})
     for index, period in enumerate(value, start=1):
         if not isinstance(period, dict) or set(period) != {"weekdays", "open", "close"}:
             raise ValidationError(_('Period %(n)d must have exactly "weekdays", "open" and "close".'),
-                                  code="invalid", params={"n": index})
+                                  code="invalid_hours", params={"n": index})
         weekdays = period["weekdays"]
         if (not isinstance(weekdays, list) or not weekdays
                 or not all(isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= 7 for day in weekdays)):
             raise ValidationError(_("Period %(n)d: weekdays must be numbers 1 (Monday) to 7 (Sunday)."),
-                                  code="invalid", params={"n": index})
+                                  code="invalid_hours", params={"n": index})
         for key in ("open", "close"):
             if not isinstance(period[key], str) or not _TIME.match(period[key]):
-                raise ValidationError(_('Period %(n)d: "%(key)s" must be a time HH:MM.'), code="invalid",
+                raise ValidationError(_('Period %(n)d: "%(key)s" must be a time HH:MM.'), code="invalid_hours",
                                       params={"n": index, "key": key})
         if period["open"] == "24:00":
-            raise ValidationError(_("Period %(n)d cannot open at 24:00."), code="invalid", params={"n": index})
+            raise ValidationError(_("Period %(n)d cannot open at 24:00."), code="invalid_hours", params={"n": index})
         if period["open"] == period["close"]:
-            raise ValidationError(_("Period %(n)d opens and closes at the same time."), code="invalid",
+            raise ValidationError(_("Period %(n)d opens and closes at the same time."), code="invalid_hours",
                                   params={"n": index})
 
 
