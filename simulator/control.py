@@ -4,8 +4,8 @@ A platform simulator mixes ``PlatformControl`` in and sets ``platform_label``
 (for messages), ``shop_param`` (the route parameter naming a shop) and
 ``note_field`` (the order field carrying the customer's note); it provides
 ``_shops``, ``_orders``, ``_lock``, ``_generator``, ``register_shop``,
-``create_orders``, ``_lines``, ``_render``, ``_generate``, ``_control_order``
-and ``shop_key``.
+``create_orders``, ``_lines``, ``_render``, ``_generate``, ``_control_order``,
+``_shop_set_status`` and ``shop_key``; its shops have ``is_open``.
 """
 
 from __future__ import annotations
@@ -66,11 +66,30 @@ class PlatformControl:
         self._generator.set_rate(key, rate, lambda: self._generate(key))
         return SimResponse(200, {"shop": shop.summary()})
 
+    def control_shop_status(self, request: SimRequest) -> SimResponse:
+        """Open or close a shop as the platform itself would (a person on the platform's
+        merchant app, the platform's own rules): the drift our reconcile job must find."""
+        data = self._body(request)
+        opened = data.get("open")
+        if not isinstance(opened, bool):
+            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "open must be true or false"})
+        with self._lock:
+            shop = self._control_shop(request.params[self.shop_param])
+            try:
+                self._shop_set_status(shop, opened, data)
+            except SpecError as exc:
+                raise control_error(exc) from exc
+            return SimResponse(200, {"shop": shop.summary()})
+
     def control_orders_create(self, request: SimRequest) -> SimResponse:
         data = self._body(request)
         try:
             with self._lock:
                 shop = self._control_shop(str(data.get("shop", "")))
+                if not shop.is_open:
+                    raise SimHttpError(409, {"code": "SHOP_CLOSED",
+                                             "message": f"{self.platform_label} shop {self.shop_key(shop)} is "
+                                                        f"closed and takes no orders"})
             count = order_count_field(data)
             push = optional_bool(data, "push", bool(shop.push_url))
             new_customer = optional_bool(data, "new_customer", None)

@@ -21,6 +21,12 @@ their quotes), then the app secret. Actions::
     eleme.order.disagreeRefundLite {orderId, reason}     refundStatus applied -> rejected
     eleme.product.item.batchClearStock {specIds}         sold out (spec id = an item's skuId) at every
     eleme.product.item.batchFillStock {specIds}          shop the token covers; unknown ids refuse the call
+    eleme.shop.updateShop {shopId, properties: {isOpen: 1|0}}    opens / closes the shop for orders
+    eleme.shop.setDeliveryTime {shopId, deliveryBasicMins, deliveryAdjustMins}   minutes 0-600 (busy: adjust)
+    eleme.shop.mgetShopStatus {shopIds}                  -> {"<shopId>": {"isOpen": 1|0}} (shops the token covers)
+
+A new shop is open. A closed shop takes no orders: the control API answers 409
+SHOP_CLOSED to ``POST /_sim/eleme/orders`` and the order rate makes none.
 
 Status calls answer ``result: null``; a call repeated after it took effect answers
 success again. Every answer is HTTP 200: ``{"id", "result", "error": null}`` or
@@ -61,6 +67,8 @@ Control API (never signed, never faulted)::
         no menu -> a default Chinese-dish menu
     GET  /_sim/eleme/shops
     POST /_sim/eleme/shops/{shop_id}/rate   {"rate_per_minute"}
+    POST /_sim/eleme/shops/{shop_id}/status {"open": true|false, "adjust_mins"?: n}  open or close it as the
+        platform itself would (drift for our reconcile job); the shop list shows isOpen, the minutes, status_calls
     POST /_sim/eleme/orders  {"shop", "count"?, "push"?, "lines"?: [{"sku_id" | "item_id" | "extend_code",
                               "quantity"?, "name"?, "price"?}], "new_customer"?, "description"?,
                               "pickup"?: false, "delivery_time"?: 0 (unix s; 0 = ASAP), "created_at"?: now}
@@ -159,6 +167,10 @@ class ElemeShop:
             self.menu.append(item)
         self.cleared: set[str] = set()  # str(skuId) sold out
         self.stock_calls: list[dict] = []
+        self.is_open = True  # a new shop is open
+        self.delivery_basic_mins = 0
+        self.delivery_adjust_mins = 0
+        self.status_calls: list[dict] = []
 
     def find(self, line: dict) -> MenuItem | None:
         for key, attr in (("sku_id", "sku_id"), ("item_id", "code"), ("extend_code", "extend_code")):
@@ -174,6 +186,8 @@ class ElemeShop:
                       "package_fee": yuan(m.box_price), "extend_code": m.extend_code,
                       "stock": "cleared" if str(m.sku_id) in self.cleared else "filled"} for m in self.menu],
             "stock_calls": list(self.stock_calls),
+            "isOpen": 1 if self.is_open else 0, "deliveryBasicMins": self.delivery_basic_mins,
+            "deliveryAdjustMins": self.delivery_adjust_mins, "status_calls": list(self.status_calls),
         }
 
 
@@ -209,6 +223,7 @@ class ElemeSimulator(PlatformControl):
         router.add("POST", "/_sim/eleme/shops", self.control_shop_register)
         router.add("GET", "/_sim/eleme/shops", self.control_shops)
         router.add("POST", "/_sim/eleme/shops/{shop_id}/rate", self.control_shop_rate)
+        router.add("POST", "/_sim/eleme/shops/{shop_id}/status", self.control_shop_status)
         router.add("POST", "/_sim/eleme/orders", self.control_orders_create)
         router.add("GET", "/_sim/eleme/orders", self.control_orders)
         router.add("GET", "/_sim/eleme/orders/{order_id}", self.control_order)
@@ -246,7 +261,7 @@ class ElemeSimulator(PlatformControl):
     def _generate(self, key: str) -> None:
         with self._lock:
             shop = self._shops.get(key)
-        if shop is not None:
+        if shop is not None and shop.is_open:  # a closed shop takes no orders
             self.create_orders(shop, count=1, push=bool(shop.push_url), lines=None)
 
     # -- orders
@@ -519,7 +534,52 @@ class ElemeSimulator(PlatformControl):
     def api_eleme_product_item_batchFillStock(self, token: str, app_key: str, params: dict) -> None:  # noqa: N802
         self._stock(token, app_key, params, clear=False)
 
+    def api_eleme_shop_updateShop(self, token: str, app_key: str, params: dict) -> None:  # noqa: N802
+        shop = self._shop_for(token, app_key, params)
+        properties = params.get("properties")
+        if not isinstance(properties, dict) or not properties:
+            raise ElemeError("VALIDATION_FAILED", "properties must be a non-empty object")
+        if "isOpen" in properties:
+            value = properties["isOpen"]
+            if isinstance(value, bool) or value not in (0, 1):
+                raise ElemeError("VALIDATION_FAILED", "properties.isOpen must be 1 (open) or 0 (closed)")
+            shop.is_open = value == 1
+        shop.status_calls.append({"action": "updateShop", **properties})
+
+    def api_eleme_shop_setDeliveryTime(self, token: str, app_key: str, params: dict) -> None:  # noqa: N802
+        shop = self._shop_for(token, app_key, params)
+        minutes = {}
+        for key in ("deliveryBasicMins", "deliveryAdjustMins"):
+            value = params.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 600:
+                raise ElemeError("VALIDATION_FAILED", f"{key} must be a whole number of minutes, 0 to 600")
+            minutes[key] = value
+        shop.delivery_basic_mins, shop.delivery_adjust_mins = minutes["deliveryBasicMins"], minutes["deliveryAdjustMins"]
+        shop.status_calls.append({"action": "setDeliveryTime", **minutes})
+
+    def api_eleme_shop_mgetShopStatus(self, token: str, app_key: str, params: dict) -> dict:  # noqa: N802
+        shop_ids = params.get("shopIds")
+        if not isinstance(shop_ids, list) or not 1 <= len(shop_ids) <= 200 \
+                or not all(isinstance(s, str | int) and not isinstance(s, bool) for s in shop_ids):
+            raise ElemeError("VALIDATION_FAILED", "shopIds must be a list of 1 to 200 shop ids")
+        answer = {}
+        for shop_id in shop_ids:
+            shop = self._shops.get(str(shop_id))
+            if shop is None or shop.app_key != app_key or shop.token != token:
+                raise ElemeError("PERMISSION_DENIED", f"the token does not cover shop {shop_id}")
+            answer[str(shop_id)] = {"isOpen": 1 if shop.is_open else 0}
+        return answer
+
     # -- control API
+
+    @staticmethod
+    def _shop_set_status(shop: ElemeShop, opened: bool, data: dict) -> None:
+        shop.is_open = opened
+        if "adjust_mins" in data:
+            value = data["adjust_mins"]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SpecError("adjust_mins must be a whole number >= 0")
+            shop.delivery_adjust_mins = value
 
     def _control_order(self, order_id: str) -> dict:
         record = self._orders.get(order_id)

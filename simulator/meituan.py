@@ -16,6 +16,13 @@ query string; reads GET, writes POST with a form body)::
     POST order/refund/agree (order_id, reason)                       refund_status 1 -> 2, status -> 9
     POST order/refund/reject (order_id, reason)                      refund_status 1 -> 3
     POST food/sku/sellStatus (app_poi_code, food_data, sell_status)  0 on sale, 1 sold out
+    POST poi/open (app_poi_code)                                     the shop takes orders (open_level 1)
+    POST poi/close (app_poi_code)                                    the shop rests, 休息 (open_level 3)
+    GET  poi/mget?app_poi_codes=S1,S2                                -> {"data": [{"app_poi_code", "open_level"}]}
+                                                                      (unknown codes left out; another app's: 705)
+
+A new shop is open. A closed shop takes no orders: the control API answers 409
+SHOP_CLOSED to ``POST /_sim/meituan/orders`` and the order rate makes none.
 
 ``sig`` = lowercase hex md5 of ``http://{Host}{path}?`` + every non-empty param but
 ``sig`` (query and form alike, decoded) sorted by name as ``k=v`` joined with ``&``,
@@ -61,6 +68,8 @@ Control API (tests and the demo; never signed, never faulted)::
         default Chinese-dish menu.
     GET  /_sim/meituan/shops          shops with their menu and sell status
     POST /_sim/meituan/shops/{app_poi_code}/rate  {"rate_per_minute"}
+    POST /_sim/meituan/shops/{app_poi_code}/status  {"open": true|false}  open or close it as the platform
+        itself would (drift for our reconcile job); the shop list shows open_level and status_calls
     POST /_sim/meituan/orders         {"shop", "count"?: 1, "push"?: (true if push_url), "lines"?:
                                        [{"app_food_code", "sku_id"?, "quantity"?, "food_name"?,
                                        "price"?, "box_price"?}], "new_customer"?, "caution"?,
@@ -110,6 +119,7 @@ MERCHANT_CANCEL_CODES = {2001, 2002, 2003, 2004}
 STATUS_SUBMITTED, STATUS_PUSHABLE, STATUS_RECEIVED, STATUS_CONFIRMED = 1, 2, 3, 4
 STATUS_DELIVERING, STATUS_COMPLETED, STATUS_CANCELLED = 6, 8, 9
 REFUND_NONE, REFUND_APPLIED, REFUND_AGREED, REFUND_REJECTED = 0, 1, 2, 3
+OPEN_LEVEL_OPEN, OPEN_LEVEL_CLOSED = 1, 3
 PLATFORM_CANCEL = {"customer": (1102, "用户取消"), "platform": (1001, "系统取消，超时未确认")}
 
 
@@ -156,6 +166,12 @@ class MeituanShop:
             self.menu.append(item)
         self.sold_out: set[tuple[str, str]] = set()  # (app_food_code, sku_id)
         self.sell_status_calls: list[dict] = []
+        self.open_level = OPEN_LEVEL_OPEN  # a new shop is open
+        self.status_calls: list[dict] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_level == OPEN_LEVEL_OPEN
 
     def find(self, code: str, sku_id: str | None) -> MenuItem | None:
         for item in self.menu:
@@ -172,6 +188,7 @@ class MeituanShop:
                       "price": yuan(m.price), "box_price": yuan(m.box_price), "box_num": m.boxes,
                       "sell_status": 1 if (m.code, m.sku_id) in self.sold_out else 0} for m in self.menu],
             "sell_status_calls": list(self.sell_status_calls),
+            "open_level": self.open_level, "status_calls": list(self.status_calls),
         }
 
 
@@ -203,9 +220,11 @@ class MeituanSimulator(PlatformControl):
             self.register_shop(data)
 
     def register(self, router: Router) -> None:
-        reads = ["order/getOrderDaySeq", "order/getOrderIdByDaySeq", "order/getOrderDetail", "order/viewstatus"]
+        reads = ["order/getOrderDaySeq", "order/getOrderIdByDaySeq", "order/getOrderDetail", "order/viewstatus",
+                 "poi/mget"]
         writes = ["order/confirm", "order/cancel", "order/preparationMealComplete", "order/delivering",
-                  "order/arrived", "order/refund/agree", "order/refund/reject", "food/sku/sellStatus"]
+                  "order/arrived", "order/refund/agree", "order/refund/reject", "food/sku/sellStatus",
+                  "poi/open", "poi/close"]
         for path in reads:
             router.add("GET", API_PREFIX + path, self._api(path))
         for path in writes:
@@ -213,6 +232,7 @@ class MeituanSimulator(PlatformControl):
         router.add("POST", "/_sim/meituan/shops", self.control_shop_register)
         router.add("GET", "/_sim/meituan/shops", self.control_shops)
         router.add("POST", "/_sim/meituan/shops/{code}/rate", self.control_shop_rate)
+        router.add("POST", "/_sim/meituan/shops/{code}/status", self.control_shop_status)
         router.add("POST", "/_sim/meituan/orders", self.control_orders_create)
         router.add("GET", "/_sim/meituan/orders", self.control_orders)
         router.add("GET", "/_sim/meituan/orders/{order_id}", self.control_order)
@@ -251,7 +271,7 @@ class MeituanSimulator(PlatformControl):
     def _generate(self, code: str) -> None:
         with self._lock:
             shop = self._shops.get(code)
-        if shop is not None:
+        if shop is not None and shop.is_open:  # a closed shop (休息) takes no orders
             self.create_orders(shop, count=1, push=bool(shop.push_url), lines=None)
 
     # -- orders
@@ -520,7 +540,38 @@ class MeituanSimulator(PlatformControl):
                                        "skus": [{"app_food_code": c, "sku_id": s} for c, s in targets]})
         return "ok"
 
+    def _poi_status(self, app_id: str, params: dict, *, level: int, action: str) -> str:
+        shop = self._shop_for(app_id, params)
+        shop.open_level = level
+        shop.status_calls.append({"action": action})
+        return "ok"
+
+    def api_poi_open(self, app_id: str, params: dict) -> str:
+        return self._poi_status(app_id, params, level=OPEN_LEVEL_OPEN, action="open")
+
+    def api_poi_close(self, app_id: str, params: dict) -> str:
+        return self._poi_status(app_id, params, level=OPEN_LEVEL_CLOSED, action="close")
+
+    def api_poi_mget(self, app_id: str, params: dict) -> list[dict]:
+        (raw,) = self._require(params, "app_poi_codes")
+        codes = [code.strip() for code in raw.split(",") if code.strip()]
+        if not codes or len(codes) > 200:
+            raise MeituanError(700, "app_poi_codes must name 1 to 200 shops, comma separated")
+        answer = []
+        for code in codes:
+            shop = self._shops.get(code)
+            if shop is None:
+                continue  # unknown codes are left out
+            if shop.app_id != app_id:
+                raise MeituanError(705, f"app_poi_code {code} is not bound to app_id {app_id}")
+            answer.append({"app_poi_code": code, "open_level": shop.open_level})
+        return answer
+
     # -- control API
+
+    @staticmethod
+    def _shop_set_status(shop: MeituanShop, opened: bool, data: dict) -> None:
+        shop.open_level = OPEN_LEVEL_OPEN if opened else OPEN_LEVEL_CLOSED
 
     def _control_order(self, raw: str) -> dict:
         record = self._orders.get(int(raw)) if raw.isdigit() else None
