@@ -1,11 +1,57 @@
-"""Read-only back-office view of payments and refunds, for brand admins."""
+"""Back-office of payments, for brand admins: the brand's merchant account (its API key
+write-only), and read-only views of payments and refunds."""
 
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_base import BRAND_ADMIN, TenantAdmin
-from payments.models import PaymentRefund, PaymentTransaction
+from payments.models import PaymentAccount, PaymentRefund, PaymentTransaction
 
 READ_ONLY = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
+
+
+class PaymentAccountForm(forms.ModelForm):
+    """The API key is never sent to the browser: the input is always empty; left blank it
+    keeps the stored key, a new value replaces it (rotation)."""
+
+    class Meta:
+        model = PaymentAccount
+        fields = ["brand", "provider", "mchid", "appid", "api_key", "enabled"]
+        widgets = {"api_key": forms.PasswordInput(render_value=False)}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["api_key"] = ""
+        if self.instance.pk is not None and "api_key" in self.fields:
+            self.fields["api_key"].required = False
+            self.fields["api_key"].help_text = _("Stored; leave blank to keep it, type a new key to replace it.")
+
+    def clean_api_key(self) -> str:
+        value = self.cleaned_data.get("api_key") or ""
+        if not value and self.instance.pk is not None:
+            return PaymentAccount.objects.only("api_key").get(pk=self.instance.pk).api_key
+        return value
+
+
+@admin.register(PaymentAccount)
+class PaymentAccountAdmin(TenantAdmin):
+    form = PaymentAccountForm
+    role_permissions = {"view": {BRAND_ADMIN}, "add": {BRAND_ADMIN}, "change": {BRAND_ADMIN}, "delete": set()}
+    list_display = ("brand", "provider", "mchid", "appid", "key_set", "enabled", "updated_at")
+    list_filter = ("provider", "enabled")
+    list_select_related = ("brand",)
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description=_("API key"))
+    def key_set(self, obj: PaymentAccount) -> str:
+        return _("set") if obj.api_key else _("not set")
+
+    def get_fields(self, request, obj=None):
+        fields = [*PaymentAccountForm.Meta.fields, "created_at", "updated_at"]
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = [name for name in fields if name != "api_key"]  # a read-only view shows fields as text
+        return fields
 
 
 @admin.register(PaymentTransaction)

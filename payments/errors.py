@@ -92,3 +92,27 @@ class RefundRefReused(Conflict):
 class RefundNotFound(NotFound):
     code = "refund_not_found"
     default_message = _("No such refund.")
+
+
+class PaymentAccountUnknown(NotFound):
+    """A notify URL naming a brand with no merchant account of its own."""
+
+    code = "payment_account_not_found"
+    default_message = _("No merchant account for this notify URL.")
+
+
+class NotifyAccountMismatch(DomainError):
+    """A notify verified with one merchant account about a payment made to another
+    (another brand's key, or the wrong notify URL): changes nothing."""
+
+    code = "payment_account_mismatch"
+    status_code = 403
+    default_message = _("This notification is not about a payment of this merchant account.")
+
+
+class PaymentAccountMissing(PaymentProviderError):
+    """A payment's merchant account is no longer configured: its queries and refunds
+    cannot be signed (a person restores the account or refunds by hand)."""
+
+    code = "payment_account_missing"
+    default_message = _("The merchant account of this payment is no longer configured.")

@@ -4,6 +4,7 @@ This app sits below orders: it knows an order only by its opaque ``order_no``
 (``order_ref``), never by a foreign key or an import.
 """
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -24,8 +25,41 @@ PAYABLE_STATUSES = (PaymentStatus.CREATED, PaymentStatus.CLOSED)
 PAID_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 
 
+class PaymentAccount(models.Model):
+    """A brand's own merchant account at a provider. A brand without one uses the
+    environment's account (settings.PAYMENT_PROVIDERS). The API key is a secret: the
+    admin never shows it back (write-only)."""
+
+    brand = models.ForeignKey("accounts.Brand", on_delete=models.CASCADE, related_name="payment_accounts",
+                              verbose_name=_("brand"))
+    provider = models.CharField(_("provider"), max_length=20, choices=PaymentProvider.choices,
+                                default=PaymentProvider.WXPAY)
+    mchid = models.CharField(_("merchant id"), max_length=32, validators=[RegexValidator(r"^\d{6,32}$")],
+                             help_text=_("The provider's merchant number (商户号)."))
+    appid = models.CharField(_("app id"), max_length=32, help_text=_("The mini-program's app id paying into it."))
+    api_key = models.CharField(_("API key"), max_length=128)
+    enabled = models.BooleanField(_("enabled"), default=True,
+                                  help_text=_("Off: new payments use the environment's account again."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    tenant_brand_lookup = "brand_id"
+
+    class Meta:
+        verbose_name = _("payment account")
+        verbose_name_plural = _("payment accounts")
+        ordering = ["brand_id", "provider"]
+        constraints = [models.UniqueConstraint(fields=["brand", "provider"], name="payment_account_one_per_brand")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.mchid}"
+
+
 class PaymentTransaction(models.Model):
     provider = models.CharField(_("provider"), max_length=20, choices=PaymentProvider.choices)
+    mchid = models.CharField(
+        _("merchant id"), max_length=32, blank=True, default="", db_default="",
+        help_text=_("The merchant account the payment was made to (empty: the environment's account)."))
     out_trade_no = models.CharField(_("merchant trade no."), max_length=32, unique=True)
     order_ref = models.CharField(
         _("order no."), max_length=64, unique=True, help_text=_("The order this payment is for (one per order).")

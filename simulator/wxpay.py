@@ -7,12 +7,26 @@ Provider API:
     GET  /v3/refund/domestic/refunds/{out_refund_no}    -> {refund_id, status, ...}
 Errors answer ``{"code": "PARAM_ERROR", "message": "..."}`` with a 4xx status.
 
+Several merchants (the environment's default, ``wxpay_mchid`` / ``wxpay_api_key``, plus
+any registered through the control API), each with its own API key; every transaction
+belongs to the merchant that created it. The caller says who it is the way WeChat Pay v3
+does, simplified: ``Authorization: WECHATPAY2-HMAC-SHA256 mchid="...",nonce_str="...",
+timestamp="...",signature="..."`` with ``signature`` = lowercase hex HMAC-SHA256 keyed with
+the merchant's API key over ``METHOD\n PATH\n QUERY\n timestamp\n nonce\n body\n``
+(QUERY: the query parameters sorted by name, ``k=v`` joined with ``&``; empty when none).
+A call without the header is the default merchant's (older clients). An unknown mchid or
+a bad signature is 401 ``SIGN_ERROR``; creating a transaction for another ``mchid`` than
+the caller's is 403 ``NO_AUTH``; another merchant's transaction or refund is not found
+(404, as the provider keeps them per merchant).
+
 Notifies (TRANSACTION.SUCCESS; REFUND.SUCCESS, REFUND.ABNORMAL or REFUND.CLOSED) are
 POSTed to the notify_url with ``Wechatpay-Timestamp``, ``Wechatpay-Nonce`` and
 ``Wechatpay-Signature`` (lowercase hex HMAC-SHA256 keyed with the merchant API key over
 ``timestamp\\n nonce\\n body\\n``), retried with backoff until the receiver answers 200.
 
 Control API (tests and the demo):
+    POST /_sim/wxpay/merchants {"mchid", "api_key"}   register (or re-key) a merchant
+    GET  /_sim/wxpay/merchants                        the merchants' ids (keys are not shown)
     POST /_sim/wxpay/pay {"out_trade_no", "notify": true, "times": 1}
         the customer pays; ``notify: false`` loses the notify (reconciliation must
         find the payment through the query API), ``times: 2`` sends it twice.
@@ -49,6 +63,19 @@ CHINA_TZ = timezone(timedelta(hours=8))
 OUT_NO_RE = re.compile(r"^[A-Za-z0-9_\-|*@]{6,64}$")
 REFUND_ENDS = ("SUCCESS", "ABNORMAL", "CLOSED")
 REFUND_SUMMARIES = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}
+
+
+AUTH_SCHEME = "WECHATPAY2-HMAC-SHA256"
+AUTH_FIELDS = ("mchid", "nonce_str", "timestamp", "signature")
+
+
+def wxpay_request_signature(*, api_key: str, method: str, path: str, query: dict[str, str], timestamp: str,
+                            nonce: str, body: bytes) -> str:
+    """A merchant's request signature (the Authorization header, see the module docstring)."""
+    canonical_query = "&".join(f"{k}={v}" for k, v in sorted(query.items()))
+    message = b"".join(part + b"\n" for part in (method.upper().encode(), path.encode(), canonical_query.encode(),
+                                                   timestamp.encode(), nonce.encode(), body))
+    return hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def wxpay_signature(*, api_key: str, timestamp: str, nonce: str, body: bytes) -> str:
@@ -124,6 +151,7 @@ class WxPaySimulator:
         self._refunds: dict[str, dict[str, Any]] = {}
         # Armed refund outcomes, consumed one refund at a time: [{"status", "notify", "count"}].
         self._refund_plans: list[dict[str, Any]] = []
+        self._merchants: dict[str, str] = {config.wxpay_mchid: config.wxpay_api_key}  # mchid -> API key
 
     def register(self, router: Router) -> None:
         router.add("POST", "/v3/pay/transactions/jsapi", self.transaction_create)
@@ -134,21 +162,47 @@ class WxPaySimulator:
         router.add("GET", "/_sim/wxpay/transactions", self.control_transactions)
         router.add("POST", "/_sim/wxpay/refund_plan", self.control_refund_plan)
         router.add("POST", "/_sim/wxpay/refunds/{out_refund_no}/settle", self.control_refund_settle)
+        router.add("POST", "/_sim/wxpay/merchants", self.control_merchant_register)
+        router.add("GET", "/_sim/wxpay/merchants", self.control_merchants)
 
     def reset(self) -> None:
         with self._lock:
             self._transactions.clear()
             self._refunds.clear()
             self._refund_plans.clear()
+            self._merchants = {self._config.wxpay_mchid: self._config.wxpay_api_key}
 
     # -- provider API
 
+    def _caller(self, request: SimRequest) -> str:
+        """The merchant making the call (see the module docstring)."""
+        header = request.headers.get("authorization")
+        if header is None:
+            return self._config.wxpay_mchid
+        scheme, _, rest = header.partition(" ")
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        with self._lock:
+            api_key = self._merchants.get(fields.get("mchid", ""))
+        if scheme != AUTH_SCHEME or api_key is None or not all(fields.get(k) for k in AUTH_FIELDS):
+            raise SimHttpError(401, {"code": "SIGN_ERROR", "message": "unknown merchant or malformed Authorization"})
+        expected = wxpay_request_signature(api_key=api_key, method=request.method, path=request.path,
+                                           query=request.query, timestamp=fields["timestamp"],
+                                           nonce=fields["nonce_str"], body=request.body)
+        if not hmac.compare_digest(expected, fields["signature"]):
+            raise SimHttpError(401, {"code": "SIGN_ERROR", "message": "signature does not match"})
+        return fields["mchid"]
+
     def transaction_create(self, request: SimRequest) -> SimResponse:
+        caller = self._caller(request)
         data = _json_object(request)
         appid = _str_field(data, "appid", max_length=32)
         mchid = _str_field(data, "mchid", max_length=32)
-        if mchid != self._config.wxpay_mchid:
+        with self._lock:
+            known = mchid in self._merchants
+        if not known:
             raise SimHttpError(400, {"code": "MCH_NOT_EXISTS", "message": "unknown mchid"})
+        if mchid != caller:
+            raise SimHttpError(403, {"code": "NO_AUTH", "message": "mchid is not the calling merchant"})
         description = _str_field(data, "description", max_length=127)
         out_trade_no = _str_field(data, "out_trade_no", max_length=32, pattern=OUT_NO_RE)
         notify_url = _notify_url(data, required=True)
@@ -156,6 +210,9 @@ class WxPaySimulator:
         total = _fen_field(amount, "total", where="amount.")
         with self._lock:
             existing = self._transactions.get(out_trade_no)
+            if existing is not None and existing["mchid"] != mchid:
+                raise SimHttpError(400, {"code": "INVALID_REQUEST",
+                                         "message": "out_trade_no is used by another merchant"})
             if existing is not None:
                 if existing["trade_state"] != "NOTPAY":
                     raise SimHttpError(400, {"code": "ORDERPAID", "message": "the transaction is already paid"})
@@ -173,12 +230,13 @@ class WxPaySimulator:
         return SimResponse(200, {"prepay_id": prepay_id})
 
     def transaction_query(self, request: SimRequest) -> SimResponse:
+        caller = self._caller(request)
         mchid = request.query.get("mchid")
-        if mchid is not None and mchid != self._config.wxpay_mchid:
-            raise SimHttpError(400, {"code": "MCH_NOT_EXISTS", "message": "unknown mchid"})
+        if mchid is not None and mchid != caller:
+            raise SimHttpError(400, {"code": "MCH_NOT_EXISTS", "message": "mchid is not the calling merchant"})
         with self._lock:
             txn = self._transactions.get(request.params["out_trade_no"])
-            if txn is None:
+            if txn is None or txn["mchid"] != caller:
                 raise SimHttpError(404, {"code": "ORDER_NOT_EXIST", "message": "no such transaction"})
             answer = {
                 "appid": txn["appid"], "mchid": txn["mchid"], "out_trade_no": txn["out_trade_no"],
@@ -191,6 +249,7 @@ class WxPaySimulator:
         return SimResponse(200, answer)
 
     def refund_create(self, request: SimRequest) -> SimResponse:
+        caller = self._caller(request)
         data = _json_object(request)
         out_trade_no = _str_field(data, "out_trade_no", max_length=32, pattern=OUT_NO_RE)
         out_refund_no = _str_field(data, "out_refund_no", max_length=64, pattern=OUT_NO_RE)
@@ -201,7 +260,7 @@ class WxPaySimulator:
         total = _fen_field(amount, "total", where="amount.")
         with self._lock:
             txn = self._transactions.get(out_trade_no)
-            if txn is None:
+            if txn is None or txn["mchid"] != caller:
                 raise SimHttpError(404, {"code": "ORDER_NOT_EXIST", "message": "no such transaction"})
             if txn["trade_state"] not in ("SUCCESS", "REFUND"):
                 raise SimHttpError(400, {"code": "INVALID_REQUEST", "message": "the transaction is not paid"})
@@ -219,7 +278,7 @@ class WxPaySimulator:
             if refunded + refund > total:
                 raise SimHttpError(403, {"code": "NOT_ENOUGH", "message": "refund exceeds the amount left"})
             record = {
-                "out_trade_no": out_trade_no, "out_refund_no": out_refund_no, "reason": reason,
+                "mchid": caller, "out_trade_no": out_trade_no, "out_refund_no": out_refund_no, "reason": reason,
                 "notify_url": notify_url, "refund_id": f"50{secrets.randbelow(10**26):026d}",
                 "transaction_id": txn["transaction_id"], "status": "PROCESSING", "success_time": "",
                 "amount": {"refund": refund, "total": total, "currency": "CNY"},
@@ -243,9 +302,10 @@ class WxPaySimulator:
         return {"status": plan["status"], "notify": plan["notify"]}
 
     def refund_query(self, request: SimRequest) -> SimResponse:
+        caller = self._caller(request)
         with self._lock:
             record = self._refunds.get(request.params["out_refund_no"])
-            if record is None:
+            if record is None or record["mchid"] != caller:
                 raise SimHttpError(404, {"code": "RESOURCE_NOT_EXISTS", "message": "no such refund"})
             return SimResponse(200, self._refund_answer(record))
 
@@ -270,7 +330,7 @@ class WxPaySimulator:
                 record["success_time"] = _now_rfc3339()
                 self._transactions[record["out_trade_no"]]["trade_state"] = "REFUND"
             resource = {
-                "mchid": self._config.wxpay_mchid, "out_trade_no": record["out_trade_no"],
+                "mchid": record["mchid"], "out_trade_no": record["out_trade_no"],
                 "transaction_id": record["transaction_id"], "out_refund_no": out_refund_no,
                 "refund_id": record["refund_id"], "refund_status": status,
                 "amount": {"total": record["amount"]["total"], "refund": record["amount"]["refund"],
@@ -281,12 +341,13 @@ class WxPaySimulator:
             notify_url = record["notify_url"]
         if notify and notify_url:
             self._notify(url=notify_url, event_type=f"REFUND.{status}", summary=REFUND_SUMMARIES[status],
-                         resource=resource)
+                         resource=resource, mchid=record["mchid"])
         return True
 
     # -- notifies
 
-    def _notify(self, *, url: str, event_type: str, summary: str, resource: dict, times: int = 1) -> int:
+    def _notify(self, *, url: str, event_type: str, summary: str, resource: dict, mchid: str,
+                times: int = 1) -> int:
         body = json.dumps(
             {"id": str(uuid.uuid4()), "create_time": _now_rfc3339(), "event_type": event_type,
              "resource_type": "plain", "summary": summary, "resource": resource},
@@ -294,14 +355,18 @@ class WxPaySimulator:
         ).encode("utf-8")
         copies = 0
         for _ in range(times):
-            copies += self._dispatcher.push(url=url, body=body, sign=self._signer(body), label=event_type)
+            copies += self._dispatcher.push(url=url, body=body, sign=self._signer(body, mchid), label=event_type)
         return copies
 
-    def _signer(self, body: bytes):
+    def _signer(self, body: bytes, mchid: str):
+        """Notifies are signed with the key of the merchant the transaction belongs to."""
+        with self._lock:
+            api_key = self._merchants.get(mchid, self._config.wxpay_api_key)
+
         def sign(bad_signature: bool) -> dict[str, str]:
             timestamp = str(int(time.time()))
             nonce = secrets.token_hex(16)
-            key = self._config.wxpay_api_key + ("-wrong" if bad_signature else "")
+            key = api_key + ("-wrong" if bad_signature else "")
             return {
                 "Wechatpay-Timestamp": timestamp,
                 "Wechatpay-Nonce": nonce,
@@ -340,7 +405,7 @@ class WxPaySimulator:
             }
             notify_url = txn["notify_url"]
         notifies = self._notify(url=notify_url, event_type="TRANSACTION.SUCCESS", summary="支付成功",
-                                resource=resource, times=times) if send_notify else 0
+                                resource=resource, mchid=txn["mchid"], times=times) if send_notify else 0
         return SimResponse(200, {"out_trade_no": out_trade_no, "transaction_id": resource["transaction_id"],
                                  "trade_state": "SUCCESS", "notifies": notifies})
 
@@ -377,6 +442,23 @@ class WxPaySimulator:
                                      "message": f"a {current} refund cannot become {status}"})
         with self._lock:
             return SimResponse(200, self._refund_answer(self._refunds[out_refund_no]))
+
+    def control_merchant_register(self, request: SimRequest) -> SimResponse:
+        data = request.json()
+        if not isinstance(data, dict):
+            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "body must be a JSON object"})
+        mchid, api_key = data.get("mchid"), data.get("api_key")
+        if not isinstance(mchid, str) or not re.fullmatch(r"\d{6,32}", mchid) \
+                or not isinstance(api_key, str) or not 1 <= len(api_key) <= 128:
+            raise SimHttpError(400, {"code": "BAD_REQUEST", "message": "mchid (6-32 digits) and api_key required"})
+        with self._lock:
+            self._merchants[mchid] = api_key
+            mchids = sorted(self._merchants)
+        return SimResponse(201, {"mchid": mchid, "merchants": mchids})
+
+    def control_merchants(self, request: SimRequest) -> SimResponse:
+        with self._lock:
+            return SimResponse(200, {"merchants": sorted(self._merchants)})
 
     def control_transactions(self, request: SimRequest) -> SimResponse:
         with self._lock:

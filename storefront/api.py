@@ -428,11 +428,16 @@ class PaymentNotifyApi(BaseAPIView):
         responses={200: inline_serializer("NotifyAck", {"code": serializers.CharField()}),
                    400: error_response("Missing headers, a stale timestamp or a malformed body."),
                    401: error_response("Bad signature (`bad_signature`)."),
-                   404: error_response("No payment or refund of ours has this number.")},
+                   403: error_response("Verified with one merchant account, about a payment made to another "
+                                       "(`payment_account_mismatch`): nothing changes."),
+                   404: error_response("No payment or refund of ours has this number, or no merchant account "
+                                       "for this URL.")},
         description="The payment provider's signed notification (PLATFORMS.md): verified by its "
                     "signature over the exact body, not by a session. A replay is answered the same.")
-    def post(self, request, provider: str):
-        result = provider_notify_record(provider=provider, headers=request.headers, body=request.body)
+    def post(self, request, provider: str, account: str | None = None):
+        # ``account``: a brand's merchant account (its brand code), else the environment's.
+        result = provider_notify_record(provider=provider, headers=request.headers, body=request.body,
+                                        brand_code=account)
         # A replay (first_time False) is answered the same and changes nothing;
         # order_payment_confirm is itself idempotent per transaction id.
         if isinstance(result, PaymentResult):

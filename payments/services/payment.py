@@ -23,8 +23,9 @@ from payments.errors import (
     PaymentMismatch,
     PaymentNotFound,
 )
-from payments.models import PAID_STATUSES, PAYABLE_STATUSES, PaymentStatus, PaymentTransaction
-from payments.provider import PAYMENT_SUCCEEDED, NotifyEvent, fen_to_yuan, provider_client, yuan_to_fen
+from payments.accounts import client_for_brand, client_for_notify, client_for_payment, notify_account_check
+from payments.models import PAID_STATUSES, PAYABLE_STATUSES, PaymentAccount, PaymentStatus, PaymentTransaction
+from payments.provider import PAYMENT_SUCCEEDED, NotifyEvent, WxPayClient, fen_to_yuan, yuan_to_fen
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def payment_start(*, order_ref: str, brand_id: int, amount: Decimal, description
     amount/provider/brand for the same order), InvalidInput, PaymentProvider*.
     Precondition: no open transaction (see the module docstring).
     """
-    client = provider_client(provider)
+    client = client_for_brand(provider=provider, brand_id=brand_id)
     amount_fen = positive_fen(amount)
     description = description[:127]
     with transaction.atomic():
@@ -89,7 +90,7 @@ def payment_start(*, order_ref: str, brand_id: int, amount: Decimal, description
             order_ref=order_ref,
             defaults={"provider": provider, "out_trade_no": _new_out_trade_no(), "brand_id": brand_id,
                       "store_id": store_id, "description": description, "amount": fen_to_yuan(amount_fen),
-                      "amount_fen": amount_fen},
+                      "amount_fen": amount_fen, "mchid": client.mchid},
         )
     if not created and (payment.provider, payment.amount_fen, payment.brand_id) != (provider, amount_fen, brand_id):
         raise PaymentMismatch(detail={"order_ref": order_ref, "amount": str(payment.amount),
@@ -99,6 +100,8 @@ def payment_start(*, order_ref: str, brand_id: int, amount: Decimal, description
     if payment.status == PaymentStatus.CLOSED:
         raise PaymentClosed(detail={"order_ref": order_ref, "status": payment.status})
 
+    if not created:  # resumed: the account it was made to, even if the brand's changed since
+        client = client_for_payment(payment)
     if not payment.prepay_id:
         prepay_id = client.prepay_create(out_trade_no=payment.out_trade_no, amount=payment.amount,
                                          description=payment.description, notify_url=client.notify_url)
@@ -160,12 +163,37 @@ def _payment_for_event(*, provider: str, out_trade_no: str) -> PaymentTransactio
     return payment
 
 
-def notify_verify(*, provider: str, headers: Mapping[str, str], body: bytes, now: datetime) -> NotifyEvent:
-    return provider_client(provider).notify_verify(headers=headers, body=body, now=now)
+@dataclass(frozen=True)
+class VerifiedNotify:
+    """A notify whose signature and timestamp checked out with the key of ``client``'s
+    account (``account``: the brand's, None for the environment's)."""
+
+    event: NotifyEvent
+    client: WxPayClient
+    account: PaymentAccount | None
+
+    def check(self, payment: PaymentTransaction) -> None:
+        """It may only speak of a payment made to that account (payments.accounts)."""
+        notify_account_check(client=self.client, account=self.account, payment=payment)
 
 
-def payment_record_event(*, provider: str, event: NotifyEvent, now: datetime) -> PaymentResult:
+def notify_verify(*, provider: str, headers: Mapping[str, str], body: bytes, now: datetime,
+                  brand_code: str | None = None) -> VerifiedNotify:
+    """Verify a notify with the key of the account its URL names (``brand_code``, None for
+    the environment's). Raises PaymentAccountUnknown, NotifyBadSignature, NotifyStaleTimestamp,
+    NotifyMalformed."""
+    client, account = client_for_notify(provider=provider, brand_code=brand_code)
+    return VerifiedNotify(event=client.notify_verify(headers=headers, body=body, now=now), client=client,
+                          account=account)
+
+
+def payment_record_event(*, provider: str, event: NotifyEvent, now: datetime,
+                         verified: VerifiedNotify | None = None) -> PaymentResult:
+    """Record a payment notify (``verified``: its account is checked against the payment
+    before anything changes) or a query's answer."""
     payment = _payment_for_event(provider=provider, out_trade_no=event.out_trade_no)
+    if verified is not None:
+        verified.check(payment)
     return _payment_mark_succeeded(payment=payment, transaction_id=event.transaction_id, amount_fen=event.amount_fen,
                                    paid_at=event.paid_at, payload=event.payload, now=now)
 
@@ -180,10 +208,11 @@ def payment_notify_record(*, provider: str, headers: Mapping[str, str], body: by
     PaymentNotFound, PaymentMismatch (the notified amount differs).
     """
     now = now or timezone.now()
-    event = notify_verify(provider=provider, headers=headers, body=body, now=now)
+    verified = notify_verify(provider=provider, headers=headers, body=body, now=now)
+    event = verified.event
     if event.kind != PAYMENT_SUCCEEDED:
         raise NotifyMalformed(_("This is not a payment notification."), detail={"event_type": event.event_type})
-    return payment_record_event(provider=provider, event=event, now=now)
+    return payment_record_event(provider=provider, event=event, now=now, verified=verified)
 
 
 def payment_reconcile(*, out_trade_no: str, now: datetime | None = None) -> PaymentResult | None:
@@ -203,7 +232,7 @@ def payment_reconcile(*, out_trade_no: str, now: datetime | None = None) -> Paym
     # Recorded before asking, so a provider that fails for this payment does not keep
     # it at the head of the next run's list.
     PaymentTransaction.objects.filter(pk=payment.pk).update(checked_at=now)
-    answer = provider_client(payment.provider).query(out_trade_no=out_trade_no)
+    answer = client_for_payment(payment).query(out_trade_no=out_trade_no)
     if not answer.paid:
         return None
     return _payment_mark_succeeded(payment=payment, transaction_id=answer.transaction_id,

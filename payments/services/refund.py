@@ -49,8 +49,9 @@ from payments.models import (
     PaymentTransaction,
     RefundStatus,
 )
-from payments.provider import REFUND_FAILED, REFUND_SUCCEEDED, NotifyEvent, RefundAnswer, fen_to_yuan, provider_client
-from payments.services.payment import notify_verify, positive_fen
+from payments.accounts import client_for_payment
+from payments.provider import REFUND_FAILED, REFUND_SUCCEEDED, NotifyEvent, RefundAnswer, fen_to_yuan
+from payments.services.payment import VerifiedNotify, notify_verify, positive_fen
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def _refund_send(*, refund: PaymentRefund, payment: PaymentTransaction) -> Payme
     """Ask the provider for ``refund`` (again: the same out_refund_no is the same refund
     there). A request the provider refuses (a 4xx other than 429) can never succeed:
     the refund fails with provider_status REJECTED, and the error is raised."""
-    client = provider_client(payment.provider)
+    client = client_for_payment(payment)
     try:
         answer = client.refund(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
                                amount=refund.amount, total=payment.amount, reason=refund.reason,
@@ -260,11 +261,16 @@ def _payment_mark_refunded_if_complete(*, payment: PaymentTransaction, now: date
         PaymentTransaction.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED, updated_at=now)
 
 
-def refund_record_event(*, provider: str, event: NotifyEvent, now: datetime) -> RefundResult:
+def refund_record_event(*, provider: str, event: NotifyEvent, now: datetime,
+                        verified: VerifiedNotify | None = None) -> RefundResult:
+    """Record a refund notify (``verified``: its account is checked against the refund's
+    payment before anything changes)."""
     refund = (PaymentRefund.objects.select_related("transaction")
               .filter(out_refund_no=event.out_refund_no, transaction__provider=provider).first())
     if refund is None:
         raise RefundNotFound(detail={"out_refund_no": event.out_refund_no})
+    if verified is not None:
+        verified.check(refund.transaction)
     if event.kind == REFUND_SUCCEEDED:
         first_time = _refund_move(refund=refund, to=RefundStatus.SUCCEEDED, refund_id=event.refund_id,
                                   provider_status="SUCCESS", payload=event.payload, now=now,
@@ -289,10 +295,11 @@ def refund_notify_record(*, provider: str, headers: Mapping[str, str], body: byt
     refunds reach the amount paid, the payment becomes ``refunded``.
     """
     now = now or timezone.now()
-    event = notify_verify(provider=provider, headers=headers, body=body, now=now)
+    verified = notify_verify(provider=provider, headers=headers, body=body, now=now)
+    event = verified.event
     if event.kind not in (REFUND_SUCCEEDED, REFUND_FAILED):
         raise NotifyMalformed(_("This is not a refund notification."), detail={"event_type": event.event_type})
-    return refund_record_event(provider=provider, event=event, now=now)
+    return refund_record_event(provider=provider, event=event, now=now, verified=verified)
 
 
 def refund_reconcile(*, out_refund_no: str, now: datetime | None = None) -> RefundResult | None:
@@ -320,7 +327,7 @@ def refund_reconcile(*, out_refund_no: str, now: datetime | None = None) -> Refu
     # at the head of the next run's list.
     PaymentRefund.objects.filter(pk=refund.pk).update(
         checks=F("checks") + 1, checked_at=now, next_check_at=refund_next_check(checks=refund.checks + 1, now=now))
-    answer = provider_client(refund.transaction.provider).refund_query(out_refund_no=out_refund_no)
+    answer = client_for_payment(refund.transaction).refund_query(out_refund_no=out_refund_no)
     if answer is None:
         PaymentRefund.objects.filter(pk=refund.pk, status__in=REFUND_OPEN_STATUSES).update(provider_status=NOT_FOUND)
         if refund.status == RefundStatus.PROCESSING:

@@ -35,7 +35,7 @@ from core.models import IdempotencyRecord, OutboxMessage, OutboxStatus
 from inventory.models import StockMovement, StockShortfall
 from inventory.services import stock_set
 from orders.models import DaySequence, OrderDiscount, OrderEvent, StoreFeedEvent, VoucherCode
-from payments.models import PaymentRefund, PaymentTransaction
+from payments.models import PaymentAccount, PaymentRefund, PaymentTransaction
 from pos.models import WalkInSale
 from promotions.models import FlashSaleReservation, FlashSaleUsage
 from tests.factories import (
@@ -169,6 +169,18 @@ def _binding_add(store):
     return {"store": store.pk, "platform": "eleme", "shop_code": uniq("el"), "secret": "s", "token": "t"}
 
 
+def _payment_account(brand):
+    PaymentAccount.objects.filter(brand=brand).delete()
+    return PaymentAccount.objects.create(brand=brand, mchid=f"19{next(_unique):08d}", appid="wx0brandapp0001",
+                                         api_key="brand-key")
+
+
+def _payment_account_add(brand):
+    PaymentAccount.objects.filter(brand=brand).delete()  # one account per brand and provider
+    return {"brand": brand.pk, "provider": "wxpay", "mchid": f"19{next(_unique):08d}", "appid": "wx0brandapp0002",
+            "api_key": "another-key", "enabled": "on"}
+
+
 def _membership_add(store):
     other = store.brand.stores.exclude(pk=store.pk).first()
     user = MembershipFactory(user=UserFactory(), brand=store.brand, store=other, role=CLERK).user
@@ -283,6 +295,9 @@ SPECS: dict[str, Spec] = {
         store=store, order=_order(store), type="order.updated")),
     "orders.DaySequence": Spec(None, {}, make=lambda _place: DaySequence.objects.create(
         store=StoreFactory(), business_date="2026-01-01")),
+    "payments.PaymentAccount": Spec(
+        "brand", {"view": BRAND_ADMINS, "add": BRAND_ADMINS, "change": BRAND_ADMINS}, make=_payment_account,
+        change={"appid": "wx0renamed00001"}, add=_payment_account_add, add_field="brand"),
     "payments.PaymentTransaction": Spec("brand", READ_BRAND_ADMINS, make=_payment),
     "payments.PaymentRefund": Spec("brand", READ_BRAND_ADMINS, make=lambda brand: PaymentRefund.objects.create(
         transaction=_payment(brand), refund_ref=uniq("RF"), out_refund_no=uniq("RN"), amount="1.00", amount_fen=100)),
