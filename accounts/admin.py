@@ -19,6 +19,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin, roles_at
@@ -91,7 +92,7 @@ class StoreAdmin(TenantAdmin):
 
     @admin.display(description=_("open now"), boolean=True)
     def open_now(self, obj: Store) -> bool:
-        return obj.accepts_new_orders
+        return obj.open_at(timezone.now())
 
     def save_model(self, request, obj, form, change):
         """Mode, busy minutes and hours go through accounts.store_state, so a change made

@@ -6,7 +6,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.store_hours import business_hours_validate, hours_next_opening, hours_open_at
@@ -106,11 +105,14 @@ class Store(models.Model):
 
     @property
     def accepts_new_orders(self) -> bool:
-        """Open for new orders now: mode open or busy, and within the business hours."""
-        return self.open_at(timezone.now())
+        """Mode open or busy (not paused or closed by a person); what auto-accept follows. A
+        booked platform order arriving at night is still the store's to accept; whether
+        the store is open *now* (mode and business hours) is ``open_at``."""
+        return self.mode in (StoreMode.OPEN, StoreMode.BUSY)
 
     def open_at(self, at: datetime) -> bool:
-        return self.mode in (StoreMode.OPEN, StoreMode.BUSY) and hours_open_at(self.business_hours or [], at)
+        """Open for new orders at ``at``: mode open or busy, and within the business hours."""
+        return self.accepts_new_orders and hours_open_at(self.business_hours or [], at)
 
     def next_opening_at(self, after: datetime) -> datetime | None:
         """When a store closed by its hours opens next (None when open now, paused or

@@ -428,10 +428,9 @@ class PaymentNotifyApi(BaseAPIView):
         responses={200: inline_serializer("NotifyAck", {"code": serializers.CharField()}),
                    400: error_response("Missing headers, a stale timestamp or a malformed body."),
                    401: error_response("Bad signature (`bad_signature`)."),
-                   403: error_response("Verified with one merchant account, about a payment made to another "
+                   403: error_response("About a payment made to a brand's own merchant account "
                                        "(`payment_account_mismatch`): nothing changes."),
-                   404: error_response("No payment or refund of ours has this number, or no merchant account "
-                                       "for this URL.")},
+                   404: error_response("No payment or refund of ours has this number.")},
         description="The payment provider's signed notification (PLATFORMS.md): verified by its "
                     "signature over the exact body, not by a session. A replay is answered the same.")
     def post(self, request, provider: str, account: str | None = None):
@@ -447,3 +446,24 @@ class PaymentNotifyApi(BaseAPIView):
         else:  # a refund's outcome: the after-sales request it belongs to (if any) follows, once
             aftersales_refund_outcome(refund_ref=result.refund_ref, status=result.status)
         return Response({"code": "SUCCESS"})
+
+
+class PaymentAccountNotifyApi(PaymentNotifyApi):
+    """The notify URL of a brand's own merchant account (``/<brand code>``): verified with
+    that account's key, and only about payments made to it (payments.accounts)."""
+
+    @extend_schema(
+        request=PaymentNotifyInput, operation_id="payment_notify_account",
+        parameters=[OpenApiParameter(name, str, OpenApiParameter.HEADER, required=True, description=text)
+                    for name, text in NOTIFY_HEADERS],
+        responses={200: inline_serializer("NotifyAccountAck", {"code": serializers.CharField()}),
+                   400: error_response("Missing headers, a stale timestamp or a malformed body."),
+                   401: error_response("Bad signature for this account's key (`bad_signature`)."),
+                   403: error_response("About a payment made to another merchant account "
+                                       "(`payment_account_mismatch`): nothing changes."),
+                   404: error_response("No merchant account for this brand code (`payment_account_not_found`), "
+                                       "or no payment or refund of ours has this number.")},
+        description="A brand's own merchant account's notify URL (the environment's notify URL plus the brand "
+                    "code): verified with that account's API key.")
+    def post(self, request, provider: str, account: str | None = None):
+        return super().post(request, provider, account)

@@ -17,7 +17,7 @@ urlpatterns = [
     path("orders/<str:order_no>/refunds/<int:request_id>/withdraw", api.OrderRefundWithdrawApi.as_view(),
          name="customer-order-refund-withdraw"),
     path("payments/notify/<str:provider>", api.PaymentNotifyApi.as_view(), name="payment-notify"),
-    path("payments/notify/<str:provider>/<slug:account>", api.PaymentNotifyApi.as_view(),
+    path("payments/notify/<str:provider>/<slug:account>", api.PaymentAccountNotifyApi.as_view(),
          name="payment-notify-account"),
     path("fulfilment/oms/callback", OmsCallbackApi.as_view(), name="oms-callback"),
 ]

@@ -58,7 +58,7 @@ def test_every_api_url_and_method_is_in_the_schema(schema):
 
     routes = set()
     for route, _name, callback in _patterns(get_resolver()):
-        path = "/" + route.replace("<str:", "{").replace("<int:", "{").replace(">", "}")
+        path = "/" + route.replace("<str:", "{").replace("<int:", "{").replace("<slug:", "{").replace(">", "}")
         view_class = getattr(callback, "cls", None)
         if path.startswith(API_PREFIXES) and view_class is not None:
             methods = {m for m in ("get", "post", "put", "patch", "delete")
@@ -94,7 +94,8 @@ def test_list_endpoints_are_documented_as_capped_pages(schema):
         assert {"page", "page_size"} <= {p["name"] for p in operation["parameters"]}
 
 
-UNTHROTTLED = {"/api/v1/payments/notify/{provider}", "/api/v1/fulfilment/oms/callback"}
+UNTHROTTLED = {"/api/v1/payments/notify/{provider}", "/api/v1/payments/notify/{provider}/{account}",
+               "/api/v1/fulfilment/oms/callback"}
 
 
 def test_error_answers_are_documented_in_the_one_error_shape(schema):
@@ -143,7 +144,7 @@ def test_each_api_names_its_own_security_scheme(schema):
     assert {k: schemes["posTerminalToken"][k] for k in ("type", "in", "name")} == {
         "type": "apiKey", "in": "header", "name": "Authorization"}
     public = {"/api/v1/auth/code", "/api/v1/auth/token", "/api/v1/payments/notify/{provider}",
-              "/api/v1/fulfilment/oms/callback"}
+              "/api/v1/payments/notify/{provider}/{account}", "/api/v1/fulfilment/oms/callback"}
     for path, method, operation in operations(schema):
         if path in public:
             assert operation["security"] == [{}], (path, method)

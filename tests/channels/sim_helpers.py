@@ -76,3 +76,19 @@ def threads_run(count, target):
     for thread in threads:
         thread.join(timeout=120)
     return results, errors
+
+
+def relay_settled(seconds=10.0) -> bool:
+    """Relay until no outbox message is pending. With a live server, the relay a push's
+    commit started (a sold-out the pushed order caused) may hold messages written since
+    (leased by it): wait for it rather than assume this relay delivers them."""
+    from core.models import OutboxMessage, OutboxStatus
+    from core.outbox import outbox_relay
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        outbox_relay(limit=50)
+        if not OutboxMessage.objects.filter(status=OutboxStatus.PENDING).exists():
+            return True
+        time.sleep(0.05)
+    return False

@@ -17,12 +17,11 @@ from channels.services import binding_pull, platform_order_ingest, platform_push
 from core.actors import Actor
 from core.errors import InvalidInput, PermissionDenied, TransitionNotAllowed
 from core.models import OutboxMessage
-from core.outbox import outbox_relay
 from orders.models import Order, OrderEvent
 from orders.services import order_transition
 from simulator.testing import running_simulator
 from tests.channels.samples import eleme_order, meituan_order
-from tests.channels.sim_helpers import MT_LINE, eleme_shop, meituan_shop, sim_orders, wait_for
+from tests.channels.sim_helpers import MT_LINE, eleme_shop, meituan_shop, relay_settled, sim_orders, wait_for
 from tests.factories import staff_user
 
 POS = Actor(kind="pos", id="T1")
@@ -322,7 +321,7 @@ def test_a_partial_meituan_application_is_pushed_recorded_and_agreed_over_http(s
     assert wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
     order = Order.objects.get(channel_order_id=order_id)
     order_transition(order_id=order.pk, action="accept", actor=POS)
-    outbox_relay(limit=10)
+    assert relay_settled()
 
     applied = requests.post(f"{sim.base_url}/_sim/meituan/orders/{order_id}/refund_apply",
                             json={"reason": "少了一份", "lines": [{"app_food_code": "mt_gbjd", "count": 1}]},
@@ -335,7 +334,7 @@ def test_a_partial_meituan_application_is_pushed_recorded_and_agreed_over_http(s
         ("mt_gbjd", 1, "38.00")]
 
     aftersales_approve(request_id=request.pk, actor=Actor.staff(_staff(shop)))
-    outbox_relay(limit=10)
+    assert relay_settled()
 
     on_platform = requests.get(f"{sim.base_url}/_sim/meituan/orders/{order_id}", timeout=5).json()
     assert (on_platform["refund_status"], on_platform["status"]) == (2, 4)  # agreed; the order goes on
@@ -358,7 +357,7 @@ def test_an_eleme_application_rejected_in_the_admin_reaches_the_platform_with_th
     assert wait_for(lambda: Order.objects.filter(channel_order_id=order_id).exists())
     order = Order.objects.get(channel_order_id=order_id)
     order_transition(order_id=order.pk, action="accept", actor=POS)
-    outbox_relay(limit=10)
+    assert relay_settled()
     requests.post(f"{sim.base_url}/_sim/eleme/orders/{order_id}/refund_apply", json={"reason": "太慢了"}, timeout=5)
     assert wait_for(lambda: AfterSalesRequest.objects.filter(order=order).exists())
     request = AfterSalesRequest.objects.get(order=order)
@@ -367,7 +366,7 @@ def test_an_eleme_application_rejected_in_the_admin_reaches_the_platform_with_th
     client.force_login(_staff(shop))
     client.post(CHANGELIST, {"action": "reject_requests", "_selected_action": [request.pk], "apply": "1",
                              "reason": "已出餐"})
-    outbox_relay(limit=10)
+    assert relay_settled()
 
     on_platform = requests.get(f"{sim.base_url}/_sim/eleme/orders/{order_id}", timeout=5).json()
     assert (on_platform["refundStatus"], on_platform["sim"]["refund_reject_reason"]) == ("rejected", "已出餐")

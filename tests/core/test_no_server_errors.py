@@ -24,6 +24,7 @@ from accounts.services import customer_token_issue
 from aftersales.services import aftersales_request_create
 from channels.adapters.meituan import PUSH_PATHS as MEITUAN_PUSH_PATHS
 from core.actors import Actor
+from payments.models import PaymentAccount
 from simulator.testing import eleme_push_signature, meituan_sig
 from tests.factories import CustomerFactory, StoreBindingFactory, StoreFactory, pos_terminal, staff_user
 from tests.order_helpers import make_order
@@ -35,6 +36,7 @@ DEEP = "[" * DEPTH + "]" * DEPTH
 DEEP_BODY = ('{"a": ' + DEEP + "}").encode()
 WRITE_METHODS = ("post", "put", "patch")
 WXPAY_KEY, OMS_KEY, OMS_SECRET = "deep-wxpay-key", "deep-oms", "deep-oms-secret"
+WXPAY_ACCOUNT_KEY = "deep-brand-account-key"
 MT_APP, MT_SECRET, ELEME_APP, ELEME_SECRET = "7001", "deep-mt-secret", "8001", "deep-eleme-secret"
 PUSH_PREFIX = "channels/push/"  # the platform push receivers (plain Django views)
 # The form fields of a Meituan push that carry JSON (channels.adapters.meituan), by push path.
@@ -70,6 +72,8 @@ def world(settings):
     settings.OMS = {**settings.OMS, "app_key": OMS_KEY, "app_secret": OMS_SECRET}
     store = StoreFactory()
     customer = CustomerFactory(brand=store.brand)
+    PaymentAccount.objects.create(brand=store.brand, mchid="1900000555", appid="wx0deep0000001",
+                                  api_key=WXPAY_ACCOUNT_KEY)
     StoreBindingFactory(store=store, platform="meituan", app_id=MT_APP, secret=MT_SECRET, shop_code="mt-deep")
     StoreBindingFactory(store=store, platform="eleme", app_id=ELEME_APP, secret=ELEME_SECRET, shop_code="el-deep")
     staff = Client()
@@ -89,7 +93,8 @@ def world(settings):
 
 def _path(route: str, world) -> str:
     values = {"<str:order_no>": world["order_no"], "<int:store_id>": str(world["store"].pk),
-              "<str:provider>": "wxpay", "<int:request_id>": world["request_id"]}
+              "<str:provider>": "wxpay", "<int:request_id>": world["request_id"],
+              "<slug:account>": world["store"].brand.code}
     for placeholder, value in values.items():
         route = route.replace(placeholder, value)
     return "/" + route
@@ -111,6 +116,9 @@ def deep_requests(route: str, name: str, method: str, world) -> list[dict]:
            "statuses": {400}, "shape": "api"}
     if name == "payment-notify":
         return [{**api, "headers": _signed_headers(DEEP_BODY, secret=WXPAY_KEY, prefix="WECHATPAY", extra={})}]
+    if name == "payment-notify-account":  # a brand's own merchant account, verified with its key
+        return [{**api, "headers": _signed_headers(DEEP_BODY, secret=WXPAY_ACCOUNT_KEY, prefix="WECHATPAY",
+                                                   extra={})}]
     if name == "oms-callback":
         return [{**api, "headers": _signed_headers(DEEP_BODY, secret=OMS_SECRET, prefix="X_OMS",
                                                    extra={"HTTP_X_OMS_APP_KEY": OMS_KEY})}]
