@@ -15,11 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Store
-from accounts.store_state import store_state_announce, store_state_of
+from accounts.store_state import store_state_announce, store_state_key, store_state_of
 from channels.adapters import adapter_for
 from channels.adapters.base import PlatformError, PlatformPayloadError, PlatformRejected
 from channels.models import StoreBinding
-from core.models import OutboxMessage
+from core.models import OutboxMessage, OutboxStatus
 from core.outbox import OutboxPermanentError
 
 logger = logging.getLogger(__name__)
@@ -55,13 +55,23 @@ class StoreReconcileResult:
 def store_states_reconcile() -> StoreReconcileResult:
     """Ask each platform whether our bound shops are open (one call per set of
     credentials: ``poi/mget``, ``eleme.shop.mgetShopStatus``) and, where its answer
-    differs from what the store's mode and hours say now, tell it again (one coalesced
-    store-state message). A shop the platform leaves out of its answer is not judged.
-    A platform that cannot answer is logged and left for the next round."""
+    differs from what we last told it (``Store.channels_open``, which the hours job keeps
+    equal to what the mode and hours say), tell it again (one coalesced store-state
+    message; the handler sends what is true then). Stores with a state message still
+    pending, or never told, are not judged; nor a shop the platform leaves out of its
+    answer. A platform that cannot answer is logged and left for the next round."""
     result = StoreReconcileResult()
     now = timezone.now()
     groups: dict[tuple, list[StoreBinding]] = defaultdict(list)
-    for binding in StoreBinding.objects.select_related("store").filter(enabled=True).order_by("pk"):
+    bindings = list(StoreBinding.objects.select_related("store").filter(enabled=True).order_by("pk"))
+    # A store whose state message is still on its way is not judged: the platform has not
+    # been told yet (an hours boundary, a change a second ago). Nor one never told.
+    in_flight = set(OutboxMessage.objects.filter(
+        status=OutboxStatus.PENDING, key__in=sorted({store_state_key(b.store_id) for b in bindings}))
+        .values_list("key", flat=True))
+    for binding in bindings:
+        if binding.store.channels_open is None or store_state_key(binding.store_id) in in_flight:
+            continue
         groups[(binding.platform, binding.base_url, binding.app_id, binding.secret, binding.token)].append(binding)
     for (platform, *_credentials), bindings in groups.items():
         try:
@@ -75,7 +85,7 @@ def store_states_reconcile() -> StoreReconcileResult:
             if binding.shop_code not in seen:
                 continue
             result.checked += 1
-            ours = binding.store.open_at(now)
+            ours = binding.store.channels_open  # what we told it (the hours job keeps that current)
             if seen[binding.shop_code] is not ours:
                 result.drifted.append({"binding": binding.pk, "store": binding.store_id, "platform": platform,
                                        "platform_open": seen[binding.shop_code], "open": ours})

@@ -99,6 +99,10 @@ def test_the_hours_job_closes_the_store_on_the_platforms_at_closing_time(sim, bo
 
 
 def test_reconcile_finds_a_shop_the_platform_closed_and_opens_it_again(sim, bound):
+    assert store_states_reconcile().checked == 0  # never told: nothing to compare with
+    assert store_hours_sync() == [bound["store"].pk]  # the hours job tells both platforms: open
+    assert store_states_reconcile().checked == 0  # on its way: not judged yet
+    assert outbox_relay(limit=10) == {"delivered": 1, "failed": 0}
     requests.post(f"{sim.base_url}/_sim/meituan/shops/{bound['meituan'].shop_code}/status", json={"open": False},
                   timeout=5).raise_for_status()
 
