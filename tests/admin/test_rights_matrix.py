@@ -269,7 +269,8 @@ SPECS: dict[str, Spec] = {
         actions={"retry_dead_letters": ("retry", {})}),
     "core.IdempotencyRecord": Spec(None, {}, make=lambda _place: IdempotencyRecord.objects.create(
         credential="pos:1", key=uniq("k"), fingerprint="f")),
-    "inventory.Stock": Spec("store", READ_MANAGERS, make=_stock),
+    "inventory.Stock": Spec("store", {"view": MANAGERS, "change": MANAGERS}, make=_stock,
+                            change={"on_hand": lambda: str(next(_unique) % 50 + 1)}),
     "inventory.StockMovement": Spec("store", READ_MANAGERS, make=lambda store: StockMovement.objects.filter(
         stock=_stock(store)).get()),
     "inventory.StockShortfall": Spec(
