@@ -2,7 +2,10 @@
 
 from django.db.models import QuerySet
 
+from accounts.models import Store
+from accounts.selectors import scope_for_user
 from core.errors import NotFound
+from core.models import OutboxMessage, OutboxStatus
 from core.tenancy import TenantScope, scope_queryset
 from orders.models import Order
 
@@ -20,3 +23,35 @@ def order_get_for_staff(*, scope: TenantScope, order_no: str) -> Order:
         return queryset.get(order_no=order_no)
     except Order.DoesNotExist:
         raise NotFound(code="order_not_found") from None
+
+
+# --- the workspace -----------------------------------------------------------------------
+
+
+def workspace_stores(*, user) -> QuerySet[Store]:
+    """The stores a back-office user works at (a brand admin: every store of the brand)."""
+    return scope_queryset(Store.objects.select_related("brand"), scope_for_user(user=user)).order_by(
+        "brand_id", "code")
+
+
+def workspace_store(*, user, store_id) -> Store:
+    """One of ``workspace_stores``; anything else (another brand's, not a number) is not found."""
+    try:
+        return workspace_stores(user=user).get(pk=int(store_id))
+    except (Store.DoesNotExist, TypeError, ValueError):
+        raise NotFound(code="store_not_found") from None
+
+
+def workspace_order(*, store: Store, order_no: str) -> Order:
+    order = Order.objects.filter(store_id=store.pk, order_no=order_no).first()
+    if order is None:
+        raise NotFound(code="order_not_found")
+    return order
+
+
+def workspace_failed_call(*, store: Store, message_id: int) -> OutboxMessage:
+    """A platform call about one of ``store``'s orders that failed for good (a dead letter)."""
+    message = OutboxMessage.objects.filter(pk=message_id, status=OutboxStatus.DEAD, brand_id=store.brand_id).first()
+    if message is None or not Order.objects.filter(store_id=store.pk, order_no=message.key).exists():
+        raise NotFound(code="message_not_found")
+    return message

@@ -11,7 +11,8 @@ from core.views import ping_view
 
 urlpatterns = [
     # The back-office is the start page for now; browsers ask every site for /favicon.ico.
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+    path("", RedirectView.as_view(pattern_name="workspace:home", permanent=False), name="home"),
+    path("workspace/", include("backoffice.workspace_urls")),
     path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=True), name="favicon"),
     path("health/", health_view, name="health"),
     path("ping/", ping_view, name="ping"),

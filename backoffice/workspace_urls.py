@@ -1,0 +1,13 @@
+from django.urls import path
+
+from backoffice import views
+
+app_name = "workspace"
+urlpatterns = [
+    path("", views.workspace_home, name="home"),
+    path("board/", views.board_view, name="board"),
+    path("board/<int:store_id>/columns/", views.board_columns_view, name="board-columns"),
+    path("board/<int:store_id>/orders/<str:order_no>/", views.board_action_view, name="board-action"),
+    path("board/<int:store_id>/failed-calls/<int:message_id>/retry/", views.board_retry_view, name="board-retry"),
+    path("board/<int:store_id>/mode/", views.store_mode_view, name="store-mode"),
+]
