@@ -1,12 +1,14 @@
 """Reads of the back-office API: every order query goes through the staff member's scope."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Store
+from catalog.models import StoreSku
 from accounts.selectors import scope_for_user
 from core.errors import NotFound
 from core.models import OutboxMessage, OutboxStatus
 from core.tenancy import TenantScope, scope_queryset
+from inventory.selectors import stock_on_hand_subquery
 from orders.models import Order
 
 
@@ -55,3 +57,26 @@ def workspace_failed_call(*, store: Store, message_id: int) -> OutboxMessage:
     if message is None or not Order.objects.filter(store_id=store.pk, order_no=message.key).exists():
         raise NotFound(code="message_not_found")
     return message
+
+
+SKU_STATES = ("all", "on_sale", "by_hand", "out_of_stock")
+
+
+def workspace_store_skus(*, store: Store, query: str = "", state: str = "all") -> QuerySet[StoreSku]:
+    """The SKUs ``store`` sells, for the sold-out controls: searched by name or merchant code,
+    filtered by what the channels show (on sale, sold out by hand, out of stock), each with its
+    on-hand stock (``on_hand``, None when untracked). One query."""
+    rows = (StoreSku.objects.filter(store_id=store.pk).select_related("sku__product__category")
+            .annotate(on_hand=stock_on_hand_subquery())
+            .order_by("sku__product__category__sort_order", "sku__product__sort_order", "sku__code"))
+    query = query.strip()[:40]
+    if query:
+        rows = rows.filter(Q(sku__code__icontains=query) | Q(sku__product__name__icontains=query)
+                           | Q(sku__spec__icontains=query))
+    if state == "on_sale":
+        rows = rows.filter(is_available=True, stock_out=False)
+    elif state == "by_hand":
+        rows = rows.filter(is_available=False)
+    elif state == "out_of_stock":
+        rows = rows.filter(stock_out=True)
+    return rows

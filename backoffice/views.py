@@ -14,15 +14,24 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import StaffRole, Store, StoreMode
 from accounts.selectors import roles_for_store, roles_for_user
 from accounts.store_state import store_state_set
 from backoffice.board import board_for_store
-from backoffice.selectors import workspace_failed_call, workspace_order, workspace_store, workspace_stores
+from backoffice.selectors import (
+    SKU_STATES,
+    workspace_failed_call,
+    workspace_order,
+    workspace_store,
+    workspace_store_skus,
+    workspace_stores,
+)
+from catalog.services import store_sku_set_availability
 from core.actors import Actor
 from core.errors import DomainError, NotFound
 from core.outbox import outbox_retry
@@ -82,7 +91,7 @@ def board_view(request):
         raise Http404(_("You have no store."))
     store = _store(request, request.GET.get("store")) if request.GET.get("store") else stores[0]
     return render(request, "workspace/board.html", {
-        **_board_context(request, store), "stores": stores, "title": _("Order board"),
+        **_board_context(request, store), "stores": stores, "title": _("Order board"), "nav": "board",
     })
 
 
@@ -176,5 +185,109 @@ def store_mode_view(request, store_id: int):
         except DomainError as exc:
             error = str(exc.message)
     if not request.htmx:
+        back = request.POST.get("next", "")
+        if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return redirect(back)
         return redirect(f"{reverse('workspace:board')}?store={store.pk}")
     return _columns(request, store, error=error)
+
+
+# --- store controls: mode, business hours, sold out -------------------------------------
+
+WEEKDAYS = ((1, gettext_lazy("Mon")), (2, gettext_lazy("Tue")), (3, gettext_lazy("Wed")), (4, gettext_lazy("Thu")),
+            (5, gettext_lazy("Fri")), (6, gettext_lazy("Sat")), (7, gettext_lazy("Sun")))
+HOURS_ROWS = 6  # periods the form offers (empty rows are ignored)
+
+
+def _hours_rows(hours: list[dict]) -> list[dict]:
+    rows = [{"weekdays": set(p["weekdays"]), "open": p["open"], "close": p["close"]} for p in hours]
+    return rows + [{"weekdays": set(), "open": "", "close": ""}] * max(0, HOURS_ROWS - len(rows))
+
+
+def _hours_from_post(post) -> list[dict]:
+    periods = []
+    for index in range(HOURS_ROWS):
+        days = sorted(int(d) for d in post.getlist(f"weekdays-{index}") if d.isdigit())
+        opens, closes = post.get(f"open-{index}", "").strip(), post.get(f"close-{index}", "").strip()
+        if days or opens or closes:
+            periods.append({"weekdays": days, "open": opens, "close": closes})
+    return periods
+
+
+def _store_controls(request, store: Store, *, error: str = "", hours_error: str = "", done: str = "",
+                    hours_rows: list[dict] | None = None) -> dict:
+    roles = _roles(request, store)
+    query, state = request.GET.get("q", ""), request.GET.get("state", "all")
+    state = state if state in SKU_STATES else "all"
+    return {"store": store, "title": _("Store controls"), "nav": "controls",
+            "may_switch_mode": bool(roles & MODE_ROLES), "may_edit_hours": bool(roles & RETRY_ROLES),
+            "may_toggle": bool(roles & MODE_ROLES), "modes": _board_context(request, store)["modes"],
+            "open_now": store.open_at(timezone.now()), "next_opening": store.next_opening_at(timezone.now()),
+            "weekdays": WEEKDAYS, "hours_rows": hours_rows or _hours_rows(store.business_hours or []),
+            "skus": list(workspace_store_skus(store=store, query=query, state=state)[:500]),
+            "q": query, "state": state, "states": SKU_STATE_LABELS, "error": error, "hours_error": hours_error,
+            "done": done}
+
+
+SKU_STATE_LABELS = (("all", gettext_lazy("All")), ("on_sale", gettext_lazy("On sale")),
+                    ("by_hand", gettext_lazy("Sold out by hand")), ("out_of_stock", gettext_lazy("Out of stock")))
+
+
+@staff_member_required
+@require_GET
+def store_controls_view(request, store_id: int):
+    store = _store(request, store_id)
+    context = _store_controls(request, store)
+    if request.htmx and request.htmx.target == "sku-table":
+        return render(request, "workspace/_sku_table.html", context)
+    return render(request, "workspace/store_controls.html", {**context, "stores": list(_stores(request)[:500])})
+
+
+@staff_member_required
+@require_POST
+def store_hours_view(request, store_id: int):
+    """Business hours from the form's rows: ``store_state_set`` validates them and tells the platforms."""
+    store = _store(request, store_id)
+    hours = _hours_from_post(request.POST)
+    if not _roles(request, store) & RETRY_ROLES:
+        return render(request, "workspace/store_controls.html", {
+            **_store_controls(request, store, hours_error=_("Your role may not do this.")),
+            "stores": list(_stores(request)[:500])}, status=403)
+    try:
+        store = store_state_set(store_id=store.pk, actor=Actor.staff(request.user), business_hours=hours)
+    except DomainError as exc:
+        rows = [{"weekdays": set(p["weekdays"]), "open": p["open"], "close": p["close"]} for p in hours]
+        return render(request, "workspace/store_controls.html", {
+            **_store_controls(request, store, hours_error=str(exc.message), hours_rows=_hours_rows([]) if not rows
+                              else rows + [{"weekdays": set(), "open": "", "close": ""}] * (HOURS_ROWS - len(rows))),
+            "stores": list(_stores(request)[:500])}, status=400)
+    return redirect(f"{reverse('workspace:store-controls', args=[store.pk])}?saved=hours")
+
+
+@staff_member_required
+@require_POST
+def store_skus_availability_view(request, store_id: int):
+    """Sold out / back on sale for the ticked SKUs at once: ``store_sku_set_availability`` per SKU
+    (one coalesced outbox message each, every channel)."""
+    store = _store(request, store_id)
+    available = request.POST.get("available") == "1"
+    ids = [int(v) for v in request.POST.getlist("sku") if v.isdigit()][:500]
+    error = done = ""
+    if not _roles(request, store) & MODE_ROLES:
+        error = _("Your role may not do this.")
+    elif not ids:
+        error = _("Tick the SKUs first.")
+    else:
+        try:
+            for sku_id in ids:
+                store_sku_set_availability(store_id=store.pk, sku_id=sku_id, available=available,
+                                           actor=Actor.staff(request.user))
+        except DomainError as exc:
+            error = str(exc.message)
+        else:
+            done = (ngettext("%(count)d SKU back on sale.", "%(count)d SKUs back on sale.", len(ids)) if available
+                    else ngettext("%(count)d SKU sold out.", "%(count)d SKUs sold out.", len(ids))) % {"count": len(ids)}
+    context = _store_controls(request, store, error=error, done=done)
+    if request.htmx:
+        return render(request, "workspace/_sku_table.html", context)
+    return redirect(reverse("workspace:store-controls", args=[store.pk]))

@@ -10,4 +10,7 @@ urlpatterns = [
     path("board/<int:store_id>/orders/<str:order_no>/", views.board_action_view, name="board-action"),
     path("board/<int:store_id>/failed-calls/<int:message_id>/retry/", views.board_retry_view, name="board-retry"),
     path("board/<int:store_id>/mode/", views.store_mode_view, name="store-mode"),
+    path("stores/<int:store_id>/", views.store_controls_view, name="store-controls"),
+    path("stores/<int:store_id>/hours/", views.store_hours_view, name="store-hours"),
+    path("stores/<int:store_id>/availability/", views.store_skus_availability_view, name="store-availability"),
 ]
