@@ -1,8 +1,10 @@
 """Reads of the back-office API: every order query goes through the staff member's scope."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from accounts.models import Store
+from aftersales.models import AfterSalesRequest
+from aftersales.selectors import aftersales_list
 from catalog.models import StoreSku
 from accounts.selectors import scope_for_user
 from core.errors import NotFound
@@ -80,3 +82,32 @@ def workspace_store_skus(*, store: Store, query: str = "", state: str = "all") -
     elif state == "out_of_stock":
         rows = rows.filter(stock_out=True)
     return rows
+
+
+AFTER_SALES_OPEN = ("requested", "approved", "awaiting_goods", "refunding", "failed")
+AFTER_SALES_DECIDED = ("refunded", "rejected", "withdrawn")
+
+
+def workspace_after_sales(*, user, tab: str = "open", store_id: int | None = None, channel: str = "",
+                          limit: int = 200) -> list[AfterSalesRequest]:
+    """The after-sales queue of a back-office user's stores: open requests (waiting for a
+    decision, the goods or the money; oldest deadline first) or decided ones (newest first),
+    with order, store and lines. Three queries."""
+    requests = scope_queryset(aftersales_list(), scope_for_user(user=user)).select_related("store")
+    if tab == "decided":
+        requests = requests.filter(status__in=AFTER_SALES_DECIDED).order_by("-updated_at", "-id")
+    else:
+        requests = requests.filter(status__in=AFTER_SALES_OPEN).order_by(
+            F("deadline").asc(nulls_last=True), "id")
+    if store_id is not None:
+        requests = requests.filter(store_id=store_id)
+    if channel:
+        requests = requests.filter(order__channel=channel)
+    return list(requests[:limit])
+
+
+def workspace_after_sales_request(*, user, request_id: int) -> AfterSalesRequest:
+    request = scope_queryset(aftersales_list(), scope_for_user(user=user)).filter(pk=request_id).first()
+    if request is None:
+        raise NotFound(code="after_sales_not_found")
+    return request

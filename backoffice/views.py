@@ -23,8 +23,11 @@ from accounts.models import StaffRole, Store, StoreMode
 from accounts.selectors import roles_for_store, roles_for_user
 from accounts.store_state import store_state_set
 from backoffice.board import board_for_store
+from aftersales.services import aftersales_approve, aftersales_goods_received, aftersales_reject
 from backoffice.selectors import (
     SKU_STATES,
+    workspace_after_sales,
+    workspace_after_sales_request,
     workspace_failed_call,
     workspace_order,
     workspace_store,
@@ -32,9 +35,10 @@ from backoffice.selectors import (
     workspace_stores,
 )
 from catalog.services import store_sku_set_availability
-from core.actors import Actor
+from core.actors import Actor, ActorKind
 from core.errors import DomainError, NotFound
 from core.outbox import outbox_retry
+from orders.models import Channel
 from orders.permissions import staff_may
 from orders.services import order_transition
 from orders.status_map_render import refund_state_rows, status_map_rows
@@ -291,3 +295,67 @@ def store_skus_availability_view(request, store_id: int):
     if request.htmx:
         return render(request, "workspace/_sku_table.html", context)
     return redirect(reverse("workspace:store-controls", args=[store.pk]))
+
+
+# --- the after-sales queue -----------------------------------------------------------
+
+DECIDING_ROLES = {StaffRole.STORE_MANAGER, StaffRole.BRAND_ADMIN, "superuser"}
+
+
+def _after_sales_context(request, *, error: str = "", done: str = "") -> dict:
+    tab = "decided" if request.GET.get("tab") == "decided" else "open"
+    stores = list(_stores(request)[:500])
+    store_id = request.GET.get("store", "")
+    store_id = int(store_id) if store_id.isdigit() and int(store_id) in {s.pk for s in stores} else None
+    channel = request.GET.get("channel", "")
+    channel = channel if channel in Channel.values else ""
+    requests = workspace_after_sales(user=request.user, tab=tab, store_id=store_id, channel=channel)
+    for asked in requests:
+        asked.staff_actions = asked.available_actions(actor_kind=ActorKind.STAFF)
+    deciders = {s.pk for s in stores if _roles(request, s) & DECIDING_ROLES}
+    return {"title": _("After-sales"), "nav": "after_sales", "tab": tab, "stores": stores, "store_id": store_id,
+            "channel": channel, "channels": Channel.choices, "requests": requests, "deciders": deciders,
+            "store": next((s for s in stores if s.pk == store_id), stores[0] if len(stores) == 1 else None),
+            "error": error, "done": done, "now": timezone.now()}
+
+
+@staff_member_required
+@require_GET
+def after_sales_view(request):
+    context = _after_sales_context(request)
+    if request.htmx and request.htmx.target == "after-sales-list":
+        return render(request, "workspace/_after_sales_list.html", context)
+    return render(request, "workspace/after_sales.html", context)
+
+
+@staff_member_required
+@require_POST
+def after_sales_decide_view(request, request_id: int):
+    """Approve (the money goes out), reject (a reason), or goods received (restock or write
+    off): the after-sales services, which re-check that the person decides at that store."""
+    try:
+        asked = workspace_after_sales_request(user=request.user, request_id=request_id)
+    except NotFound:
+        raise Http404(_("After-sales request not found.")) from None
+    decision, actor = request.POST.get("decision", ""), Actor.staff(request.user)
+    error = done = ""
+    try:
+        if decision == "approve":
+            aftersales_approve(request_id=asked.pk, actor=actor, store_id=asked.store_id)
+            done = _("Approved: the refund of ¥%(amount)s is on its way.") % {"amount": asked.amount}
+        elif decision == "reject":
+            aftersales_reject(request_id=asked.pk, actor=actor, store_id=asked.store_id,
+                              reason=(request.POST.get("reason") or "").strip()[:255])
+            done = _("Rejected.")
+        elif decision in ("restock", "write_off"):
+            aftersales_goods_received(request_id=asked.pk, actor=actor, store_id=asked.store_id,
+                                      restock=decision == "restock")
+            done = _("Goods received; the refund is on its way.")
+        else:
+            error = _("Unknown decision.")
+    except DomainError as exc:
+        error = str(exc.message)
+    context = _after_sales_context(request, error=error, done=done)
+    if request.htmx:
+        return render(request, "workspace/_after_sales_list.html", context)
+    return redirect(reverse("workspace:after-sales"))
