@@ -1,6 +1,6 @@
 """Reads of the back-office API: every order query goes through the staff member's scope."""
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from accounts.models import Store
 from aftersales.models import AfterSalesRequest
@@ -111,3 +111,31 @@ def workspace_after_sales_request(*, user, request_id: int) -> AfterSalesRequest
     if request is None:
         raise NotFound(code="after_sales_not_found")
     return request
+
+
+def workspace_orders_search(*, user, q: str = "", store_id: int | None = None, limit: int = 50) -> list[Order]:
+    """Orders of the user's stores found by what a person has at hand: the order number, the
+    last 4 digits of the customer's phone, the platform's order id, or the pickup code;
+    without a query, the latest orders. Newest first, one query."""
+    orders = scope_queryset(Order.objects.select_related("store"), scope_for_user(user=user))
+    if store_id is not None:
+        orders = orders.filter(store_id=store_id)
+    q = q.strip()[:40]
+    if q:
+        match = Q(order_no=q) | Q(channel_order_id=q) | Q(channel_order_no=q) | Q(pickup_code__iexact=q)
+        if len(q) == 4 and q.isdigit():
+            match |= Q(contact_phone__endswith=q)
+        orders = orders.filter(match)
+    return list(orders.order_by("-placed_at", "-id")[:limit])
+
+
+def workspace_order_page(*, user, order_no: str) -> Order:
+    """One order of the user's stores with everything its page shows (lines, discounts, the
+    timeline, after-sales requests with their lines): a fixed number of queries."""
+    order = (scope_queryset(Order.objects.select_related("store", "customer"), scope_for_user(user=user))
+             .prefetch_related("lines", "discounts", "events",
+                               Prefetch("after_sales", queryset=aftersales_list().order_by("id")))
+             .filter(order_no=order_no).first())
+    if order is None:
+        raise NotFound(code="order_not_found")
+    return order

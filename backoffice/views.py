@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import StaffRole, Store, StoreMode
+from accounts.models import StaffRole, Store, StoreMode, mask_phone
 from accounts.selectors import roles_for_store, roles_for_user
 from accounts.store_state import store_state_set
 from backoffice.board import board_for_store
@@ -30,6 +30,8 @@ from backoffice.selectors import (
     workspace_after_sales_request,
     workspace_failed_call,
     workspace_order,
+    workspace_order_page,
+    workspace_orders_search,
     workspace_store,
     workspace_store_skus,
     workspace_stores,
@@ -41,6 +43,7 @@ from core.outbox import outbox_retry
 from orders.models import Channel
 from orders.permissions import staff_may
 from orders.services import order_transition
+from orders.status_map import status_label
 from orders.status_map_render import refund_state_rows, status_map_rows
 
 
@@ -359,3 +362,45 @@ def after_sales_decide_view(request, request_id: int):
     if request.htmx:
         return render(request, "workspace/_after_sales_list.html", context)
     return redirect(reverse("workspace:after-sales"))
+
+
+# --- orders: search and the order page -------------------------------------------------
+
+PHONE_ROLES = {StaffRole.STORE_MANAGER, StaffRole.BRAND_ADMIN, "superuser"}  # clerks see masked phones
+
+
+@staff_member_required
+@require_GET
+def orders_view(request):
+    stores = list(_stores(request)[:500])
+    store_id = request.GET.get("store", "")
+    store_id = int(store_id) if store_id.isdigit() and int(store_id) in {s.pk for s in stores} else None
+    q = request.GET.get("q", "")
+    orders = workspace_orders_search(user=request.user, q=q, store_id=store_id)
+    for order in orders:
+        order.merchant_status = status_label(order_type=order.order_type, status=order.status, audience="merchant")
+    context = {"title": _("Orders"), "nav": "orders", "orders": orders, "q": q, "stores": stores,
+               "store_id": store_id, "store": stores[0] if len(stores) == 1 else None}
+    if request.htmx and request.htmx.target == "order-results":
+        return render(request, "workspace/_order_results.html", context)
+    return render(request, "workspace/orders.html", context)
+
+
+@staff_member_required
+@require_GET
+def order_page_view(request, order_no: str):
+    """An order a person reads: address, amounts, the timeline in words with who did what, its
+    after-sales; printable as a kitchen ticket."""
+    try:
+        order = workspace_order_page(user=request.user, order_no=order_no)
+    except NotFound:
+        raise Http404(_("Order not found.")) from None
+    roles = roles_for_store(user=request.user, store_id=order.store_id, brand_id=order.brand_id)
+    phone = order.contact_phone if roles & PHONE_ROLES else mask_phone(order.contact_phone)
+    events = sorted(order.events.all(), key=lambda e: (e.created_at, e.pk))
+    return render(request, "workspace/order.html", {
+        "title": _("Order %(no)s") % {"no": order.order_no}, "nav": "orders", "order": order, "store": order.store,
+        "phone": phone, "events": events, "after_sales": list(order.after_sales.all()),
+        "merchant_status": status_label(order_type=order.order_type, status=order.status, audience="merchant"),
+        "lines": sorted(order.lines.all(), key=lambda line: line.line_no), "discounts": list(order.discounts.all()),
+    })
