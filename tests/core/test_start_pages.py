@@ -3,10 +3,12 @@
 from django.contrib.staticfiles import finders
 
 
-def test_the_root_redirects_to_the_back_office(client):
+def test_the_root_goes_to_the_workspace_which_asks_a_visitor_to_log_in(client):
     response = client.get("/")
+    workspace = client.get("/workspace/")
 
-    assert (response.status_code, response["Location"]) == (302, "/admin/")
+    assert (response.status_code, response["Location"]) == (302, "/workspace/")
+    assert (workspace.status_code, workspace["Location"]) == (302, "/admin/login/?next=/workspace/")
 
 
 def test_favicon_redirects_to_the_vendored_icon_served_as_a_static_file(client):
