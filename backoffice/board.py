@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import hashlib
+
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Count, Max, Prefetch
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Store
@@ -103,3 +105,19 @@ def board_for_store(*, store: Store, roles: frozenset[str], now: datetime) -> Bo
             order=order, lines=list(order.lines.all()), actions=actions, accept_deadline=_accept_deadline(order),
             failed_calls=failed.get(order.order_no, [])))
     return Board(store=store, columns=list(columns.values()), now=now)
+
+
+def board_version(*, store: Store) -> str:
+    """A fingerprint of everything the board shows that can change on the server: the open
+    orders (how many, the latest change), the failed platform calls about them, the store's
+    mode and hours. The page's poll sends it back; an unchanged board is answered with no
+    content (htmx keeps what it shows). Two queries."""
+    statuses = [status for _key, _label, group in COLUMNS for status in group]
+    open_orders = Order.objects.filter(store_id=store.pk, status__in=statuses)
+    seen = open_orders.aggregate(count=Count("id"), changed=Max("updated_at"))
+    failed = OutboxMessage.objects.filter(status=OutboxStatus.DEAD,
+                                          key__in=open_orders.values("order_no")).aggregate(
+        count=Count("id"), last=Max("id"))
+    parts = (seen["count"], seen["changed"].isoformat() if seen["changed"] else "", failed["count"],
+             failed["last"] or 0, store.mode, store.busy_extra_minutes, store.business_hours)
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()

@@ -155,3 +155,19 @@ def test_home_lands_store_people_on_the_board_and_hq_on_the_admin(login, manager
     assert client.get("/workspace/").url == "/workspace/board/"
     client.logout()
     assert login(admin_x).get("/workspace/").url == "/admin/"
+
+
+def test_an_unchanged_board_answers_its_poll_with_no_content(login, manager_a, store_a):
+    order = make_order(store=store_a, paid=True)
+    client = login(manager_a)
+    version = columns(client, store_a).context["version"]
+
+    unchanged = client.get(f"/workspace/board/{store_a.pk}/columns/", {"v": version}, **HX)
+    walk(order, "accept")
+    changed = client.get(f"/workspace/board/{store_a.pk}/columns/", {"v": version}, **HX)
+    stale = client.get(f"/workspace/board/{store_a.pk}/columns/", {"v": "not-a-version"}, **HX)
+
+    assert (unchanged.status_code, unchanged.content) == (204, b"")
+    assert changed.status_code == 200 and cards_in(changed, "preparing") == [order.order_no]
+    assert changed.context["version"] != version
+    assert stale.status_code == 200
