@@ -2,7 +2,7 @@ from collections.abc import Collection
 
 from django.db.models import QuerySet
 
-from accounts.models import Customer, StaffMembership, StaffRole, Store
+from accounts.models import Brand, Customer, StaffMembership, StaffRole, Store
 from core.errors import NotFound
 from core.tenancy import TenantScope, scope_queryset
 
@@ -132,3 +132,11 @@ def scope_for_roles(*, user, roles: Collection[str], store_roles_reach_brand: bo
                 brand_ids.add(brand_id)
     return TenantScope(brand_ids=frozenset(brand_ids), store_ids=frozenset(store_ids),
                        brand_wide_ids=frozenset(brand_wide))
+
+
+def brand_name_for_user(*, user) -> str:
+    """The brand a back-office user works for, when there is exactly one (else empty)."""
+    scope = scope_for_user(user=user)
+    if scope.all_access or len(scope.brand_ids) != 1:
+        return ""
+    return Brand.objects.filter(pk=next(iter(scope.brand_ids))).values_list("name", flat=True).first() or ""

@@ -175,7 +175,7 @@ def test_admin_login_page_in_chinese(client):
     html = response.content.decode()
     assert '<html lang="zh-hans"' in html
     assert 'value="登录"' in html
-    assert "Django 管理" in html
+    assert "统一订单中台" in html and "Django 管理" not in html
 
 
 @pytest.mark.django_db
@@ -186,7 +186,7 @@ def test_admin_login_page_in_english(client):
     html = response.content.decode()
     assert '<html lang="en"' in html
     assert 'value="Log in"' in html
-    assert "Django administration" in html
+    assert "Unified order center" in html and "Django administration" not in html
     assert "登录" not in html
 
 

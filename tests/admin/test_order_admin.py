@@ -245,8 +245,9 @@ def test_order_list_runs_a_constant_number_of_queries(login, manager_a, store_a,
     # when / then: 40 orders of every type cost what 5 did
     with django_assert_num_queries(len(five)):
         assert len(client.get(ORDERS).context["cl"].result_list) == 40
-    # session, user, memberships (roles and scope), store filter, count, two permission reads for the nav, orders
-    assert len(five) == 8
+    # session, user, memberships (roles and scope), store filter, count, two permission reads for the nav, orders,
+    # the brand's name in the header
+    assert len(five) == 9
 
 
 def test_typed_order_pages_list_their_type_and_offer_its_moves(login, manager_a, store_a):
