@@ -108,7 +108,8 @@ def _board_context(request, store: Store, *, error: str = "") -> dict:
             "version": board_version(store=store),
             "may_switch_mode": bool(roles & MODE_ROLES), "may_retry": bool(roles & RETRY_ROLES),
             "modes": [(StoreMode.OPEN, _("Open")), (StoreMode.BUSY, _("Busy")), (StoreMode.PAUSED, _("Paused"))],
-            "reject_reasons": REJECT_REASONS, "prep_choices": (10, 15, 20, 30, 45), "error": error,
+            "reject_reasons": REJECT_REASONS, "error": error,
+            "prep_choices": [(m, _("%(minutes)s min") % {"minutes": m}) for m in (10, 15, 20, 30, 45)],
             "open_now": store.open_at(timezone.now())}
 
 
@@ -119,7 +120,7 @@ def _columns(request, store: Store, *, error: str = "") -> HttpResponse:
 @staff_member_required
 @require_GET
 def board_columns_view(request, store_id: int):
-    """The columns alone: what the board's poll (every 1.5 s) swaps in. The poll sends the
+    """The columns alone: what the board's poll (every second) swaps in. The poll sends the
     version it shows (``v``); when nothing changed the answer is 204 and htmx keeps the page
     (two queries instead of the whole board)."""
     store = _store(request, store_id)

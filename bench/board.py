@@ -8,7 +8,7 @@ interleaved in ``--rounds`` slices (ping, board, ping, ...) so that a change of 
 alike:
 
 1. baseline: ``GET /ping/`` (core.views.ping_view, no database);
-2. poll: what the page sends every 1.5 s, with the version of the board it shows (``?v=``), the
+2. poll: what the page sends every second, with the version of the board it shows (``?v=``), the
    board unchanged: answered 204 (checked on every answer);
 3. render: the columns of a store with ``--orders`` open orders (new, preparing, ready and out for
    delivery), two lines each, rendered in full (a poll after a change, or the first load); every
