@@ -60,6 +60,8 @@ def status_map_view(request):
 # terminal may), and who may put a platform call that failed for good back in line.
 MODE_ROLES = {StaffRole.CLERK, StaffRole.STORE_MANAGER, StaffRole.BRAND_ADMIN, "superuser"}
 RETRY_ROLES = {StaffRole.STORE_MANAGER, StaffRole.BRAND_ADMIN, "superuser"}
+MODES = ((StoreMode.OPEN, gettext_lazy("Open")), (StoreMode.BUSY, gettext_lazy("Busy")),
+         (StoreMode.PAUSED, gettext_lazy("Paused")))
 REJECT_REASONS = (("sold_out", gettext_lazy("Sold out")), ("store_busy", gettext_lazy("Too busy")),
                   ("store_closed", gettext_lazy("Closed")), ("other", gettext_lazy("Other")))
 
@@ -107,7 +109,7 @@ def _board_context(request, store: Store, *, error: str = "") -> dict:
     return {"board": board_for_store(store=store, roles=roles, now=timezone.now()), "store": store,
             "version": board_version(store=store),
             "may_switch_mode": bool(roles & MODE_ROLES), "may_retry": bool(roles & RETRY_ROLES),
-            "modes": [(StoreMode.OPEN, _("Open")), (StoreMode.BUSY, _("Busy")), (StoreMode.PAUSED, _("Paused"))],
+            "modes": MODES,
             "reject_reasons": REJECT_REASONS, "error": error,
             "prep_choices": [(m, _("%(minutes)s min") % {"minutes": m}) for m in (10, 15, 20, 30, 45)],
             "open_now": store.open_at(timezone.now())}
@@ -235,7 +237,7 @@ def _store_controls(request, store: Store, *, error: str = "", hours_error: str 
     state = state if state in SKU_STATES else "all"
     return {"store": store, "title": _("Store controls"), "nav": "controls",
             "may_switch_mode": bool(roles & MODE_ROLES), "may_edit_hours": bool(roles & RETRY_ROLES),
-            "may_toggle": bool(roles & MODE_ROLES), "modes": _board_context(request, store)["modes"],
+            "may_toggle": bool(roles & MODE_ROLES), "modes": MODES,
             "open_now": store.open_at(timezone.now()), "next_opening": store.next_opening_at(timezone.now()),
             "weekdays": WEEKDAYS, "hours_rows": hours_rows or _hours_rows(store.business_hours or []),
             "skus": list(workspace_store_skus(store=store, query=query, state=state)[:500]),
@@ -270,10 +272,8 @@ def store_hours_view(request, store_id: int):
     try:
         store = store_state_set(store_id=store.pk, actor=Actor.staff(request.user), business_hours=hours)
     except DomainError as exc:
-        rows = [{"weekdays": set(p["weekdays"]), "open": p["open"], "close": p["close"]} for p in hours]
         return render(request, "workspace/store_controls.html", {
-            **_store_controls(request, store, hours_error=str(exc.message), hours_rows=_hours_rows([]) if not rows
-                              else rows + [{"weekdays": set(), "open": "", "close": ""}] * (HOURS_ROWS - len(rows))),
+            **_store_controls(request, store, hours_error=str(exc.message), hours_rows=_hours_rows(hours)),
             "stores": list(_stores(request)[:500])}, status=400)
     return redirect(f"{reverse('workspace:store-controls', args=[store.pk])}?saved=hours")
 

@@ -15,14 +15,11 @@ def store_sku_list(*, store_id: int) -> QuerySet[StoreSku]:
     )
 
 
-def store_skus_on_sale(*, store_id: int, sku_ids: list[int], lock: bool = False) -> dict[int, bool]:
+def store_skus_on_sale(*, store_id: int, sku_ids: list[int]) -> dict[int, bool]:
     """sku id -> whether every channel should sell it now at the store (``StoreSku.on_sale``);
-    a SKU the store does not sell is absent. With ``lock`` the rows are read FOR UPDATE in
-    their own short transaction (waits for a writer that is flipping them)."""
+    a SKU the store does not sell is absent. The rows are read FOR UPDATE in their own short
+    transaction (it waits for a writer that is flipping them)."""
     rows = StoreSku.objects.filter(store_id=store_id, sku_id__in=sku_ids).order_by("sku_id")
-    if not lock:
-        return {sku_id: available and not stock_out
-                for sku_id, available, stock_out in rows.values_list("sku_id", "is_available", "stock_out")}
     with transaction.atomic():
         return {row.sku_id: row.on_sale for row in rows.select_for_update().only("sku_id", "is_available",
                                                                                   "stock_out")}

@@ -83,7 +83,7 @@ def item_availability_deliver(message: OutboxMessage) -> None:
     sku_ids = [int(sku_id) for sku_id in payload["sku_ids"]]
     # A SKU with no StoreSku row was never sold out by hand nor out of stock: on sale.
     on_sale = {sku_id: True for sku_id in sku_ids} | store_skus_on_sale(
-        store_id=payload["store_id"], sku_ids=sku_ids, lock=True)
+        store_id=payload["store_id"], sku_ids=sku_ids)
     for binding in StoreBinding.objects.select_related("store").filter(store_id=payload["store_id"], enabled=True):
         items = platform_items_for_skus(binding=binding, sku_ids=sorted(on_sale))
         adapter = adapter_for(binding.platform)

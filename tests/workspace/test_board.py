@@ -1,6 +1,8 @@
 """The live order board (server side): what a store's people see and what their role lets them do,
 through the same services as the POS; tenancy; constant queries; the store mode switch."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -43,7 +45,7 @@ def test_the_board_shows_the_stores_open_orders_in_their_columns(login, manager_
     assert "不要辣" in html and f'data-order="{new.order_no}"' in html
     card = page.context["board"].columns[0].cards[0]
     assert card.actions == ["accept", "reject"]
-    assert card.accept_deadline == new.paid_at + __import__("datetime").timedelta(seconds=600)
+    assert card.accept_deadline == new.paid_at + timedelta(seconds=600)
 
 
 def test_a_store_outside_the_users_scope_is_not_found(login, manager_a, store_a, store_y):
