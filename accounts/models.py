@@ -39,6 +39,11 @@ class Brand(models.Model):
         help_text=_("A line refund that takes the last lines of an order also gives back the delivery fee "
                     "and the order-level fees. Off: those go back only with a whole-order refund."),
     )
+    clerks_see_money = models.BooleanField(
+        _("clerks see money figures"), default=True,
+        help_text=_("Off: on the dashboard a store's clerks see order counts and times, but not takings, "
+                    "refund amounts or the exports."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     tenant_brand_lookup = "id"

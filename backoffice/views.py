@@ -9,8 +9,11 @@ uses run.
 
 from __future__ import annotations
 
+import datetime
+
+from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,9 +23,11 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import StaffRole, Store, StoreMode, mask_phone
-from accounts.selectors import roles_for_store, roles_for_user
+from accounts.selectors import roles_for_store, roles_for_user, scope_for_user
 from accounts.store_state import store_state_set
 from backoffice.board import board_for_store, board_version
+from backoffice.dashboard import MAX_DAYS, DashboardFilter, dashboard_figures
+from backoffice.exports import XLSX_TYPE, csv_stream, order_columns, order_rows, summary_columns, summary_rows, xlsx_bytes
 from aftersales.services import aftersales_approve, aftersales_goods_received, aftersales_reject
 from backoffice.selectors import (
     SKU_STATES,
@@ -84,12 +89,14 @@ def _roles(request, store: Store) -> frozenset[str]:
 @staff_member_required
 @require_GET
 def workspace_home(request):
-    """Where ``/`` and a login land: a store's people on their board; HQ on the admin until the
-    dashboard exists."""
+    """Where ``/`` and a login land: a store's people on their board; HQ (brand admins, platform
+    operators) on the dashboard; someone with no store on the admin."""
     roles = roles_for_user(user=request.user)
-    if roles & {StaffRole.CLERK, StaffRole.STORE_MANAGER} and _stores(request).exists():
-        return redirect("workspace:board")
-    return redirect("admin:index")
+    if not _stores(request).exists():
+        return redirect("admin:index")
+    if roles & {StaffRole.BRAND_ADMIN, "superuser"}:
+        return redirect("workspace:dashboard")
+    return redirect("workspace:board")
 
 
 @staff_member_required
@@ -411,3 +418,146 @@ def order_page_view(request, order_no: str):
         "merchant_status": status_label(order_type=order.order_type, status=order.status, audience="merchant"),
         "lines": sorted(order.lines.all(), key=lambda line: line.line_no), "discounts": list(order.discounts.all()),
     })
+
+
+# --- the dashboard -----------------------------------------------------------------
+
+MONEY_ROLES = {StaffRole.STORE_MANAGER, StaffRole.BRAND_ADMIN, "superuser"}
+PERIODS = (("today", gettext_lazy("Today")), ("yesterday", gettext_lazy("Yesterday")),
+           ("7d", gettext_lazy("Last 7 days")), ("30d", gettext_lazy("Last 30 days")),
+           ("range", gettext_lazy("Chosen dates")))
+
+
+class DashboardForm(forms.Form):
+    """What the dashboard shows: a period (or two dates), a brand (people of several), a store."""
+
+    period = forms.ChoiceField(choices=PERIODS, required=False)
+    date_from = forms.DateField(required=False, label=gettext_lazy("From"))
+    date_to = forms.DateField(required=False, label=gettext_lazy("To"))
+    brand = forms.IntegerField(required=False)
+    store = forms.IntegerField(required=False)
+
+    def __init__(self, data, *, today):
+        super().__init__(data)
+        self.today = today
+
+    def clean(self):
+        data = super().clean()
+        period = data.get("period") or "today"
+        if period == "range":
+            start, end = data.get("date_from"), data.get("date_to")
+            if not start or not end:
+                raise forms.ValidationError(_("Choose both dates."), code="dates_missing")
+            if start > end:
+                raise forms.ValidationError(_("The first date is after the second."), code="dates_reversed")
+            if (end - start).days + 1 > MAX_DAYS:
+                raise forms.ValidationError(_("Choose at most %(days)d days.") % {"days": MAX_DAYS},
+                                            code="range_too_long")
+        else:
+            end = self.today - datetime.timedelta(days=1) if period == "yesterday" else self.today
+            start = end - datetime.timedelta(days={"7d": 6, "30d": 29}.get(period, 0))
+        data.update(period=period, date_from=start, date_to=end)
+        return data
+
+
+def _dashboard_selection(request) -> tuple[dict, int]:
+    """The dashboard's context without the figures: the form, the brand, the stores the user may
+    pick, the selection, whether money shows; and the HTTP status (400 for a bad form)."""
+    today = timezone.localdate()
+    form = DashboardForm(request.GET, today=today)
+    status = 200
+    if not form.is_valid():
+        status = 400
+        form_errors = form.non_field_errors() or [_("Enter dates as YYYY-MM-DD.")]
+        data = DashboardForm({}, today=today)
+        data.is_valid()
+        values = {**data.cleaned_data, "brand": form.data.get("brand"), "store": form.data.get("store")}
+    else:
+        form_errors, values = [], form.cleaned_data
+    stores = list(_stores(request)[:2000])
+    if not stores:
+        raise Http404(_("You have no store."))
+    brands = {store.brand_id: store.brand for store in stores}
+    brand_id = int(values["brand"]) if str(values.get("brand") or "").isdigit() else None
+    brand = brands.get(brand_id) or stores[0].brand
+    brand_stores = [store for store in stores if store.brand_id == brand.pk]
+    store_id = int(values["store"]) if str(values.get("store") or "").isdigit() else None
+    store = next((s for s in brand_stores if s.pk == store_id), None)
+    if store_id is not None and store is None:
+        raise Http404(_("Store not found."))
+    scope = scope_for_user(user=request.user)
+    brand_wide = scope.all_access or brand.pk in scope.brand_wide_ids
+    if store is not None:
+        store_ids = (store.pk,)
+    else:
+        store_ids = None if brand_wide else tuple(s.pk for s in brand_stores)
+    shown = [store] if store is not None else brand_stores
+    money = brand.clerks_see_money or brand_wide or all(_roles(request, s) & MONEY_ROLES for s in shown)
+    selection = DashboardFilter(brand_id=brand.pk, store_ids=store_ids, date_from=values["date_from"],
+                                date_to=values["date_to"])
+    return {"form_errors": form_errors, "period": values["period"], "selection": selection, "brand": brand,
+            "brands": sorted(brands.values(), key=lambda b: b.code), "brand_stores": brand_stores,
+            "picked_store": store, "brand_wide": brand_wide, "money_visible": money, "today": today,
+            "store": store or (brand_stores[0] if len(brand_stores) == 1 else None)}, status
+
+
+def _chart_data(figures, *, money: bool) -> dict:
+    """What the charts draw (numbers as strings for money: JavaScript parses them)."""
+    def series(rows, label):
+        return {"labels": [label(row) for row in rows], "orders": [row.orders for row in rows],
+                "takings": [str(row.takings) for row in rows] if money else []}
+    return {"hours": series(figures.hours, lambda row: f"{row.key:02d}:00"),
+            "days": series(figures.days, lambda row: row.key.strftime("%m-%d")),
+            "channels": {**series(figures.channels, lambda row: row.label),
+                         "keys": [row.key for row in figures.channels]},
+            "labels": {"orders": str(_("Orders")), "takings": str(_("Takings (¥)"))}}
+
+
+@staff_member_required
+@require_GET
+def dashboard_view(request):
+    """Today's (yesterday's, a range's) figures of a store or the brand, from the rollups: a fixed
+    number of queries whatever the number of orders. Clerks see counts and times only when
+    their brand keeps money figures from them."""
+    context, status = _dashboard_selection(request)
+    selection = context["selection"]
+    names = {s.pk: s.name for s in context["brand_stores"]}
+    figures = dashboard_figures(selection=selection, store_names=names)
+    context.update(title=_("Dashboard"), nav="dashboard", figures=figures, periods=PERIODS,
+                   charts=_chart_data(figures, money=context["money_visible"]),
+                   query=request.GET.urlencode())
+    template = "workspace/_dashboard_figures.html" if request.htmx and request.htmx.target == "dashboard-figures" \
+        else "workspace/dashboard.html"
+    return render(request, template, context, status=status)
+
+
+EXPORTS = {"orders": (order_columns, order_rows, gettext_lazy("Orders")),
+           "summary": (summary_columns, summary_rows, gettext_lazy("Summary"))}
+
+
+@staff_member_required
+@require_GET
+def dashboard_export_view(request, kind: str, fmt: str):
+    """The orders or the summary of what the dashboard shows, as CSV or Excel. Not for people
+    who may not see money figures (403)."""
+    if kind not in EXPORTS or fmt not in ("csv", "xlsx"):
+        raise Http404(_("No such export."))
+    context, status = _dashboard_selection(request)
+    if status != 200:
+        return HttpResponse(" ".join(str(e) for e in context["form_errors"]), status=400,
+                            content_type="text/plain; charset=utf-8")
+    if not context["money_visible"]:
+        return HttpResponse(_("Your brand keeps money figures from your role."), status=403,
+                            content_type="text/plain; charset=utf-8")
+    selection = context["selection"]
+    columns, rows, title = EXPORTS[kind]
+    where = context["picked_store"].code if context["picked_store"] else context["brand"].code
+    filename = f"{where}-{kind}-{selection.date_from:%Y%m%d}-{selection.date_to:%Y%m%d}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(csv_stream(columns=columns(), rows=rows(selection=selection)),
+                                         content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(xlsx_bytes(title=str(title), columns=columns(), rows=rows(selection=selection)),
+                                content_type=XLSX_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

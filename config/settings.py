@@ -169,6 +169,8 @@ PERIODIC_JOBS: dict[str, dict] = {
     "store-hours": {"task": "accounts.store_hours", "every": 60},
     "reconcile-store-states": {"task": "channels.reconcile_store_states",
                                "every": env.int("STORE_STATE_RECONCILE_SECONDS", default=300)},
+    # The dashboard's figures (backoffice.rollups): how stale they may be.
+    "sales-rollups": {"task": "backoffice.sales_rollups", "every": env.int("SALES_ROLLUP_SECONDS", default=60)},
 }
 # Acceptance time limit per channel (seconds after payment). A paid order the store has
 # not accepted by then: own channels are rejected ("store_timeout", refunded); platform

@@ -222,6 +222,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["store", "status", "-placed_at"], name="order_store_status_idx"),
             models.Index(fields=["store", "-placed_at"], name="order_store_placed_idx"),
             models.Index(fields=["status", "expires_at"], name="order_status_expiry_idx"),
+            # What changed lately: the dashboard's rollups recompute those days (backoffice.rollups).
+            models.Index(fields=["updated_at"], name="order_updated_idx"),
         ]
 
     def __str__(self) -> str:

@@ -152,11 +152,13 @@ def test_a_failed_platform_call_shows_on_its_card_and_a_manager_puts_it_back_in_
     assert (dead.status, dead.attempts) == (OutboxStatus.PENDING, 0)
 
 
-def test_home_lands_store_people_on_the_board_and_hq_on_the_admin(login, manager_a, admin_x, client):
+def test_home_lands_store_people_on_the_board_and_hq_on_the_dashboard(login, manager_a, admin_x, admin_y, client):
     assert login(manager_a).get("/").url == "/workspace/"
     assert client.get("/workspace/").url == "/workspace/board/"
     client.logout()
-    assert login(admin_x).get("/workspace/").url == "/admin/"
+    assert login(admin_x).get("/workspace/").url == "/workspace/dashboard/"
+    client.logout()
+    assert login(admin_y).get("/workspace/").url == "/admin/"  # a brand with no store yet
 
 
 def test_an_unchanged_board_answers_its_poll_with_no_content(login, manager_a, store_a):

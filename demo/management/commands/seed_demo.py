@@ -25,6 +25,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Brand, Customer, MemberTier, StaffMembership, StaffRole, Store
+from backoffice.rollups import sales_rollups_refresh
 from catalog.models import Category, PlatformSkuMapping, Product, Sku, StockDeductionMode, StoreSku
 from inventory.models import Stock
 from inventory.services import stock_set
@@ -77,6 +78,8 @@ class Command(BaseCommand):
             bindings = self._seed_bindings(stores)
             terminals = self._seed_pos_terminals(stores)
         created_orders = self._seed_orders(brand, stores, skus, customers, logins, count=orders)
+        rolled = sales_rollups_refresh()  # the dashboard's figures, without waiting for the job
+        self.stdout.write(f"dashboard figures: {rolled['pairs']} store-days computed")
         # Every run, also when nothing was created: the simulator starts from the orders as they are now.
         orders_file, exported = simulator_orders_write(brand_id=brand.pk)
         self._report(logins, created_orders=created_orders, seconds=time.monotonic() - started)
