@@ -4,7 +4,7 @@
 import importlib
 import sys
 
-BENCHES = ("hot_sku", "order_create", "expiry", "ingest", "relay", "pos_feed", "pos_e2e", "aftersales", "sold_out", "board")
+BENCHES = ("hot_sku", "order_create", "expiry", "ingest", "relay", "pos_feed", "pos_e2e", "aftersales", "sold_out", "board", "dashboard")
 
 
 def run(argv: list[str]) -> int:

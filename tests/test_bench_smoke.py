@@ -8,6 +8,7 @@ on the test database, hence a transactional test on PostgreSQL.
 import pytest
 
 from bench import aftersales as aftersales_bench
+from bench import dashboard as dashboard_bench
 from bench import expiry, hot_sku, ingest, order_create, pos_feed
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
@@ -114,4 +115,17 @@ def test_aftersales_whole_order_refunds_leave_every_order_refunded_in_full():
     assert result["service_state"]["order_statuses"] == {"refunded": 5}
     assert result["baseline_state"]["refund_states"] == {"full": 5}
     assert result["baseline_state"]["order_statuses"] == {"refunded": 5}
+    assert result["ok"] is True
+
+
+def test_dashboard_renders_in_equal_queries_and_equal_figures_with_more_orders():
+    result = dashboard_bench.main(["--small", "20", "--large", "300", "--stores", "2", "--days", "10",
+                                   "--requests", "1"])
+
+    assert set(result["ratios"]) == {"today, brand", "30 days, brand", "10 days, brand", "30 days, one store"}
+    for phase in ("small", "large"):
+        for view in result["phases"][phase]["views"].values():
+            assert view["figures_equal"] is True
+    assert result["phases"]["large"]["views"]["10 days, brand"]["orders"] == 288  # 12 of 300 cancelled
+    assert result["phases"]["small"]["rebuild"]["days"] == 10
     assert result["ok"] is True
