@@ -40,7 +40,7 @@ class Brand(models.Model):
                     "and the order-level fees. Off: those go back only with a whole-order refund."),
     )
     clerks_see_money = models.BooleanField(
-        _("clerks see money figures"), default=True,
+        _("clerks see money figures"), default=True, db_default=True,  # rows written by older code get it too
         help_text=_("Off: on the dashboard a store's clerks see order counts and times, but not takings, "
                     "refund amounts or the exports."),
     )

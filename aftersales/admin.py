@@ -170,8 +170,7 @@ def refundable_rows(order: Order) -> list[dict]:
 @admin.register(AfterSalesRequest)
 class AfterSalesRequestAdmin(ReadOnlyTenantAdmin):
     role_permissions = {"view": ALL_ROLES, "add": set(), "change": set(), "delete": set(), "decide": MANAGERS}
-    list_display = ["id", "order", "store", "requested_by", "kind", "scope", "amount", "status", "deadline",
-                    "created_at", "decided_by"]
+    list_display = ["id", "order_column", "store", "requested_by", "kind", "amount", "status", "deadline"]
     list_select_related = ["order", "store"]
     list_filter = ["status", "kind", "requested_by"]
     search_fields = ["=order__order_no", "=order__channel_order_id", "=platform_refund_id"]
@@ -193,6 +192,12 @@ class AfterSalesRequestAdmin(ReadOnlyTenantAdmin):
         return super().get_queryset(request).select_related("order", "store")
 
     # --- the page, readable -----------------------------------------------------------------
+
+    @admin.display(description=_("order"), ordering="order__order_no")
+    def order_column(self, obj: AfterSalesRequest) -> str:
+        """The request's order, linked to the order's page (the row itself links to the request)."""
+        url = reverse("admin:orders_order_change", args=[obj.order_id], current_app=self.admin_site.name)
+        return format_html('<a href="{}" class="after-sales-order">{}</a>', url, obj.order.order_no)
 
     @admin.display(description=_("order"))
     def order_link(self, obj: AfterSalesRequest) -> str:

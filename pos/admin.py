@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.admin_base import ALL_ROLES, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
+from accounts.admin_base import ALL_ROLES, BRAND_ADMIN, MANAGERS, ReadOnlyTenantAdmin, TenantAdmin
 from orders.models import StoreFeedEvent
 from pos.models import PosTerminal, WalkInSale
 from pos.services import pos_terminal_create, pos_terminal_revoke, pos_terminal_rotate
@@ -84,6 +84,8 @@ class WalkInSaleAdmin(TenantAdmin):
 
 @admin.register(StoreFeedEvent)
 class StoreFeedEventAdmin(ReadOnlyTenantAdmin):
+    # What the POS terminals were sent: an internal record, for brand admins tracing a terminal.
+    role_permissions = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
     list_display = ["id", "store", "type", "order", "created_at", "acked_at", "acked_by"]
     list_filter = ["type", ("acked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["store", "order"]

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='brand',
             name='clerks_see_money',
-            field=models.BooleanField(default=True, help_text="Off: on the dashboard a store's clerks see order counts and times, but not takings, refund amounts or the exports.", verbose_name='clerks see money figures'),
+            field=models.BooleanField(db_default=True, default=True, help_text="Off: on the dashboard a store's clerks see order counts and times, but not takings, refund amounts or the exports.", verbose_name='clerks see money figures'),
         ),
     ]

@@ -16,9 +16,11 @@ from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_base import ALL_ROLES, ReadOnlyTenantAdmin, TenantInline
+from accounts.admin_base import ALL_ROLES, MANAGERS, SUPERUSER, ReadOnlyTenantAdmin, TenantInline, roles_at
+from accounts.models import mask_phone
 from accounts.selectors import scope_for_user, store_list_for_scope
 from orders.admin.transitions import TransitionAdminMixin
 from orders.models import (
@@ -28,12 +30,13 @@ from orders.models import (
     OrderDiscount,
     OrderEvent,
     OrderLine,
+    OrderStatus,
     OrderType,
     PickupOrder,
     VoucherCode,
     VoucherOrder,
 )
-from orders.status_map import status_with_refund_label
+from orders.status_map import STATUS_MAP, status_with_refund_label
 
 READ_ONLY = {"view": ALL_ROLES, "add": set(), "change": set(), "delete": set()}
 
@@ -64,6 +67,43 @@ class StoreListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MerchantStatusFilter(admin.SimpleListFilter):
+    """The status in the merchant's words, as the list and the order page show it (a status
+    whose label differs by order type lists each: "出餐完成 / 待取餐 / 待上菜")."""
+
+    title = _("status")
+    parameter_name = "status__exact"
+
+    def lookups(self, request, model_admin):
+        labels: dict[str, list[str]] = {}
+        for views in STATUS_MAP.values():
+            for status, view in views.items():
+                label = str(view.for_audience("merchant"))
+                if label not in labels.setdefault(status, []):
+                    labels[status].append(label)
+        return [(status, " / ".join(labels[status])) for status in OrderStatus.values if status in labels]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(status=value) if value in OrderStatus.values else queryset
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    title = _("needs attention")
+    parameter_name = "needs_attention__exact"
+
+    def lookups(self, request, model_admin):
+        return [("1", _("Needs attention")), ("0", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("1", "0"):
+            return queryset.filter(needs_attention=self.value() == "1")
+        return queryset
+
+
+PHONE_ROLES = MANAGERS | {SUPERUSER}  # clerks see customers' phones masked (138****5678)
+
+
 class ReadOnlyInlineMixin:
     role_permissions = READ_ONLY
     can_delete = False
@@ -85,7 +125,14 @@ class ReadOnlyInlineMixin:
 class OrderLineInline(ReadOnlyInlineMixin, TenantInline):
     model = OrderLine
     fields = ["line_no", "sku_code", "name", "spec", "unit_price", "quantity", "discount", "line_total",
-              "packaging_fee", "options"]
+              "packaging_fee", "options_in_words"]
+
+    @admin.display(description=_("options"))
+    def options_in_words(self, line: OrderLine) -> str:
+        """The options as the board prints them ("微辣, 加蛋"), not the JSON."""
+        names = [str(option.get("name") or option.get("value") or "") if isinstance(option, dict) else str(option)
+                 for option in (line.options or [])]
+        return ", ".join(name for name in names if name) or "-"
 
 
 class OrderDiscountInline(ReadOnlyInlineMixin, TenantInline):
@@ -117,11 +164,11 @@ class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
     # Orders are created by services and changed only through transitions, by everyone.
     role_permissions = READ_ONLY
     list_display = ["order_no", "store", "channel", "order_type", "merchant_status", "total", "placed_at",
-                    "needs_attention"]
+                    "attention"]
     list_select_related = ["store"]
     show_full_result_count = False  # a second COUNT(*) over every order of the store buys nothing
-    list_filter = [StoreListFilter, "channel", "order_type", "status", ("business_date", admin.DateFieldListFilter),
-                   "needs_attention"]
+    list_filter = [StoreListFilter, "channel", "order_type", MerchantStatusFilter,
+                   ("business_date", admin.DateFieldListFilter), AttentionFilter]
     search_fields = ["=order_no", "=phone_last4", "=channel_order_id", "=channel_order_no"]
     search_help_text = _("Order number, last 4 digits of the phone, or the channel's order id or number.")
     inlines = [OrderLineInline, OrderDiscountInline, OrderEventInline]
@@ -130,15 +177,15 @@ class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
         if obj is not None and obj.order_type == OrderType.VOUCHER:
             return [OrderLineInline, VoucherCodeInline, OrderDiscountInline, OrderEventInline]
         return self.inlines
-    readonly_fields = ["merchant_status", "after_sales_requests"]
+    readonly_fields = ["merchant_status", "after_sales_requests", "attention", "address_in_words", "contact_phone_shown"]
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
     fieldsets = [
-        (None, {"fields": ["order_no", "brand", "store", "order_type", "status", "merchant_status",
-                           "needs_attention", "attention_reason"]}),
+        (None, {"fields": ["order_no", "brand", "store", "order_type", "merchant_status", "attention"]}),
         (_("Channel"), {"fields": ["channel", "channel_order_id", "channel_order_no", "channel_day_seq",
                                    "business_date", "day_seq", "pickup_code"]}),
-        (_("Customer"), {"fields": ["customer", "contact_name", "contact_phone", "address", "customer_note"]}),
+        (_("Customer"), {"fields": ["customer", "contact_name", "contact_phone_shown", "address_in_words",
+                                    "customer_note"]}),
         (_("Amounts"), {"fields": ["subtotal", "discount_total", "merchant_discount", "platform_discount",
                                    "delivery_fee", "packaging_fee", "total", "paid_amount"]}),
         (_("After-sales"), {"fields": ["refunded_amount", "refund_state", "after_sales_open",
@@ -154,6 +201,38 @@ class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
     @admin.display(description=_("status"), ordering="status")
     def merchant_status(self, obj: Order) -> str:
         return merchant_status_label(obj)
+
+    @admin.display(description=_("needs attention"), ordering="needs_attention")
+    def attention(self, obj: Order) -> str:
+        """A warning sign with the reason when a person must look at the order; nothing otherwise
+        (Django's green tick on "needs attention" read as "all is well")."""
+        if not obj.needs_attention:
+            return ""
+        reason = obj.attention_reason or gettext("Needs attention")
+        return format_html('<span class="order-attention" title="{}" role="img" aria-label="{}">⚠</span> {}',
+                           reason, gettext("Needs attention"), reason if self._on_change_page(obj) else "")
+
+    def _on_change_page(self, obj: Order) -> bool:
+        return getattr(obj, "_admin_change_page", False)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._admin_change_page = True
+            obj._admin_phone_visible = bool(roles_at(user=request.user, obj=obj) & PHONE_ROLES) \
+                or request.user.is_superuser
+        return obj
+
+    @admin.display(description=_("address"))
+    def address_in_words(self, obj: Order) -> str:
+        return obj.address_text or self.get_empty_value_display()
+
+    @admin.display(description=_("contact phone"))
+    def contact_phone_shown(self, obj: Order) -> str:
+        phone = obj.contact_phone or ""
+        if not phone:
+            return self.get_empty_value_display()
+        return phone if getattr(obj, "_admin_phone_visible", False) else mask_phone(phone)
 
     @admin.display(description=_("after-sales requests"))
     def after_sales_requests(self, obj: Order) -> str:

@@ -3,17 +3,22 @@
 All read-only: lines and discounts are written by orders.services with the
 order; events are the append-only audit trail (no add, change or delete for
 anyone, superusers included); day sequences are not tenant-owned, so only
-superusers see them.
+superusers see them. Lines, discounts and events are internal records on their
+own: brand admins see the lists, a store's people read them on the order's page
+(its inlines). Voucher codes stay with every role: the counter looks codes up.
 """
 
 from django.contrib import admin
 
-from accounts.admin_base import ReadOnlyTenantAdmin
+from accounts.admin_base import BRAND_ADMIN, ReadOnlyTenantAdmin
 from orders.models import DaySequence, OrderDiscount, OrderEvent, OrderLine, VoucherCode
+
+INTERNAL = {"view": {BRAND_ADMIN}, "add": set(), "change": set(), "delete": set()}
 
 
 @admin.register(OrderLine)
 class OrderLineAdmin(ReadOnlyTenantAdmin):
+    role_permissions = INTERNAL
     list_display = ["order", "line_no", "sku_code", "name", "spec", "unit_price", "quantity", "line_total"]
     list_select_related = ["order"]
     search_fields = ["=order__order_no", "=sku_code"]
@@ -22,6 +27,7 @@ class OrderLineAdmin(ReadOnlyTenantAdmin):
 
 @admin.register(OrderDiscount)
 class OrderDiscountAdmin(ReadOnlyTenantAdmin):
+    role_permissions = INTERNAL
     list_display = ["order", "kind", "name", "amount", "merchant_part", "platform_part"]
     list_select_related = ["order"]
     list_filter = ["kind"]
@@ -32,6 +38,7 @@ class OrderDiscountAdmin(ReadOnlyTenantAdmin):
 class OrderEventAdmin(ReadOnlyTenantAdmin):
     """The append-only audit trail."""
 
+    role_permissions = INTERNAL
     list_display = ["created_at", "order", "action", "from_status", "to_status", "actor_kind", "actor_name",
                     "reason"]
     list_select_related = ["order"]

@@ -238,6 +238,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def masked_phone(self) -> str:
         return mask_phone(self.contact_phone)
 
+    @property
+    def address_text(self) -> str:
+        """The delivery address in words: own channels send ``detail``, the platforms ``text``;
+        the receiver's name after it when it is not the contact's."""
+        address = self.address if isinstance(self.address, dict) else {}
+        text = str(address.get("detail") or address.get("text") or "").strip()
+        name = str(address.get("name") or "").strip()
+        return f"{text} ({name})" if text and name and name != self.contact_name else text
+
     def as_machine(self) -> "Order":
         """This same row as the proxy class that carries its type's transitions
         (orders.models.machines registers one per order type)."""
@@ -403,7 +412,9 @@ class OrderEvent(models.Model):
         ordering = ["order_id", "id"]
 
     def __str__(self) -> str:
-        return f"{self.order_id} {self.action} {self.from_status}→{self.to_status}"
+        """The event in the reader's language ("接单 · 新订单 → 制作中" style, as the timeline shows it)."""
+        moved = f" · {self.get_from_status_display()} → {self.get_to_status_display()}" if self.from_status else ""
+        return f"{self.get_action_display()}{moved}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not self._state.adding:

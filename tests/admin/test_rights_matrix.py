@@ -285,14 +285,14 @@ SPECS: dict[str, Spec] = {
     "orders.DineInOrder": Spec("store", READ_ALL, make=lambda store: _order(store, order_type="dine_in"),
                                transitions=TRANSITIONS),
     "orders.VoucherOrder": Spec("store", READ_ALL, make=_voucher_issued, transitions=("redeem", "refund")),
-    "orders.OrderLine": Spec("store", READ_ALL, make=lambda store: _order(store).lines.get()),
-    "orders.OrderDiscount": Spec("store", READ_ALL, make=lambda store: OrderDiscount.objects.create(
+    "orders.OrderLine": Spec("store", READ_BRAND_ADMINS, make=lambda store: _order(store).lines.get()),
+    "orders.OrderDiscount": Spec("store", READ_BRAND_ADMINS, make=lambda store: OrderDiscount.objects.create(
         order=_order(store), kind="manual", name="折扣", amount="0.00")),
-    "orders.OrderEvent": Spec("store", READ_ALL, make=lambda store: OrderEvent.objects.filter(
+    "orders.OrderEvent": Spec("store", READ_BRAND_ADMINS, make=lambda store: OrderEvent.objects.filter(
         order=_order(store)).first()),
     "orders.VoucherCode": Spec("store", READ_ALL, make=lambda store: VoucherCode.objects.create(
         code=uniq("V"), order=_order(store), line_no=1, issued_at=timezone.now())),
-    "orders.StoreFeedEvent": Spec("store", READ_ALL, make=lambda store: StoreFeedEvent.objects.create(
+    "orders.StoreFeedEvent": Spec("store", READ_BRAND_ADMINS, make=lambda store: StoreFeedEvent.objects.create(
         store=store, order=_order(store), type="order.updated")),
     "orders.DaySequence": Spec(None, {}, make=lambda _place: DaySequence.objects.create(
         store=StoreFactory(), business_date="2026-01-01")),
