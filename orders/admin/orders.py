@@ -212,6 +212,13 @@ class OrderAdmin(TransitionAdminMixin, ReadOnlyTenantAdmin):
         return format_html('<span class="order-attention" title="{}" role="img" aria-label="{}">⚠</span> {}',
                            reason, gettext("Needs attention"), reason if self._on_change_page(obj) else "")
 
+    def get_fieldsets(self, request, obj=None):
+        """Clerks do not get the platform's raw payload: it holds the customer's phone unmasked."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not getattr(obj, "_admin_phone_visible", True):
+            return [(name, options) for name, options in fieldsets if "raw_payload" not in options["fields"]]
+        return fieldsets
+
     def _on_change_page(self, obj: Order) -> bool:
         return getattr(obj, "_admin_change_page", False)
 

@@ -74,7 +74,8 @@ def test_address_and_options_in_words(login, manager_a, store_a):
 
 
 def test_customers_phones_are_masked_for_clerks(login, client, clerk_a, manager_a, store_a):
-    order = make_order(store=store_a, paid=True, contact_phone="13812345678")
+    order = make_order(store=store_a, paid=True, contact_phone="13812345678",
+                       raw_payload={"recipient_phone": "13812345678"})
 
     clerk_page = login(clerk_a).get(f"{ORDERS}{order.pk}/change/").content.decode()
     client.logout()
@@ -82,6 +83,7 @@ def test_customers_phones_are_masked_for_clerks(login, client, clerk_a, manager_
 
     assert "138****5678" in clerk_page and "13812345678" not in clerk_page
     assert "13812345678" in manager_page
+    assert "field-raw_payload" not in clerk_page and "field-raw_payload" in manager_page
 
 
 def test_the_timeline_reads_in_the_readers_language(store_a):
