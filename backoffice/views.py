@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -523,7 +524,9 @@ def dashboard_view(request):
     selection = context["selection"]
     names = {s.pk: s.name for s in context["brand_stores"]}
     figures = dashboard_figures(selection=selection, store_names=names)
+    stale_after = datetime.timedelta(seconds=5 * settings.PERIODIC_JOBS["sales-rollups"]["every"])
     context.update(title=_("Dashboard"), nav="dashboard", figures=figures, periods=PERIODS,
+                   figures_stale=figures.as_of is not None and timezone.now() - figures.as_of > stale_after,
                    charts=_chart_data(figures, money=context["money_visible"]),
                    query=request.GET.urlencode())
     template = "workspace/_dashboard_figures.html" if request.htmx and request.htmx.target == "dashboard-figures" \

@@ -41,3 +41,31 @@ def test_order_and_after_sales_pages_fit_1366(browser, live_server, locale):
     page.goto(f"{live_server.url}/admin/orders/order/")
     expect(page.locator("td.field-attention span.order-attention")).to_have_count(1)
     page.context.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("width", [1366, 1024])
+def test_the_workspace_after_sales_queue_and_board_fit_in_chinese(browser, live_server, width):
+    from aftersales.services import LineAsk, aftersales_request_create
+    from core.actors import Actor
+
+    store = StoreFactory(name="老街坊·静安店")
+    lines = [LineInput(name="宫保鸡丁", unit_price=Decimal("28.00"), quantity=2, spec="大份")]
+    manager = staff_user(role=StaffRole.STORE_MANAGER, store=store, username="manager")
+    for n in range(3):
+        order = walk(make_order(store=store, paid=True, lines=lines), "accept", "mark_ready", "pick_up")
+        aftersales_request_create(order_id=order.pk, actor=Actor.staff(manager),
+                                  lines=[LineAsk(line_id=order.lines.get().pk, quantity=1)],
+                                  reason_code="quality", reason="菜凉了，顾客要求退一份")
+    make_order(store=store, paid=True, lines=lines, customer_note="不要香菜，多放辣，送到前台")
+    page = logged_in_page(browser, live_server, username="manager", locale="zh-CN", width=width, height=768)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    for name, path in (("after-sales", "/workspace/after-sales/"), ("board", "/workspace/board/"),
+                       ("dashboard", "/workspace/dashboard/")):
+        page.goto(f"{live_server.url}{path}")
+        expect(page.locator("h1")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-zh-CN-{width}.png"), full_page=True)
+        assert no_horizontal_overflow(page), name
+    page.context.close()

@@ -317,3 +317,12 @@ def test_the_rebuild_command_shows_progress_and_refuses_bad_dates(store_a):
         call_command("sales_rollups_rebuild", "--from", "yesterday")
     with pytest.raises(CommandError, match="--from is after --to"):
         call_command("sales_rollups_rebuild", "--from", "2026-02-01", "--to", "2026-01-01")
+
+
+def test_stale_figures_are_said_so(login, admin_x, sales):
+    client = login(admin_x)
+    assert client.get("/workspace/dashboard/").context["figures_stale"] is False
+    RollupWatermark.objects.filter(name="sales").update(ran_at=timezone.now() - datetime.timedelta(minutes=6))
+    page = client.get("/workspace/dashboard/")
+    assert page.context["figures_stale"] is True
+    assert "the sales-rollups job has not run for a while" in page.content.decode()
