@@ -1,9 +1,11 @@
 """order_create: requests/s of POST /api/v1/orders beside a bare Django JSON view.
 
 Both run on the same gunicorn server, from the same client threads (one
-requests.Session and one customer each), for the same duration: first
-GET /ping/ (core.views.ping_view, no database), then POST /api/v1/orders
-with a unique Idempotency-Key per request (untracked SKUs: plenty of stock).
+requests.Session and one customer each), for the same duration, interleaved in
+``--rounds`` slices (ping, create, ping, create, ...) so that a change of load
+hits both alike: GET /ping/ (core.views.ping_view, no database) and POST
+/api/v1/orders with a unique Idempotency-Key per request (untracked SKUs:
+plenty of stock). The ratio of each round is printed too (the spread).
 Also prints the SQL queries of one order_place with 1 line and with 20 lines
 (they should be equal).
 """
@@ -20,7 +22,8 @@ QUERY_LINES = (1, 20)
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog=f"python -m bench {NAME}", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured duration of each phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured duration of each phase (all rounds)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved slices each phase is cut into")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each phase")
     parser.add_argument("--clients", type=int, default=16, help="client threads")
     parser.add_argument("--lines", type=int, default=1, help="lines per order in the HTTP phase")
@@ -80,6 +83,14 @@ def phase(*, clients, request, seconds: float, warmup: float) -> dict:
             "error_count": len(errors)}
 
 
+def _merge(runs: list[dict]) -> dict:
+    """One phase's slices (rounds) as one run."""
+    requests, seconds = sum(r["requests"] for r in runs), sum(r["seconds"] for r in runs)
+    errors = [e for r in runs for e in r["errors"]]
+    return {"requests": requests, "seconds": seconds, "rps": common.rate(requests, seconds), "errors": errors[:5],
+            "error_count": sum(r["error_count"] for r in runs)}
+
+
 def main(argv=None) -> dict:
     args = parse(argv)
     common.setup_django()
@@ -112,8 +123,15 @@ def main(argv=None) -> dict:
         def create(session):
             return session.post(orders_url, json=body, headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=60)
 
-        baseline = phase(clients=clients, request=ping, seconds=args.seconds, warmup=args.warmup)
-        created = phase(clients=clients, request=create, seconds=args.seconds, warmup=args.warmup)
+        phase(clients=clients, request=ping, seconds=0, warmup=args.warmup)
+        phase(clients=clients, request=create, seconds=0, warmup=args.warmup)
+        pings, creates = [], []
+        for _round in range(max(1, args.rounds)):
+            pings.append(phase(clients=clients, request=ping, seconds=args.seconds / max(1, args.rounds), warmup=0))
+            creates.append(phase(clients=clients, request=create, seconds=args.seconds / max(1, args.rounds),
+                                 warmup=0))
+        baseline, created = _merge(pings), _merge(creates)
+        round_ratios = [common.ratio(c["rps"], p["rps"]) for p, c in zip(pings, creates, strict=True)]
 
     from core.models import IdempotencyRecord
 
@@ -122,6 +140,7 @@ def main(argv=None) -> dict:
     # The warm-up creates orders too: every 201 (timed or not) is one order and one stored key.
     print(common.line(f"{NAME} HTTP POST /api/v1/orders", created["rps"], "req/s", "bare JSON view /ping/",
                       baseline["rps"], "req/s"), flush=True)
+    print(f"  per round: {' / '.join(f'{r:.2f}' for r in round_ratios)}", flush=True)
     print(f"  {created['requests']} orders in {created['seconds']:.2f}s, {baseline['requests']} pings in "
           f"{baseline['seconds']:.2f}s (gunicorn {args.http_workers} workers x {args.http_threads} threads)",
           flush=True)
@@ -132,7 +151,7 @@ def main(argv=None) -> dict:
                              f"{orders_made} orders, {records} records")
     ok_queries = common.check("queries independent of line count", equal, counts_line)
     result = {"bench": NAME, "clients": args.clients, "lines": args.lines, "query_counts": counts,
-              "baseline": baseline, "orders": created, "ratio": common.ratio(created["rps"], baseline["rps"]),
+              "baseline": baseline, "orders": created, "ratio": common.ratio(created["rps"], baseline["rps"]), "round_ratios": round_ratios,
               "orders_made": orders_made, "idempotency_records": records,
               "gunicorn": f"{args.http_workers} workers x {args.http_threads} threads",
               "ok": ok_errors and ok_orders and ok_queries}

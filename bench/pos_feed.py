@@ -25,7 +25,7 @@ import os
 from decimal import Decimal
 
 from bench import common
-from bench.order_create import phase
+from bench.order_create import _merge, phase  # noqa: F401  (_merge: also the board bench's)
 
 NAME = "pos_feed"
 EVENTS_PATH = "/api/pos/v1/events"
@@ -93,13 +93,6 @@ def query_counts(*, brand) -> dict[int, int]:
             raise SystemExit(f"query count request failed: {answer.status_code} {answer.content[:300]!r}")
         counts[n] = len(captured)
     return counts
-
-
-def _merge(runs: list[dict]) -> dict:
-    requests, seconds = sum(r["requests"] for r in runs), sum(r["seconds"] for r in runs)
-    errors = [e for r in runs for e in r["errors"]]
-    return {"requests": requests, "seconds": seconds, "rps": common.rate(requests, seconds), "errors": errors[:5],
-            "error_count": sum(r["error_count"] for r in runs)}
 
 
 def main(argv=None) -> dict:
