@@ -44,6 +44,7 @@ from pos.serializers import (
     PosOrderOutput,
     PosStoreOutput,
     PosVoucherRedemptionOutput,
+    pos_events_answer,
 )
 
 MAX_WAIT_SECONDS = 25
@@ -134,8 +135,8 @@ class EventsApi(PosAPIView):
                 while not events and not waiter.stopped and (remaining := deadline - time.monotonic()) > 0:
                     waiter.wait(min(remaining, waiter.recheck_seconds))
                     events = pos_events_unacked(store_id=store_id, limit=limit)
-        context = {"terminal": self.terminal, "after_sales": pos_after_sales_for_events(events=events)}
-        return Response({"events": PosEventOutput(events, many=True, context=context).data})
+        after_sales = pos_after_sales_for_events(events=events)
+        return Response({"events": pos_events_answer(events, terminal=self.terminal, after_sales=after_sales)})
 
 
 class EventsAckApi(PosAPIView):

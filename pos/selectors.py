@@ -40,7 +40,7 @@ def pos_events_unacked(*, store_id: int, limit: int) -> list[StoreFeedEvent]:
         return []
     return list(
         StoreFeedEvent.objects.filter(store_id=store_id, acked_at__isnull=True)
-        .select_related("order")
+        .select_related("order").defer("order__raw_payload")  # the platform's payload: never in a POS answer
         .prefetch_related(Prefetch("order__lines", queryset=OrderLine.objects.order_by("line_no")))
         .order_by("id")[:limit]
     )

@@ -1,5 +1,7 @@
 """Output and input shapes of the POS API v1 (CONTRACTS.md ``PosOrder``, ``Event``)."""
 
+from decimal import Decimal
+
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -11,6 +13,7 @@ from orders.status_map import status_view
 from pos.services import pos_verbs_for
 
 MONEY = {"max_digits": 10, "decimal_places": 2}
+CENT = Decimal("0.01")
 
 
 class PosLineOutput(serializers.ModelSerializer):
@@ -143,3 +146,57 @@ class PosStoreOutput(serializers.Serializer):
         return {"mode": store.mode, "busy_minutes": store.busy_extra_minutes, "open_now": store.open_at(now),
                 "next_opening_at": timezone.localtime(next_opening).isoformat() if next_opening else None,
                 "business_hours": store.business_hours or []}
+
+
+# --- the feed's answer, built by hand ----------------------------------------------------------
+def _money(value) -> str:
+    return f"{Decimal(value).quantize(CENT):f}"
+
+
+def _moment(value) -> str | None:
+    """A datetime as DRF's DateTimeField gives it: local time, ISO 8601, "Z" for UTC."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def pos_order_answer(order: Order, terminal=None) -> dict:
+    """``PosOrderOutput`` as a plain dict (lines prefetched): a POS polls its feed every few
+    seconds and the serializer's field machinery was a third of each answer's cost. The same
+    bytes as the serializer (tests/pos/test_feed_answer.py)."""
+    return {
+        "order_no": order.order_no, "channel": order.channel, "channel_order_no": order.channel_order_no,
+        "order_type": order.order_type, "status": order.status,
+        "pos_status": status_view(order_type=order.order_type, status=order.status).pos,
+        "day_seq": order.day_seq, "channel_day_seq": order.channel_day_seq, "pickup_code": order.pickup_code,
+        "placed_at": _moment(order.placed_at), "expected_at": _moment(order.expected_at),
+        "prep_minutes": order.prep_minutes, "customer_note": order.customer_note,
+        "contact": {"name": order.contact_name, "phone": order.masked_phone},
+        "address": order.address if order.order_type == OrderType.DELIVERY else None,
+        "lines": [{"sku": line.sku_code, "name": line.name, "spec": line.spec, "qty": line.quantity,
+                   "unit_price": _money(line.unit_price), "discount": _money(line.discount),
+                   "line_total": _money(line.line_total), "options": line.options} for line in order.lines.all()],
+        "amounts": {"subtotal": _money(order.subtotal), "discount": _money(order.discount_total),
+                    "delivery_fee": _money(order.delivery_fee), "packaging_fee": _money(order.packaging_fee),
+                    "total": _money(order.total), "paid": _money(order.paid_amount),
+                    "refunded": _money(order.refunded_amount)},
+        "refund_state": order.refund_state, "needs_attention": order.needs_attention,
+        "allowed_actions": pos_verbs_for(order, terminal),
+    }
+
+
+def pos_events_answer(events: list[StoreFeedEvent], *, terminal, after_sales: dict) -> list[dict]:
+    """``PosEventOutput(events, many=True)`` as plain dicts; an event about an after-sales
+    request still goes through ``PosAfterSalesOutput`` for that part (rare, and shared with the
+    after-sales endpoints)."""
+    answers = []
+    for event in events:
+        request = after_sales.get(event.after_sales_id) if event.after_sales_id else None
+        answers.append({
+            "id": str(event.id), "type": event.type, "created_at": _moment(event.created_at),
+            "order": pos_order_answer(event.order, terminal),
+            "after_sales": None if request is None else PosAfterSalesOutput(
+                request, context={"terminal": terminal, "after_sales": after_sales, "actor_kind": "pos"}).data,
+        })
+    return answers
