@@ -33,18 +33,27 @@ def sku_resolve_platform_code(
     *, brand_id: int, store_id: int, platform: str, merchant_code: str = "", platform_sku_id: str = ""
 ) -> Sku | None:
     """Find our SKU for a platform line: the merchant code first, then the mapping table."""
-    if merchant_code:
-        sku = Sku.objects.filter(brand_id=brand_id, code=merchant_code).first()
-        if sku is not None:
-            return sku
-    if platform_sku_id:
-        mapping = (
-            PlatformSkuMapping.objects.filter(brand_id=brand_id, platform=platform, platform_sku_id=platform_sku_id)
+    return skus_resolve_platform_codes(brand_id=brand_id, store_id=store_id, platform=platform,
+                                       lines=[(merchant_code, platform_sku_id)])[0]
+
+
+def skus_resolve_platform_codes(*, brand_id: int, store_id: int, platform: str,
+                                lines: list[tuple[str, str]]) -> list[Sku | None]:
+    """``sku_resolve_platform_code`` for every line of an order at once, (merchant code, platform
+    SKU id) each, in order: one query for the merchant codes, one more for the mappings of
+    the lines those did not find (a store's own mapping wins over the brand's)."""
+    codes = {code for code, _sku_id in lines if code}
+    by_code = {sku.code: sku for sku in Sku.objects.filter(brand_id=brand_id, code__in=codes)} if codes else {}
+    missing = {sku_id for code, sku_id in lines if sku_id and code not in by_code}
+    by_platform_id: dict[str, Sku] = {}
+    if missing:
+        mappings = (
+            PlatformSkuMapping.objects.filter(brand_id=brand_id, platform=platform, platform_sku_id__in=missing)
             .filter(Q(store_id=store_id) | Q(store__isnull=True))
             .select_related("sku")
-            .order_by(F("store_id").asc(nulls_last=True))  # store-specific wins over brand-wide
-            .first()
+            .order_by("platform_sku_id", F("store_id").asc(nulls_last=True), "id")
         )
-        if mapping is not None:
-            return mapping.sku
-    return None
+        for mapping in mappings:  # store-specific first within each platform SKU id
+            by_platform_id.setdefault(mapping.platform_sku_id, mapping.sku)
+    return [by_code.get(code) if code and code in by_code else by_platform_id.get(sku_id) if sku_id else None
+            for code, sku_id in lines]

@@ -23,7 +23,7 @@ from aftersales.services import (
     aftersales_platform_record,
     aftersales_platform_refunded,
 )
-from catalog.selectors import sku_resolve_platform_code
+from catalog.selectors import skus_resolve_platform_codes
 from catalog.services import platform_codes_learn
 from channels.adapters import adapter_for
 from channels.adapters.base import (
@@ -189,8 +189,9 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
     for line in parsed.lines:
         if line.quantity <= 0:
             raise PlatformPayloadError(f"order {parsed.order_id}: a line has quantity {line.quantity}")
-        sku = sku_resolve_platform_code(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform,
-                                        merchant_code=line.merchant_code, platform_sku_id=line.platform_sku_id)
+    skus = skus_resolve_platform_codes(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform,
+                                       lines=[(line.merchant_code, line.platform_sku_id) for line in parsed.lines])
+    for line, sku in zip(parsed.lines, skus, strict=True):
         if sku is None:
             unknown.append(line.merchant_code or line.platform_sku_id or line.name)
         resolved.append((line, sku))
