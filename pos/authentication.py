@@ -1,9 +1,7 @@
 """POS terminal authentication: ``Authorization: Token <terminal token>``."""
 
 from datetime import timedelta
-from functools import lru_cache
 
-from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -11,58 +9,22 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import Store
+from core.rowread import Join, JoinedRead
 from pos.models import PosTerminal
 from pos.services import terminal_token_hash
 
 LAST_SEEN_EVERY = timedelta(minutes=1)
 
 
-@lru_cache(maxsize=1)
-def _terminal_sql() -> str:
-    """``PosTerminal.objects.select_related("store").filter(key_hash=..., revoked_at=None)``
-    as plain SQL: every POS request runs it, and building the ORM query cost more
-    than running it (bench/pos_feed.py)."""
-    q = connection.ops.quote_name
-    t, s = PosTerminal._meta, Store._meta
-    columns = [f"{q(t.db_table)}.{q(f.column)}" for f in t.concrete_fields]
-    columns += [f"{q(s.db_table)}.{q(f.column)}" for f in s.concrete_fields]
-    return (f"SELECT {', '.join(columns)} FROM {q(t.db_table)} "
-            f"INNER JOIN {q(s.db_table)} ON {q(s.db_table)}.{q(s.pk.column)} = {q(t.db_table)}.{q('store_id')} "
-            f"WHERE {q(t.db_table)}.{q('key_hash')} = %s AND {q(t.db_table)}.{q('revoked_at')} IS NULL")
-
-
-@lru_cache(maxsize=4)
-def _row_converters(vendor: str) -> list[tuple]:
-    """Per selected column, the converters the ORM would apply to it (SQLite hands
-    back naive datetimes and strings for what PostgreSQL already types)."""
-    converters = []
-    for field in [*PosTerminal._meta.concrete_fields, *Store._meta.concrete_fields]:
-        expression = field.get_col(field.model._meta.db_table)
-        converters.append((expression, connection.ops.get_db_converters(expression)
-                           + expression.get_db_converters(connection)))
-    return converters
-
-
-def _from_db(converters: tuple, value):
-    expression, functions = converters
-    for function in functions:
-        value = function(value, expression, connection)
-    return value
+# ``PosTerminal.objects.select_related("store").filter(key_hash=..., revoked_at=None)`` as plain
+# SQL: every POS request runs it, and building the ORM query cost more than running it
+# (bench/pos_feed.py).
+_TERMINAL_READ = JoinedRead(PosTerminal, (Join(Store, PosTerminal, "store"),), where=("key_hash", "revoked_at IS NULL"))
 
 
 def terminal_for_token(raw: str) -> PosTerminal | None:
     """The active terminal whose token is ``raw`` (its store loaded), or None."""
-    with connection.cursor() as cursor:
-        cursor.execute(_terminal_sql(), [terminal_token_hash(raw)])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    t_fields, s_fields = PosTerminal._meta.concrete_fields, Store._meta.concrete_fields
-    values = [_from_db(converters, value) for converters, value in zip(_row_converters(connection.vendor), row)]
-    terminal = PosTerminal.from_db(connection.alias, [f.attname for f in t_fields], values[: len(t_fields)])
-    store = Store.from_db(connection.alias, [f.attname for f in s_fields], values[len(t_fields):])
-    PosTerminal.store.field.set_cached_value(terminal, store)
-    return terminal
+    return _TERMINAL_READ.first(terminal_token_hash(raw))
 
 
 class TerminalPrincipal:
