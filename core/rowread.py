@@ -28,10 +28,14 @@ class Join:
 
 
 class JoinedRead:
-    def __init__(self, base: type[Model], joins: tuple[Join, ...], where: tuple[str, ...]) -> None:
-        """``where``: columns of ``base`` compared with ``=`` to the parameters, in order; a
-        column named ``<name> IS NULL`` is taken as written."""
-        self.base, self.joins, self.where = base, joins, where
+    def __init__(self, base: type[Model], joins: tuple[Join, ...], where: tuple[str, ...],
+                 extra: tuple[tuple[str, str], ...] = ()) -> None:
+        """``where``: one condition per entry, the parameters in the same order: ``"column"``
+        (of ``base``) or ``"tN.column"`` (of the N-th model: 0 is ``base``, then the joins in
+        order) compared with ``=``; ``"... IN"`` with a list parameter; ``"... IS NULL"`` taking
+        none. ``extra``: (attribute, SQL expression over the aliases) set on each base instance
+        as read (an annotation; no conversion, so keep to integers and text)."""
+        self.base, self.joins, self.where, self.extra = base, joins, where, extra
 
     @property
     def models(self) -> list[type[Model]]:
@@ -42,19 +46,56 @@ class JoinedRead:
 
     @cached_property
     def sql(self) -> str:
+        """The statement for single-valued parameters (``IN`` entries: one placeholder)."""
+        return self._sql(tuple(1 for entry in self.where if entry.endswith(" IN")))
+
+    def _sql(self, in_sizes: tuple[int, ...]) -> str:
         q = connection.ops.quote_name
         columns = [f"{self._alias(model)}.{q(f.column)}" for model in self.models
                    for f in model._meta.concrete_fields]
+        columns += [f"({expression})" for _name, expression in self.extra]
         joins = []
         for join in self.joins:
             column = join.owner._meta.get_field(join.field).column
             joins.append(f"{'LEFT OUTER' if join.outer else 'INNER'} JOIN {q(join.model._meta.db_table)} "
                          f"{self._alias(join.model)} ON {self._alias(join.model)}.{q(join.model._meta.pk.column)} "
                          f"= {self._alias(join.owner)}.{q(column)}")
-        conditions = [f"t0.{q(c[:-len(' IS NULL')])} IS NULL" if c.endswith(" IS NULL") else f"t0.{q(c)} = %s"
-                      for c in self.where]
+        conditions, sizes = [], iter(in_sizes)
+        for entry in self.where:
+            target, _sep, op = entry.partition(" ")
+            alias, _dot, column = target.rpartition(".")
+            target = f"{alias or 't0'}.{q(column)}"
+            if op == "IS NULL":
+                conditions.append(f"{target} IS NULL")
+            elif op == "IN":
+                conditions.append(f"{target} IN ({', '.join(['%s'] * next(sizes))})")
+            else:
+                conditions.append(f"{target} = %s")
         return (f"SELECT {', '.join(columns)} FROM {q(self.base._meta.db_table)} t0 {' '.join(joins)} "
                 f"WHERE {' AND '.join(conditions)}")
+
+    def _statement(self, params: tuple) -> tuple[str, list]:
+        flat, sizes = [], []
+        values = iter(params)
+        for entry in self.where:
+            if entry.endswith(" IS NULL"):
+                continue
+            value = next(values)
+            if entry.endswith(" IN"):
+                value = list(value)
+                sizes.append(len(value))
+                flat += value
+            else:
+                flat.append(value)
+        sizes = tuple(sizes)
+        sql = self._sized.get(sizes)
+        if sql is None:
+            sql = self._sized[sizes] = self._sql(sizes)
+        return sql, flat
+
+    @cached_property
+    def _sized(self) -> dict[tuple[int, ...], str]:
+        return {}
 
     @cached_property
     def _converters(self) -> list[tuple]:
@@ -68,11 +109,26 @@ class JoinedRead:
 
     def first(self, *params) -> Model | None:
         """The base row matching ``params`` with its joined rows attached, or None."""
+        sql, flat = self._statement(params)
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, list(params))
+            cursor.execute(sql, flat)
             row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._instance(row)
+
+    def all(self, *params) -> list[Model]:
+        """Every base row matching ``params`` (an ``IN`` entry with no value: none, no query)."""
+        if any(entry.endswith(" IN") and not value for entry, value in
+               zip([e for e in self.where if not e.endswith(" IS NULL")], params, strict=True)):
+            return []
+        sql, flat = self._statement(params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, flat)
+            rows = cursor.fetchall()
+        return [self._instance(row) for row in rows]
+
+    def _instance(self, row) -> Model:
+        extras = row[len(self._converters):]
+        row = row[:len(self._converters)]
         values = []
         for (expression, functions), value in zip(self._converters, row, strict=True):
             for function in functions:
@@ -91,4 +147,7 @@ class JoinedRead:
             owner = instances[join.owner]
             if owner is not None:
                 join.owner._meta.get_field(join.field).set_cached_value(owner, instances[join.model])
-        return instances[self.base]
+        base = instances[self.base]
+        for (name, _expression), value in zip(self.extra, extras, strict=True):
+            setattr(base, name, value)
+        return base

@@ -57,3 +57,40 @@ def test_the_terminal_read_equals_select_related():
     assert fields(read) == fields(orm)
     assert fields(read.store) == fields(orm.store)
     assert read.store.business_hours == [{"weekdays": [1, 2], "open": "10:00", "close": "22:00"}]
+
+
+def test_cart_rows_equal_the_orm_read():
+    from catalog.models import StoreSku
+    from inventory.selectors import stock_on_hand_subquery
+    from inventory.services import stock_set
+    from orders.selectors import cart_rows
+    from tests.factories import SkuFactory, StoreSkuFactory
+
+    store = StoreFactory()
+    other = StoreFactory(brand=store.brand)
+    rice, tea, soup = (SkuFactory(brand=store.brand, code=code) for code in ("RICE", "TEA", "SOUP"))
+    for sku in (rice, tea, soup):
+        StoreSkuFactory(store=store, sku=sku)
+    StoreSkuFactory(store=other, sku=rice)
+    stock_set(store_id=store.pk, sku_id=rice.pk, on_hand=7)
+    stock_set(store_id=store.pk, sku_id=tea.pk, on_hand=0)
+    codes = ["RICE", "TEA", "SOUP", "NOPE", "RICE"]
+    orm = {row.pk: row for row in StoreSku.objects.filter(store_id=store.pk, store__brand_id=store.brand_id,
+                                                           sku__code__in=codes)
+           .select_related("store__brand", "sku__product").annotate(on_hand=stock_on_hand_subquery())}
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = cart_rows(store_id=store.pk, brand_id=store.brand_id, sku_codes=codes)
+        linked = [(row.store.brand.name, row.sku.product.name, row.on_hand) for row in rows]
+
+    assert len(queries) == 1
+    assert sorted(row.pk for row in rows) == sorted(orm)
+    for row in rows:
+        twin = orm[row.pk]
+        assert fields(row) == fields(twin)
+        assert (fields(row.store), fields(row.store.brand)) == (fields(twin.store), fields(twin.store.brand))
+        assert (fields(row.sku), fields(row.sku.product)) == (fields(twin.sku), fields(twin.sku.product))
+        assert row.on_hand == twin.on_hand
+    assert sorted(on_hand for *_names, on_hand in linked if on_hand is not None) == [0, 7]
+    assert cart_rows(store_id=store.pk, brand_id=store.brand_id + 999, sku_codes=codes) == []
+    assert cart_rows(store_id=store.pk, brand_id=store.brand_id, sku_codes=[]) == []
