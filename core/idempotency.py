@@ -17,6 +17,7 @@ not stored (the reservation is dropped), so the retry runs again.
 """
 
 import hashlib
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
@@ -157,7 +158,9 @@ class IdempotencyMixin:
         key = idempotency_key_check(raw_key=raw_key)
         credential = credential_for(request)
         try:
-            with transaction.atomic():
+            # Outside a transaction the INSERT commits on its own (no BEGIN / COMMIT round trips);
+            # inside one (atomic views) a savepoint keeps a duplicate key from breaking it.
+            with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
                 self._idempotency_record = IdempotencyRecord.objects.create(
                     credential=credential, key=key, fingerprint=self._idempotency_fingerprint
                 )
