@@ -11,18 +11,17 @@ ticket* = takings / orders; *refund rate* = refunded orders / orders; time to ac
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Q, QuerySet, Sum
 
-from backoffice.models import SalesRollup, SkuSalesRollup
+from backoffice.models import ZERO, SalesRollup, SkuSalesRollup
 from backoffice.rollups import sales_rollups_as_of
 from catalog.models import StoreSku
 from orders.models import Channel, Order
 
 CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
 TOP_SKUS = 10
 SOLD_OUT_SHOWN = 50
 MAX_DAYS = 366
@@ -120,7 +119,6 @@ class Dashboard:
     sold_out: list[StoreSku]
     sold_out_count: int
     as_of: datetime.datetime | None
-    extra: dict = field(default_factory=dict)
 
 
 def dashboard_figures(*, selection: DashboardFilter, store_names: dict[int, str]) -> Dashboard:

@@ -6,7 +6,6 @@ both formats."""
 from __future__ import annotations
 
 import csv
-import io
 import tempfile
 from collections.abc import Iterator
 
@@ -94,10 +93,3 @@ def xlsx_bytes(*, title: str, columns: list[str], rows: Iterator[list]) -> bytes
         buffer.seek(0)
         return buffer.read()
 
-
-def csv_text(*, columns: list[str], rows: Iterator[list]) -> str:
-    """The whole CSV as one string (tests, small exports)."""
-    out = io.StringIO()
-    for line in csv_stream(columns=columns, rows=rows):
-        out.write(line)
-    return out.getvalue()

@@ -13,21 +13,19 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, DateTimeField, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import Coalesce, ExtractHour
 from django.utils import timezone
 
-from backoffice.models import RollupWatermark, SalesRollup, SkuSalesRollup
+from backoffice.models import ZERO, RollupWatermark, SalesRollup, SkuSalesRollup
 from orders.models import Order, OrderLine, OrderStatus
 
 WATERMARK = "sales"
 # Orders saved in a transaction that was still open when the last run started carry an
 # earlier ``updated_at`` than that start: look that far back again.
 MARGIN = datetime.timedelta(minutes=2)
-ZERO = Decimal("0.00")
 
 # An order counts once it is paid (or taken by a platform) and while it is not cancelled.
 COUNTS = ~Q(status__in=[OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED])

@@ -1,9 +1,11 @@
 """API plumbing shared by every app: the error shape, pagination, base views."""
 
 import logging
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
@@ -33,6 +35,23 @@ _DRF_CODES = {
     drf_exceptions.Throttled: "throttled",
     drf_exceptions.ValidationError: "invalid_input",
 }
+
+
+CENT = Decimal("0.01")
+
+
+def money_text(value) -> str:
+    """An amount as the APIs' DecimalField(decimal_places=2) renders it ("12.50")."""
+    return f"{Decimal(value).quantize(CENT):f}"
+
+
+def datetime_text(value) -> str | None:
+    """A datetime as DRF's DateTimeField renders it: local time, ISO 8601, "Z" for UTC. For
+    answers built by hand beside a serializer that must stay byte for byte the same."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def error_body(*, code: str, message, detail: dict | None = None) -> dict:

@@ -44,11 +44,6 @@ class JoinedRead:
     def _alias(self, model: type[Model]) -> str:
         return f"t{self.models.index(model)}"
 
-    @cached_property
-    def sql(self) -> str:
-        """The statement for single-valued parameters (``IN`` entries: one placeholder)."""
-        return self._sql(tuple(1 for entry in self.where if entry.endswith(" IN")))
-
     def _sql(self, in_sizes: tuple[int, ...]) -> str:
         q = connection.ops.quote_name
         columns = [f"{self._alias(model)}.{q(f.column)}" for model in self.models

@@ -1,19 +1,17 @@
 """Output and input shapes of the POS API v1 (CONTRACTS.md ``PosOrder``, ``Event``)."""
 
-from decimal import Decimal
-
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from aftersales.serializers import AfterSalesOutput
+from core.api import datetime_text, money_text
 
 from orders.models import Order, OrderLine, OrderType, StoreFeedEvent
 from orders.status_map import status_view
 from pos.services import pos_verbs_for
 
 MONEY = {"max_digits": 10, "decimal_places": 2}
-CENT = Decimal("0.01")
 
 
 class PosLineOutput(serializers.ModelSerializer):
@@ -149,16 +147,6 @@ class PosStoreOutput(serializers.Serializer):
 
 
 # --- the feed's answer, built by hand ----------------------------------------------------------
-def _money(value) -> str:
-    return f"{Decimal(value).quantize(CENT):f}"
-
-
-def _moment(value) -> str | None:
-    """A datetime as DRF's DateTimeField gives it: local time, ISO 8601, "Z" for UTC."""
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def pos_order_answer(order: Order, terminal=None) -> dict:
@@ -170,17 +158,17 @@ def pos_order_answer(order: Order, terminal=None) -> dict:
         "order_type": order.order_type, "status": order.status,
         "pos_status": status_view(order_type=order.order_type, status=order.status).pos,
         "day_seq": order.day_seq, "channel_day_seq": order.channel_day_seq, "pickup_code": order.pickup_code,
-        "placed_at": _moment(order.placed_at), "expected_at": _moment(order.expected_at),
+        "placed_at": datetime_text(order.placed_at), "expected_at": datetime_text(order.expected_at),
         "prep_minutes": order.prep_minutes, "customer_note": order.customer_note,
         "contact": {"name": order.contact_name, "phone": order.masked_phone},
         "address": order.address if order.order_type == OrderType.DELIVERY else None,
         "lines": [{"sku": line.sku_code, "name": line.name, "spec": line.spec, "qty": line.quantity,
-                   "unit_price": _money(line.unit_price), "discount": _money(line.discount),
-                   "line_total": _money(line.line_total), "options": line.options} for line in order.lines.all()],
-        "amounts": {"subtotal": _money(order.subtotal), "discount": _money(order.discount_total),
-                    "delivery_fee": _money(order.delivery_fee), "packaging_fee": _money(order.packaging_fee),
-                    "total": _money(order.total), "paid": _money(order.paid_amount),
-                    "refunded": _money(order.refunded_amount)},
+                   "unit_price": money_text(line.unit_price), "discount": money_text(line.discount),
+                   "line_total": money_text(line.line_total), "options": line.options} for line in order.lines.all()],
+        "amounts": {"subtotal": money_text(order.subtotal), "discount": money_text(order.discount_total),
+                    "delivery_fee": money_text(order.delivery_fee), "packaging_fee": money_text(order.packaging_fee),
+                    "total": money_text(order.total), "paid": money_text(order.paid_amount),
+                    "refunded": money_text(order.refunded_amount)},
         "refund_state": order.refund_state, "needs_attention": order.needs_attention,
         "allowed_actions": pos_verbs_for(order, terminal),
     }
@@ -194,7 +182,7 @@ def pos_events_answer(events: list[StoreFeedEvent], *, terminal, after_sales: di
     for event in events:
         request = after_sales.get(event.after_sales_id) if event.after_sales_id else None
         answers.append({
-            "id": str(event.id), "type": event.type, "created_at": _moment(event.created_at),
+            "id": str(event.id), "type": event.type, "created_at": datetime_text(event.created_at),
             "order": pos_order_answer(event.order, terminal),
             "after_sales": None if request is None else PosAfterSalesOutput(
                 request, context={"terminal": terminal, "after_sales": after_sales, "actor_kind": "pos"}).data,

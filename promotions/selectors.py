@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from promotions.models import Coupon, CouponStatus, FlashSaleUsage, Promotion
 from promotions.rules import normalize_coupon_code

@@ -1,15 +1,12 @@
 """Input and output shapes of the customer API v1 (CONTRACTS.md)."""
 
-from decimal import Decimal
-
 from drf_spectacular.utils import extend_schema_field
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from aftersales.models import AfterSalesKind, AfterSalesReasonCode
 from aftersales.serializers import AfterSalesOutput
-from core.api import ID_MAX
+from core.api import ID_MAX, datetime_text, money_text
 from core.actors import ActorKind
 from orders.models import Order, OrderLine, OrderType
 from orders.status_map import status_label
@@ -336,19 +333,6 @@ class RefundRequestInput(serializers.Serializer):
 
 
 # --- the create answer, built by hand --------------------------------------------------------
-CENT = Decimal("0.01")
-
-
-def _money(value) -> str:
-    return f"{Decimal(value).quantize(CENT):f}"
-
-
-def _moment(value) -> str | None:
-    """A datetime as DRF's DateTimeField gives it: local time, ISO 8601, "Z" for UTC."""
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def new_order_answer(order: Order) -> dict:
@@ -360,19 +344,19 @@ def new_order_answer(order: Order) -> dict:
         "order_no": order.order_no, "store": {"id": str(order.store_id), "name": order.store.name},
         "channel": order.channel, "order_type": order.order_type, "status": order.status,
         "buyer_status": status_label(order_type=order.order_type, status=order.status, audience="buyer"),
-        "placed_at": _moment(order.placed_at), "expires_at": _moment(order.expires_at),
-        "expected_at": _moment(order.expected_at), "day_seq": order.day_seq, "pickup_code": order.pickup_code,
+        "placed_at": datetime_text(order.placed_at), "expires_at": datetime_text(order.expires_at),
+        "expected_at": datetime_text(order.expected_at), "day_seq": order.day_seq, "pickup_code": order.pickup_code,
         "contact": {"name": order.contact_name, "phone": order.contact_phone}, "address": order.address,
         "customer_note": order.customer_note,
         "lines": [{"line_id": line.id, "sku": line.sku_code, "name": line.name, "spec": line.spec,
-                   "quantity": line.quantity, "unit_price": _money(line.unit_price), "discount": _money(line.discount),
-                   "line_total": _money(line.line_total), "packaging_fee": _money(line.packaging_fee)}
+                   "quantity": line.quantity, "unit_price": money_text(line.unit_price), "discount": money_text(line.discount),
+                   "line_total": money_text(line.line_total), "packaging_fee": money_text(line.packaging_fee)}
                   for line in order.lines.all()],
-        "discounts": [{"kind": d.kind, "name": str(d.name), "amount": _money(d.amount)} for d in order.discounts.all()],
-        "amounts": {"subtotal": _money(order.subtotal), "discount": _money(order.discount_total),
-                    "delivery_fee": _money(order.delivery_fee), "packaging_fee": _money(order.packaging_fee),
-                    "total": _money(order.total), "paid": _money(order.paid_amount),
-                    "refunded": _money(order.refunded_amount)},
+        "discounts": [{"kind": d.kind, "name": str(d.name), "amount": money_text(d.amount)} for d in order.discounts.all()],
+        "amounts": {"subtotal": money_text(order.subtotal), "discount": money_text(order.discount_total),
+                    "delivery_fee": money_text(order.delivery_fee), "packaging_fee": money_text(order.packaging_fee),
+                    "total": money_text(order.total), "paid": money_text(order.paid_amount),
+                    "refunded": money_text(order.refunded_amount)},
         "refund_state": order.refund_state, "cancel_reason": order.cancel_reason,
         "allowed_actions": order.available_actions(actor_kind=ActorKind.CUSTOMER),
         "refunds": [], "after_sales": [], "vouchers": None,

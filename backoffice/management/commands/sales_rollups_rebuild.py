@@ -6,6 +6,7 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.rollups import sales_rollups_rebuild
+from core.progress import progress_write
 
 
 class Command(BaseCommand):
@@ -25,14 +26,7 @@ class Command(BaseCommand):
             raise CommandError("--from is after --to")
 
         def progress(done: int, total: int, day: datetime.date) -> None:
-            width = 30
-            filled = width * done // total
-            line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} days ({day.isoformat()})"
-            if self.stdout.isatty():
-                self.stdout.write("\r" + line, ending="\n" if done == total else "")
-                self.stdout.flush()
-            elif done == total or done % max(1, total // 10) == 0:
-                self.stdout.write(line)
+            progress_write(self.stdout, done=done, total=total, what=f"days ({day.isoformat()})", steps=10)
 
         result = sales_rollups_rebuild(date_from=start, date_to=end, progress=progress)
         self.stdout.write(self.style.SUCCESS(f"{result['days']} business days recomputed, {result['rows']} rows written"))

@@ -31,6 +31,7 @@ from inventory.models import Stock
 from inventory.services import stock_set
 from core.actors import Actor, ActorKind
 from core.models import OutboxMessage, OutboxStatus
+from core.progress import progress_write
 from orders.fulfilment.oms import VOUCHER_ISSUE_TOPIC, VOUCHER_VOID_TOPIC
 from demo import data
 from demo.orders import (
@@ -485,14 +486,7 @@ class Command(BaseCommand):
 
     # --- output ---------------------------------------------------------------
     def _progress(self, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // total if total else width
-        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} orders"
-        if self.stdout.isatty():
-            self.stdout.write("\r" + line, ending="\n" if done == total else "")
-            self.stdout.flush()
-        elif done == total or done % max(1, total // 4) == 0:
-            self.stdout.write(line)
+        progress_write(self.stdout, done=done, total=total, what="orders")
 
     def _report(self, logins: list[dict], *, created_orders: int, seconds: float) -> None:
         self.stdout.write("")
