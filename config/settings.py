@@ -414,6 +414,13 @@ OUTBOX_KICK_TTL_SECONDS = 5
 CHANNELS_HTTP_CONNECT_TIMEOUT = 3.0
 CHANNELS_HTTP_READ_TIMEOUT = 10.0
 CHANNELS_PULL_MAX_ORDERS = 50
+# Orders a pull has fetched are written this many at a time, in one transaction with the
+# pull state past them (channels.services.pull); a page that fails is written again one
+# order at a time. The page's stock rows and the store's day counter stay locked until
+# its COMMIT. 1: one transaction per order.
+CHANNELS_INGEST_PAGE_ORDERS = env.int("CHANNELS_INGEST_PAGE_ORDERS", default=25)
+# ... and a page is written at the latest this long after its first order was fetched.
+CHANNELS_INGEST_PAGE_WAIT_SECONDS = env.float("CHANNELS_INGEST_PAGE_WAIT_SECONDS", default=0.1)
 # Meituan day sequences a pull could not ingest ("missing") are tried again first, at
 # most this many a pull (beside CHANNELS_PULL_MAX_ORDERS for new ones, so orders that
 # never ingest cannot starve the new), and at most ATTEMPTS pulls each; then they are

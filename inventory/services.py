@@ -123,6 +123,58 @@ def stock_deduct(
     return shortfall
 
 
+def stock_deduct_in_turn(*, store_id: int, deductions: list[tuple[str, dict[int, int]]],
+                         reason: str = MovementReason.ORDER) -> list[dict[int, int]]:
+    """``stock_deduct(allow_shortfall=True)`` for several references of one store, taken in
+    turn (the first gets what is there first), under one lock of the rows: the same
+    ledger and shortfall rows, and the same answers (per reference: sku id -> missing
+    qty), as one call per reference in that order, in one UPDATE and one INSERT per
+    table. ``deductions``: (reference, sku id -> qty), references not seen before.
+    Joins the caller's transaction (a savepoint); raises having changed nothing."""
+    for _reference, quantities in deductions:
+        if any(qty <= 0 for qty in quantities.values()):
+            raise InvalidInput(_("Quantities must be positive."), code="invalid_quantity")
+    sku_ids = sorted({sku_id for _reference, quantities in deductions for sku_id in quantities})
+    if not sku_ids:
+        return [{} for _deduction in deductions]
+    with transaction.atomic():
+        stocks = _locked_stocks(store_id=store_id, sku_ids=sku_ids)
+        on_hand = {sku_id: stock.on_hand for sku_id, stock in stocks.items()}
+        taken: dict[int, int] = defaultdict(int)
+        movements, shortfall_rows, answers = [], [], []
+        for reference, quantities in deductions:
+            shortfall: dict[int, int] = {}
+            for sku_id, qty in sorted(quantities.items()):
+                if sku_id not in stocks:
+                    continue  # not tracked
+                available = max(on_hand[sku_id], 0)
+                if available < qty:
+                    shortfall[sku_id] = qty - available
+                take = min(qty, available)
+                if take > 0:
+                    on_hand[sku_id] -= take
+                    taken[sku_id] += take
+                    movements.append(StockMovement(stock=stocks[sku_id], delta=-take, reason=reason,
+                                                   reference=reference))
+            shortfall_rows += [StockShortfall(store_id=store_id, sku_id=sku_id, reference=reference, quantity=qty)
+                               for sku_id, qty in sorted(shortfall.items())]
+            answers.append(shortfall)
+        if _apply_deltas(store_id=store_id, deltas={k: -v for k, v in taken.items()}, guard=True) != len(taken):
+            raise OutOfStock(detail={"skus": {str(sku_id): {"wanted": qty} for sku_id, qty in sorted(taken.items())}})
+        try:
+            StockMovement.objects.bulk_create(movements)
+        except IntegrityError:
+            raise _already_deducted(", ".join(sorted({row.reference for row in movements}))[:200]) from None
+        if shortfall_rows:
+            StockShortfall.objects.bulk_create(shortfall_rows)
+        short = {row.sku_id for row in shortfall_rows}
+        changes = [(sku_id, stocks[sku_id].on_hand, on_hand[sku_id]) for sku_id in taken]
+        # A shortfall means the stock is at zero: make sure the channels know (a no-op when they do).
+        changes += [(sku_id, 1, 0) for sku_id in short if sku_id not in taken]
+        _stock_flips(store_id=store_id, changes=sorted(changes))
+    return answers
+
+
 def stocks_lock(*, keys: list[tuple[int, int]]) -> dict[tuple[int, int], Stock]:
     """Batched placement: lock the stock rows of (store id, sku id) ``keys`` in
     (store, sku) order, the order every deduction here locks them in. Untracked

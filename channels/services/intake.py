@@ -13,6 +13,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import NoReturn
 
 from django.db import DataError, IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from aftersales.models import AfterSalesScope, AfterSalesStatus
@@ -40,11 +41,18 @@ from channels.models import StoreBinding
 from channels.selectors import order_by_channel_id
 from core.actors import Actor, ActorKind
 from core.errors import TransitionNotAllowed
-from inventory.services import stock_deduct
+from inventory.services import stock_deduct, stock_deduct_in_turn
 from orders.models import Order, OrderAction, OrderFlagKind, OrderReasonCode, OrderStatus
 from orders.models.machines import machine_graph
 from orders.services import DiscountInput, LineInput, order_create, order_transition
-from orders.services.acceptance import order_auto_accept_if_enabled
+from orders.services.acceptance import order_auto_accept_if_enabled, orders_auto_accept_if_enabled
+from orders.services.creation import (
+    business_date_of,
+    day_seq_next_many,
+    order_draft,
+    order_drafts_save,
+    order_input_check,
+)
 from orders.services.sync import order_flag, order_last_flag
 from orders.status_map import platform_status_to_system
 from promotions.apportion import apportion
@@ -59,6 +67,10 @@ CONFIRMED_STATUSES = {OrderStatus.DELIVERED, OrderStatus.PICKED_UP}
 
 # The flag kinds around a platform refund application (orders.models.OrderFlagKind).
 REFUND_KINDS = [OrderFlagKind.REFUND_REQUESTED, OrderFlagKind.REFUND_REJECTED, OrderFlagKind.REFUND_WITHDRAWN]
+
+
+class PageNotWhole(Exception):
+    """A page of pulled payloads holds one to refuse: ingest them one at a time."""
 
 
 @dataclass
@@ -179,18 +191,24 @@ def _line_discounts(*, amount: Decimal, grosses: list[Decimal]) -> list[Decimal]
     return discounts
 
 
-def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, payload: dict) -> Order:
-    """Create, take stock, flag. Runs inside the caller's transaction."""
-    store = binding.store
-    actor = _platform_actor(binding.platform)
+@dataclass
+class _CreatePlan:
+    """What a new platform order will be, worked out before anything is written."""
+
+    parsed: ParsedOrder
+    create: dict  # order_create's / order_draft's keyword arguments, but the store and the day number
+    quantities: dict[int, int]  # sku id -> units to take from stock
+    issues: list[tuple[str, str, dict]]  # (flag kind, reason, data) to flag the order with
+    learn: list[tuple[int, str, str]]  # platform_codes_learn's ``seen``
+
+
+def _create_plan(*, binding: StoreBinding, parsed: ParsedOrder, payload: dict, skus: list) -> _CreatePlan:
+    """The order of a new platform payload, its stock and its flags, from the payload and
+    our SKUs of its lines (``skus``: one per line, None when unknown). Reads and writes
+    nothing; a payload we cannot take raises ``PlatformPayloadError``."""
     issues: list[tuple[str, str, dict]] = []
     resolved = []
     unknown = []
-    for line in parsed.lines:
-        if line.quantity <= 0:
-            raise PlatformPayloadError(f"order {parsed.order_id}: a line has quantity {line.quantity}")
-    skus = skus_resolve_platform_codes(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform,
-                                       lines=[(line.merchant_code, line.platform_sku_id) for line in parsed.lines])
     for line, sku in zip(parsed.lines, skus, strict=True):
         if sku is None:
             unknown.append(line.merchant_code or line.platform_sku_id or line.name)
@@ -230,9 +248,12 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
     if unknown:
         issues.insert(0, (OrderFlagKind.UNKNOWN_SKU, _("unknown SKU: %(codes)s") % {"codes": ", ".join(unknown)},
                           {"codes": unknown}))
-
-    order = order_create(
-        store=store, channel=binding.platform, order_type=parsed.order_type, lines=lines, actor=actor,
+    quantities: dict[int, int] = defaultdict(int)
+    for line, sku in resolved:
+        if sku is not None:
+            quantities[sku.pk] += line.quantity
+    create = dict(
+        channel=binding.platform, order_type=parsed.order_type, lines=lines, actor=_platform_actor(binding.platform),
         channel_order_id=parsed.order_id, channel_order_no=parsed.view_no, channel_day_seq=parsed.day_seq,
         contact_name=parsed.contact_name, contact_phone=parsed.contact_phone, address=parsed.address,
         customer_note=parsed.note, discounts=discounts, delivery_fee=parsed.delivery_fee, paid=True,
@@ -241,25 +262,134 @@ def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, p
         # Flagged from the start, so the store's auto-accept leaves it to a person.
         needs_attention=bool(issues), attention_reason=str(issues[0][1])[:255] if issues else "",
     )
-    order = order_auto_accept_if_enabled(order=order)  # created paid: the store's to handle now
-    quantities: dict[int, int] = defaultdict(int)
-    for line, sku in resolved:
-        if sku is not None:
-            quantities[sku.pk] += line.quantity
-    if quantities:
-        shortfall = stock_deduct(store_id=store.pk, quantities=dict(quantities), reference=order.order_no,
-                                 allow_shortfall=True)
-        if shortfall:
-            issues.append((OrderFlagKind.STOCK_SHORTFALL, _("stock shortfall"),
-                           {"skus": {str(k): v for k, v in sorted(shortfall.items())}}))
-    for kind, reason, data in issues:
-        order = order_flag(order_id=order.pk, actor=actor, reason=reason, kind=kind, data=data)
     # The platform's own codes of lines we matched by our merchant code: learnt, so sold-out
     # reaches the platform for SKUs nobody mapped by hand.
-    platform_codes_learn(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform, seen=[
-        (sku.pk, line.platform_sku_id, line.platform_food_code) for line, sku in resolved
-        if sku is not None and line.platform_sku_id and line.merchant_code == sku.code])
+    learn = [(sku.pk, line.platform_sku_id, line.platform_food_code) for line, sku in resolved
+             if sku is not None and line.platform_sku_id and line.merchant_code == sku.code]
+    return _CreatePlan(parsed=parsed, create=create, quantities=dict(quantities), issues=issues, learn=learn)
+
+
+def _lines_check(parsed: ParsedOrder) -> None:
+    for line in parsed.lines:
+        if line.quantity <= 0:
+            raise PlatformPayloadError(f"order {parsed.order_id}: a line has quantity {line.quantity}")
+
+
+def _skus_of(*, binding: StoreBinding, parsed_orders: list[ParsedOrder]) -> list[list]:
+    """Our SKU of every line of ``parsed_orders`` (None when unknown), per order: one
+    resolution for all of them."""
+    store = binding.store
+    found = iter(skus_resolve_platform_codes(
+        brand_id=store.brand_id, store_id=store.pk, platform=binding.platform,
+        lines=[(line.merchant_code, line.platform_sku_id) for parsed in parsed_orders for line in parsed.lines]))
+    return [[next(found) for _line in parsed.lines] for parsed in parsed_orders]
+
+
+def _plan_flags(*, order: Order, plan: _CreatePlan, shortfall: dict[int, int]) -> Order:
+    """Flag a new order with its plan's issues and its stock shortfall (if any)."""
+    issues = list(plan.issues)
+    if shortfall:
+        issues.append((OrderFlagKind.STOCK_SHORTFALL, _("stock shortfall"),
+                       {"skus": {str(k): v for k, v in sorted(shortfall.items())}}))
+    actor = _platform_actor(order.channel)
+    for kind, reason, data in issues:
+        order = order_flag(order_id=order.pk, actor=actor, reason=reason, kind=kind, data=data)
     return order
+
+
+def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, payload: dict) -> Order:
+    """Create, take stock, flag. Runs inside the caller's transaction."""
+    store = binding.store
+    _lines_check(parsed)
+    plan = _create_plan(binding=binding, parsed=parsed, payload=payload,
+                        skus=_skus_of(binding=binding, parsed_orders=[parsed])[0])
+    order = order_create(store=store, **plan.create)
+    order = order_auto_accept_if_enabled(order=order)  # created paid: the store's to handle now
+    shortfall = {}
+    if plan.quantities:
+        shortfall = stock_deduct(store_id=store.pk, quantities=plan.quantities, reference=order.order_no,
+                                 allow_shortfall=True)
+    order = _plan_flags(order=order, plan=plan, shortfall=shortfall)
+    platform_codes_learn(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform, seen=plan.learn)
+    return order
+
+
+def platform_orders_ingest_page(*, binding: StoreBinding, payloads: list[dict]) -> list[IngestResult]:
+    """``platform_order_ingest`` for a page of pulled payloads at once; its results, in order.
+
+    Runs inside the caller's transaction, all or nothing: any error raises, and the
+    caller rolls the page back (the pull then ingests the page one payload at a time,
+    which finds the one at fault and keeps the others). The page's new orders are
+    written together, with what one at a time would write (numbers, rows, events,
+    feed rows, ledger and shortfall rows, flags, learnt codes): their SKUs resolved in
+    one query, their day numbers drawn in one statement per business day, one INSERT
+    per table, their stock taken under one lock in page order, the store's auto-accept
+    read once. Payloads of orders we know, or of an order already in the page, go
+    through ``platform_order_ingest`` one by one after them. A payload of another shop,
+    or of another store's order, raises ``PageNotWhole`` before anything is written.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("platform_orders_ingest_page runs inside the caller's transaction")
+    parsed_all = [_order_parse(binding=binding, payload=payload) for payload in payloads]
+    known = dict(Order.objects.filter(channel=binding.platform,
+                                      channel_order_id__in=[parsed.order_id for parsed in parsed_all])
+                 .values_list("channel_order_id", "store_id"))
+    if any(parsed.shop_code != binding.shop_code or known.get(parsed.order_id, binding.store_id) != binding.store_id
+           for parsed in parsed_all):
+        raise PageNotWhole("a payload of the page is of another shop or store")  # refused one at a time, once
+    new: dict[str, int] = {}  # order id -> its place in the page
+    for index, parsed in enumerate(parsed_all):
+        if parsed.order_id not in known and parsed.order_id not in new:
+            new[parsed.order_id] = index
+    results: list[IngestResult | None] = [None] * len(payloads)
+    places = list(new.values())
+    created = _orders_create_from_platform(binding=binding, parsed_orders=[parsed_all[i] for i in places],
+                                           payloads=[payloads[i] for i in places])
+    for index, result in zip(places, created, strict=True):
+        results[index] = result
+    for index, payload in enumerate(payloads):
+        if results[index] is None:
+            results[index] = platform_order_ingest(binding=binding, payload=payload)
+    return results
+
+
+def _orders_create_from_platform(*, binding: StoreBinding, parsed_orders: list[ParsedOrder],
+                                 payloads: list[dict]) -> list[IngestResult]:
+    """New platform orders of one binding written together (``platform_orders_ingest_page``)."""
+    if not parsed_orders:
+        return []
+    store = binding.store
+    for parsed in parsed_orders:
+        _lines_check(parsed)
+    plans = [_create_plan(binding=binding, parsed=parsed, payload=payload, skus=skus)
+             for parsed, payload, skus in zip(parsed_orders, payloads,
+                                              _skus_of(binding=binding, parsed_orders=parsed_orders), strict=True)]
+    now = timezone.now()
+    for plan in plans:
+        plan.create["placed_at"] = plan.create["placed_at"] or now
+    for plan in plans:  # checked before numbers are drawn, as order_create does
+        order_input_check(channel=plan.create["channel"], order_type=plan.create["order_type"],
+                          lines=plan.create["lines"], discounts=plan.create["discounts"],
+                          delivery_fee=plan.create["delivery_fee"])
+    by_date: dict = defaultdict(list)
+    for index, plan in enumerate(plans):
+        by_date[business_date_of(plan.create["placed_at"])].append(index)
+    day_seqs: dict[int, int] = {}
+    for business_date, indexes in sorted(by_date.items()):
+        numbers = day_seq_next_many(store_id=store.pk, business_date=business_date, count=len(indexes))
+        day_seqs.update(zip(indexes, numbers, strict=True))
+    orders = order_drafts_save(drafts=[order_draft(store=store, day_seq=day_seqs[index], **plan.create)
+                                       for index, plan in enumerate(plans)])
+    orders = orders_auto_accept_if_enabled(orders=orders)  # created paid: the store's to handle now
+    shortfalls = stock_deduct_in_turn(store_id=store.pk, deductions=[
+        (order.order_no, plan.quantities) for order, plan in zip(orders, plans, strict=True)])
+    orders = [_plan_flags(order=order, plan=plan, shortfall=shortfall)
+              for order, plan, shortfall in zip(orders, plans, shortfalls, strict=True)]
+    platform_codes_learn(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform,
+                         seen=[seen for plan in plans for seen in plan.learn])
+    return [IngestResult(order=order, created=True,
+                         applied=_apply_platform_state(order=order, parsed=plan.parsed, fresh=True))
+            for order, plan in zip(orders, plans, strict=True)]
 
 
 # --- Applying the platform's state to a known order (forward only) ------------------------
@@ -302,8 +432,10 @@ def _transition_quietly(*, order: Order, action: str, actor: Actor, **kwargs) ->
     return True
 
 
-def _apply_platform_state(*, order: Order, parsed: ParsedOrder) -> list[str]:
-    order = _reread(order)
+def _apply_platform_state(*, order: Order, parsed: ParsedOrder, fresh: bool = False) -> list[str]:
+    """``fresh``: ``order`` is as its row is (written in this transaction), no need to read it."""
+    if not fresh:
+        order = _reread(order)
     if parsed.cancelled:
         latest = aftersales_platform_latest(order_id=order.pk)
         if parsed.refund_state == RefundState.AGREED and latest is not None and latest.status in (

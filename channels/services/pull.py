@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -21,7 +21,8 @@ from channels.adapters.base import (
     PulledOrder,
 )
 from channels.models import StoreBinding, UnreadablePlatformOrder
-from channels.services.intake import PullResult, platform_order_ingest
+from channels.services.intake import PageNotWhole, PullResult, platform_order_ingest, platform_orders_ingest_page
+from channels.services.walk import WalkAhead
 from core.actors import Actor
 from core.errors import InvalidInput
 from core.jobs import job_enqueue
@@ -61,11 +62,15 @@ def _lease_end() -> datetime:
 
 
 def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
-    """Pull one binding's new orders and ingest them, each as soon as it is fetched.
+    """Pull one binding's new orders and ingest them as they are fetched.
 
-    Each order commits with the pull state advanced past it (and the lease renewed),
-    so an order fetched is kept whatever a later call of the same pull does. An order
-    that cannot be fetched or ingested stays in the pull state as missing (Meituan) or
+    The platform calls run a few orders ahead in a thread of their own
+    (``channels.services.walk``) while the orders already fetched are written: each
+    page (what has been fetched by then, at most ``CHANNELS_INGEST_PAGE_ORDERS``)
+    commits with the pull state advanced past it (and the lease renewed). The orders
+    fetched before a call that fails are written before the pull stops, so an order
+    fetched is kept whatever a later call of the same pull does. An order that cannot
+    be fetched or ingested stays in the pull state as missing (Meituan) or
     unprocessed (Ele.me) and is tried again by the next pull, while the orders after
     it go on. An overlapping pull of the same binding returns at once (``skipped``).
     """
@@ -80,10 +85,26 @@ def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
         binding = StoreBinding.objects.select_related("store").get(pk=binding_id)
         adapter = adapter_for(binding.platform)
         state = dict(binding.pull_state or {})
+        walk = WalkAhead(lambda known: adapter.pull_new_orders(binding, now=now, known=known),
+                         known=_known(binding), ahead=2 * settings.CHANNELS_INGEST_PAGE_ORDERS)
         try:
-            for pulled in adapter.pull_new_orders(binding, now=now, known=_known(binding)):
-                state = _pulled_ingest(binding=binding, adapter=adapter, state=state, pulled=pulled, result=result,
-                                       token=token)
+            # A page: what has been fetched within CHANNELS_INGEST_PAGE_WAIT_SECONDS of its
+            # first order (a slow platform's orders one by one, a backlog's a page at a time).
+            for fetched in walk.pages(size=settings.CHANNELS_INGEST_PAGE_ORDERS,
+                                     wait=settings.CHANNELS_INGEST_PAGE_WAIT_SECONDS):
+                page: list[PulledOrder] = []
+                for pulled in fetched:
+                    if pulled.payload is not None and pulled.key is not None:
+                        page.append(pulled)
+                        continue
+                    # The pull state moves past the orders in the order they came.
+                    state = _page_ingest(binding=binding, adapter=adapter, state=state, page=page, result=result,
+                                         token=token)
+                    page = []
+                    state = _pulled_ingest(binding=binding, adapter=adapter, state=state, pulled=pulled,
+                                           result=result, token=token)
+                state = _page_ingest(binding=binding, adapter=adapter, state=state, page=page, result=result,
+                                     token=token)
             reconciles = type(adapter).reconcile_orders is not PlatformAdapter.reconcile_orders
             if reconciles and _reconcile_due(state=state, now=now):
                 for payload in adapter.reconcile_orders(binding):
@@ -91,7 +112,10 @@ def binding_pull(*, binding_id: int, now: datetime | None = None) -> PullResult:
                                            pulled=PulledOrder(payload=payload), result=result, token=token)
                 state["reconciled_at"] = now.isoformat()
         except (PlatformError, PlatformPayloadError) as exc:
+            # Raised by the walk after the orders fetched before the failed call: those are written.
             result.errors.append(str(exc))
+        finally:
+            walk.close()
     finally:
         done = {"pull_lease_until": None, "pull_lease_token": ""}
         if state is not None:
@@ -112,6 +136,38 @@ def _known(binding: StoreBinding):
                    .values_list("channel_order_id", flat=True))
 
     return known
+
+
+def _page_ingest(*, binding: StoreBinding, adapter: PlatformAdapter, state: dict, page: list[PulledOrder],
+                 result: PullResult, token: str) -> dict:
+    """Ingest a page of fetched orders (``CHANNELS_INGEST_PAGE_ORDERS``) and save the pull
+    state past them, in one transaction. A page that cannot be written whole is written
+    again one order at a time (``_pulled_ingest``): the order at fault stays missing, the
+    others are kept. Returns the pull state to go on with."""
+    if len(page) <= 1:
+        for pulled in page:
+            state = _pulled_ingest(binding=binding, adapter=adapter, state=state, pulled=pulled, result=result,
+                                   token=token)
+        return state
+    try:
+        with transaction.atomic():
+            ingested = platform_orders_ingest_page(binding=binding, payloads=[pulled.payload for pulled in page])
+            after = state
+            for pulled in page:
+                after = _state_after(adapter, binding=binding, state=after, pulled=pulled, done=True)
+            StoreBinding.objects.filter(pk=binding.pk, pull_lease_token=token).update(
+                pull_state=after, pull_lease_until=_lease_end())
+    except (PageNotWhole, BindingMismatch, PlatformError, PlatformPayloadError, InvalidInput, IntegrityError,
+            DataError) as exc:
+        logger.info("a page of pulled orders is written one at a time",
+                    extra={"binding": binding.pk, "orders": len(page), "error": f"{type(exc).__name__}: {exc}"[:200]})
+        for pulled in page:
+            state = _pulled_ingest(binding=binding, adapter=adapter, state=state, pulled=pulled, result=result,
+                                   token=token)
+        return state
+    result.pulled += len(page)
+    result.created += sum(int(one.created) for one in ingested)
+    return after
 
 
 def _pulled_ingest(*, binding: StoreBinding, adapter: PlatformAdapter, state: dict, pulled: PulledOrder,

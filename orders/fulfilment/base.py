@@ -27,6 +27,12 @@ class FulfilmentRoute:
     def order_changed(self, *, order: Order, action: str, from_status: str) -> None:
         raise NotImplementedError
 
+    def orders_created(self, *, orders: list[Order]) -> None:
+        """``order_changed`` for the ``create`` of each of ``orders`` (inserted together, in
+        this transaction); a route may write their rows together."""
+        for order in orders:
+            self.order_changed(order=order, action="create", from_status="")
+
     def outbox_handlers(self) -> dict[str, Callable[[OutboxMessage], None]]:
         return {}
 

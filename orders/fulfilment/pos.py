@@ -6,7 +6,7 @@ to this route too."""
 from orders.fulfilment.base import FulfilmentRoute
 from orders.fulfilment.registry import POS_ROUTE
 from orders.models import Order
-from orders.services.feed import feed_record
+from orders.services.feed import feed_record, feed_records_created
 
 
 class PosRoute(FulfilmentRoute):
@@ -14,3 +14,6 @@ class PosRoute(FulfilmentRoute):
 
     def order_changed(self, *, order: Order, action: str, from_status: str) -> None:
         feed_record(order=order, action=action, from_status=from_status)
+
+    def orders_created(self, *, orders: list[Order]) -> None:
+        feed_records_created(orders=orders)

@@ -78,3 +78,13 @@ def fulfilment_record(*, order: Order, action: str, from_status: str) -> None:
     transaction of the change, with the order's row lock held (or the order
     just inserted). The route may update ``order`` in memory (auto-accept)."""
     fulfilment_route_for(order.order_type).order_changed(order=order, action=str(action), from_status=from_status)
+
+
+def fulfilment_record_created(*, orders: list[Order]) -> None:
+    """``fulfilment_record`` of the ``create`` of orders inserted together: each route
+    hears of its orders at once, in their order."""
+    by_route: dict[str, list[Order]] = {}
+    for order in orders:
+        by_route.setdefault(fulfilment_route_name_for(order.order_type), []).append(order)
+    for orders_of_route in by_route.values():
+        fulfilment_route_for(orders_of_route[0].order_type).orders_created(orders=orders_of_route)

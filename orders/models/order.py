@@ -15,6 +15,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField
 from accounts.models import Brand, Customer, Store, mask_phone
 from catalog.models import Sku
 from core.actors import ActorKind
+from core.fields import DocumentJSONField
 
 MONEY = {"max_digits": 10, "decimal_places": 2}
 ZERO = Decimal("0.00")
@@ -195,7 +196,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     needs_attention = models.BooleanField(_("needs attention"), default=False, db_index=True)
     attention_reason = models.CharField(_("attention reason"), max_length=255, blank=True)
-    raw_payload = models.JSONField(_("raw channel payload"), default=dict, blank=True)
+    raw_payload = DocumentJSONField(_("raw channel payload"), default=dict, blank=True)
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

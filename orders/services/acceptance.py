@@ -48,11 +48,34 @@ def order_auto_accept_if_enabled(*, order: Order) -> Order:
     does not auto-accept: a person decides. ``order`` is brought up to date in memory
     (status and the accept fields), since the caller goes on using it.
     """
-    if order.status != OrderStatus.PAID or fulfilment_route_name_for(order.order_type) != POS_ROUTE:
+    if not _may_auto_accept(order):
         return order
-    store = Store.objects.only("id", "auto_accept", "mode", "default_prep_minutes", "busy_extra_minutes").get(
-        pk=order.store_id
-    )
+    return _auto_accept(order=order, store=_acceptance_store(order.store_id))
+
+
+def orders_auto_accept_if_enabled(*, orders: list[Order]) -> list[Order]:
+    """``order_auto_accept_if_enabled`` for orders of one store created together (a pulled
+    page of platform orders): the store is read once."""
+    waiting = [order for order in orders if _may_auto_accept(order)]
+    if waiting:
+        store = _acceptance_store(waiting[0].store_id)
+        for order in waiting:
+            if order.store_id != store.pk:
+                raise ValueError("orders_auto_accept_if_enabled: orders of one store only")
+            _auto_accept(order=order, store=store)
+    return orders
+
+
+def _may_auto_accept(order: Order) -> bool:
+    return order.status == OrderStatus.PAID and fulfilment_route_name_for(order.order_type) == POS_ROUTE
+
+
+def _acceptance_store(store_id: int) -> Store:
+    return Store.objects.only("id", "auto_accept", "mode", "default_prep_minutes", "busy_extra_minutes").get(
+        pk=store_id)
+
+
+def _auto_accept(*, order: Order, store: Store) -> Order:
     if (not store.auto_accept or not store.accepts_new_orders or order.status != OrderStatus.PAID
             or order.needs_attention):
         return order  # an order flagged for a person (unknown SKU, wrong total) is a person's call

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Store
 from core.actors import Actor
 from core.errors import InvalidInput
-from orders.fulfilment.registry import fulfilment_record
+from orders.fulfilment.registry import fulfilment_record_created
 from orders.models import (
     Channel,
     DaySequence,
@@ -138,6 +138,14 @@ def _order_input_check(*, order_type: str, channel: str, lines: list[LineInput])
         raise InvalidInput(_("An order needs at least one line."), code="empty_order")
 
 
+def order_input_check(*, order_type: str, channel: str, lines: list[LineInput],
+                      discounts: list[DiscountInput] | None = None, delivery_fee: Decimal = ZERO) -> None:
+    """What ``order_draft`` refuses (``InvalidInput``), checked by callers before they draw
+    day numbers, so bad input leaves no gap."""
+    _order_input_check(order_type=order_type, channel=channel, lines=lines)
+    _order_amounts(lines=lines, discounts=discounts or [], delivery_fee=delivery_fee)
+
+
 def order_draft(
     *,
     store: Store,
@@ -240,8 +248,7 @@ def order_drafts_save(*, drafts: list[OrderDraft]) -> list[Order]:
         OrderEvent.objects.bulk_create(events)
         for draft in drafts:
             _as_written(draft)
-        for order in orders:
-            fulfilment_record(order=order, action=OrderAction.CREATE, from_status="")
+        fulfilment_record_created(orders=orders)
     return orders
 
 
@@ -289,9 +296,8 @@ def order_create(*, store: Store, channel: str, order_type: str, lines: list[Lin
     own ``atomic()`` (the platform intake does).
     """
     # Checked before a number is drawn, so bad input leaves no gap.
-    _order_input_check(order_type=order_type, channel=channel, lines=lines)
-    _order_amounts(lines=lines, discounts=fields.get("discounts") or [],
-                   delivery_fee=fields.get("delivery_fee", ZERO))
+    order_input_check(order_type=order_type, channel=channel, lines=lines, discounts=fields.get("discounts"),
+                      delivery_fee=fields.get("delivery_fee", ZERO))
     fields["placed_at"] = fields.get("placed_at") or timezone.now()
     with transaction.atomic(savepoint=False):
         if day_seq is None:

@@ -96,6 +96,19 @@ def feed_record(*, order: Order, action: str, from_status: str) -> StoreFeedEven
     return row
 
 
+def feed_records_created(*, orders: list[Order]) -> list[StoreFeedEvent]:
+    """``feed_record`` of the ``create`` of orders inserted together: one INSERT for
+    their ``order.created`` rows (paid ones only), one wake-up per store after COMMIT."""
+    rows = [StoreFeedEvent(store_id=order.store_id, order=order, type=T.ORDER_CREATED) for order in orders
+            if _feed_type_for(order=order, action=OrderAction.CREATE, from_status="") == T.ORDER_CREATED]
+    if not rows:
+        return []
+    StoreFeedEvent.objects.bulk_create(rows)
+    for store_id in dict.fromkeys(row.store_id for row in rows):
+        transaction.on_commit(lambda store_id=store_id: feed_notify(store_id=store_id), robust=True)
+    return rows
+
+
 AFTER_SALES_TYPES = frozenset({T.AFTERSALES_REQUESTED, T.AFTERSALES_DECIDED, T.AFTERSALES_REFUNDED})
 
 
