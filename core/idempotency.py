@@ -21,7 +21,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -36,6 +36,39 @@ STALE_RESERVATION = timedelta(seconds=120)
 class _Replay(Exception):
     def __init__(self, record: IdempotencyRecord) -> None:
         self.record = record
+
+
+def _record_reserve(*, credential: str, key: str, fingerprint: str) -> IdempotencyRecord:
+    """The reservation: one INSERT of a record without an answer (the statement the ORM's
+    ``create`` sends, written once here: this runs on every POST with a key)."""
+    record = IdempotencyRecord(credential=credential, key=key, fingerprint=fingerprint, created_at=timezone.now())
+    opts = IdempotencyRecord._meta
+    names = ("credential", "key", "fingerprint", "content_type", "body", "created_at")
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(opts.get_field(name).column) for name in names)}) "
+            f"VALUES ({', '.join(['%s'] * len(names))}) RETURNING {quote(opts.pk.column)}",
+            [opts.get_field(name).get_db_prep_save(getattr(record, name), connection=connection) for name in names])
+        record.pk = cursor.fetchone()[0]
+    record._state.adding, record._state.db = False, connection.alias
+    return record
+
+
+def _record_answer(record: IdempotencyRecord, *, status_code: int, content_type: str, body: bytes) -> int:
+    """Store the answer in ``record`` if it is still this request's reservation (unanswered,
+    same reservation time); 1 if it did."""
+    opts = IdempotencyRecord._meta
+    quote = connection.ops.quote_name
+    column = lambda name: quote(opts.get_field(name).column)  # noqa: E731
+    prep = lambda name, value: opts.get_field(name).get_db_prep_save(value, connection=connection)  # noqa: E731
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(opts.db_table)} SET {column('status_code')} = %s, {column('content_type')} = %s, "
+            f"{column('body')} = %s WHERE {quote(opts.pk.column)} = %s AND {column('status_code')} IS NULL "
+            f"AND {column('created_at')} = %s",
+            [status_code, content_type, prep("body", body), record.pk, prep("created_at", record.created_at)])
+        return cursor.rowcount
 
 
 def idempotency_key_check(*, raw_key: str) -> str:
@@ -139,10 +172,8 @@ class IdempotencyMixin:
                 # Called from inside the view: negotiate the renderer as dispatch will.
                 response = self.finalize_response(self.request, response)
             response.render()
-        return IdempotencyRecord.objects.filter(
-            pk=record.pk, status_code__isnull=True, created_at=record.created_at,
-        ).update(status_code=response.status_code, content_type=response.get("Content-Type", ""),
-                 body=bytes(response.content))
+        return _record_answer(record, status_code=response.status_code, content_type=response.get("Content-Type", ""),
+                              body=bytes(response.content))
 
     def _idempotency_drop(self) -> None:
         record = self._idempotency_record
@@ -161,9 +192,8 @@ class IdempotencyMixin:
             # Outside a transaction the INSERT commits on its own (no BEGIN / COMMIT round trips);
             # inside one (atomic views) a savepoint keeps a duplicate key from breaking it.
             with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
-                self._idempotency_record = IdempotencyRecord.objects.create(
-                    credential=credential, key=key, fingerprint=self._idempotency_fingerprint
-                )
+                self._idempotency_record = _record_reserve(credential=credential, key=key,
+                                                           fingerprint=self._idempotency_fingerprint)
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(credential=credential, key=key).first()
             if existing is None:  # its holder gave it up (a 5xx) between our insert and this read

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from aftersales.models import AfterSalesKind, AfterSalesReasonCode
 from aftersales.serializers import AfterSalesOutput
-from core.api import ID_MAX, datetime_text, money_text
+from core.api import ID_MAX, ConstantChoiceField, datetime_text, money_text
 from core.actors import ActorKind
 from orders.models import Order, OrderLine, OrderType
 from orders.status_map import status_label
@@ -48,7 +48,7 @@ class AddressInput(serializers.Serializer):
 
 class CartInput(serializers.Serializer):
     store = serializers.IntegerField(min_value=1, max_value=ID_MAX)
-    order_type = serializers.ChoiceField(choices=OrderType.choices)
+    order_type = ConstantChoiceField(choices=OrderType.choices)
     lines = CartLineInput(many=True, allow_empty=False, max_length=50)
     coupon_codes = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=5,
                                          default=list)
@@ -321,8 +321,8 @@ class RefundLineInput(serializers.Serializer):
 class RefundRequestInput(serializers.Serializer):
     """``POST orders/{order_no}/refunds``: no lines (or an empty list) asks back the whole order."""
 
-    type = serializers.ChoiceField(choices=AfterSalesKind.choices, default=AfterSalesKind.REFUND)
-    reason_code = serializers.ChoiceField(choices=AfterSalesReasonCode.choices)
+    type = ConstantChoiceField(choices=AfterSalesKind.choices, default=AfterSalesKind.REFUND)
+    reason_code = ConstantChoiceField(choices=AfterSalesReasonCode.choices)
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     lines = RefundLineInput(many=True, required=False, default=list, max_length=100)
 

@@ -24,7 +24,14 @@ from core.errors import Conflict, InvalidInput, NotFound
 from inventory.services import stock_deduct
 from orders.models import Order, OrderType
 from orders.selectors import cart_rows
-from orders.services.creation import DiscountInput, LineInput, business_date_of, day_seq_next, order_create
+from orders.services.creation import (
+    ORDER_TYPES,
+    DiscountInput,
+    LineInput,
+    business_date_of,
+    day_seq_next,
+    order_create,
+)
 from promotions.engine import CartLine, PricingContext, Quote, quote_compute
 from promotions.services import coupon_reserve, flash_sale_limit_reserve
 
@@ -83,7 +90,7 @@ class PricedCart:
 
 
 def cart_check(cart: Cart) -> dict[str, int]:
-    if cart.order_type not in OrderType.values:
+    if cart.order_type not in ORDER_TYPES:
         raise InvalidInput(_("Unknown order type."), code="unknown_order_type")
     if not cart.items:
         raise InvalidInput(_("The cart is empty."), code="empty_cart")
