@@ -113,6 +113,8 @@ def platform_codes_learn(*, brand_id: int, store_id: int, platform: str,
         return 0
     mapped = set(PlatformSkuMapping.objects.filter(brand_id=brand_id, platform=platform, sku_id__in=list(wanted))
                  .filter(Q(store_id=store_id) | Q(store__isnull=True)).values_list("sku_id", flat=True))
+    if mapped >= set(wanted):
+        return 0  # every one is mapped already (the usual case)
     taken = set(PlatformSkuMapping.objects.filter(
         brand_id=brand_id, platform=platform, store_id=store_id,
         platform_sku_id__in=[code for code, _food in wanted.values()]).values_list("platform_sku_id", flat=True))

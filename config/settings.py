@@ -421,6 +421,10 @@ CHANNELS_PULL_MAX_ORDERS = 50
 CHANNELS_INGEST_PAGE_ORDERS = env.int("CHANNELS_INGEST_PAGE_ORDERS", default=25)
 # ... and a page is written at the latest this long after its first order was fetched.
 CHANNELS_INGEST_PAGE_WAIT_SECONDS = env.float("CHANNELS_INGEST_PAGE_WAIT_SECONDS", default=0.1)
+# New orders pushed to one web process for one binding at the same moment are written
+# together, up to this many (a page, as for pulls); each push is answered once its order
+# is stored. 1: one at a time.
+CHANNELS_PUSH_BATCH_MAX = env.int("CHANNELS_PUSH_BATCH_MAX", default=25)
 # Meituan day sequences a pull could not ingest ("missing") are tried again first, at
 # most this many a pull (beside CHANNELS_PULL_MAX_ORDERS for new ones, so orders that
 # never ingest cannot starve the new), and at most ATTEMPTS pulls each; then they are

@@ -6,14 +6,16 @@ See channels/services/__init__.py for the rules.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import NoReturn
 
-from django.db import DataError, IntegrityError, transaction
-from django.utils import timezone
+from django.conf import settings
+from django.db import DataError, IntegrityError, connection, transaction
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from aftersales.models import AfterSalesScope, AfterSalesStatus
@@ -40,7 +42,9 @@ from channels.adapters.base import (
 from channels.models import StoreBinding
 from channels.selectors import order_by_channel_id
 from core.actors import Actor, ActorKind
-from core.errors import TransitionNotAllowed
+from core.errors import InvalidInput, TransitionNotAllowed
+from core.groupcommit import GroupCommit, Submitted
+from core.logging import request_id_var
 from inventory.services import stock_deduct, stock_deduct_in_turn
 from orders.models import Order, OrderAction, OrderFlagKind, OrderReasonCode, OrderStatus
 from orders.models.machines import machine_graph
@@ -588,8 +592,8 @@ def platform_push_handle(*, binding: StoreBinding, event: PushEvent,
         return None
     verified = [binding, *same_credentials]
     if event.kind == PushKind.ORDER_CREATED:
-        return platform_order_ingest(binding=_push_binding(verified=verified, event=event),
-                                     payload=event.order_payload or {})
+        return pushed_order_ingest(binding=_push_binding(verified=verified, event=event),
+                                   payload=event.order_payload or {})
     order = order_by_channel_id(platform=binding.platform, channel_order_id=event.order_id)
     acting = _push_binding(verified=verified, event=event, store_id=order.store_id if order else None)
     result = None
@@ -617,6 +621,60 @@ def platform_push_handle(*, binding: StoreBinding, event: PushEvent,
                                              refund=event.refund, pushed=True)
     result.order = _reread(result.order)
     return result
+
+
+@dataclass(eq=False)
+class _PushedOrder(Submitted):
+    binding: StoreBinding | None = None
+    payload: dict = field(default_factory=dict)
+    request_id: str = field(default_factory=request_id_var.get)
+    language: str | None = field(default_factory=translation.get_language)
+
+
+def pushed_order_ingest(*, binding: StoreBinding, payload: dict) -> IngestResult:
+    """``platform_order_ingest`` of a pushed order, written together with the orders of the
+    same binding pushed to this process at the same moment (``core.groupcommit``: up to
+    ``CHANNELS_PUSH_BATCH_MAX`` as one page, ``platform_orders_ingest_page``). Returns once
+    this order is stored (the push is answered after that, as always). A page that cannot
+    be written whole is written one order at a time, each with its own outcome; on
+    SQLite, inside a transaction or with batching off, one at a time from the start."""
+    if (settings.CHANNELS_PUSH_BATCH_MAX < 2 or connection.vendor != "postgresql"
+            or connection.in_atomic_block):
+        return platform_order_ingest(binding=binding, payload=payload)
+    with _PUSH_COMBINERS_LOCK:
+        combiner = _PUSH_COMBINERS.get(binding.pk)
+        if combiner is None:
+            combiner = _PUSH_COMBINERS[binding.pk] = GroupCommit(
+                _pushed_orders_write, size=lambda: settings.CHANNELS_PUSH_BATCH_MAX)
+    return combiner.submit(_PushedOrder(binding=binding, payload=payload))
+
+
+_PUSH_COMBINERS: dict[int, GroupCommit] = {}
+_PUSH_COMBINERS_LOCK = threading.Lock()
+
+
+def _pushed_orders_write(batch: list[_PushedOrder]) -> None:
+    # Flags are written in the pushing request's language: a page holds one language.
+    if len(batch) > 1 and len({item.language for item in batch}) == 1:
+        try:
+            with translation.override(batch[0].language), transaction.atomic():
+                results = platform_orders_ingest_page(binding=batch[0].binding,
+                                                      payloads=[item.payload for item in batch])
+        except (PageNotWhole, BindingMismatch, PlatformPayloadError, InvalidInput, IntegrityError, DataError):
+            pass  # one at a time below: each push gets its own answer
+        else:
+            for item, result in zip(batch, results, strict=True):
+                item.result = result
+            return
+    for item in batch:
+        token = request_id_var.set(item.request_id)  # its logs under its own request's id
+        try:
+            with translation.override(item.language):
+                item.result = platform_order_ingest(binding=item.binding, payload=item.payload)
+        except Exception as exc:  # noqa: BLE001 - raised in the pushing thread, by its push view
+            item.error = exc
+        finally:
+            request_id_var.reset(token)
 
 
 def _push_binding(*, verified: list[StoreBinding], event: PushEvent, store_id: int | None = None) -> StoreBinding:

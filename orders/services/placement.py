@@ -47,6 +47,7 @@ from django.utils import timezone, translation
 
 from accounts.models import Customer
 from core.errors import DomainError
+from core.groupcommit import GroupCommit
 from core.logging import request_id_var
 from inventory.services import OutOfStock, stock_take_locked, stocks_lock
 from orders.models import Order
@@ -121,6 +122,9 @@ class PlacementRequest:
             raise self.error
         return self.order
 
+    def has_outcome(self) -> bool:
+        return self.order is not None or self.error is not None
+
 
 def placement_submit(*, customer: Customer, cart: Cart, channel: str, now: datetime,
                      on_created: Callable[[Order], None] | None = None) -> Order:
@@ -137,69 +141,25 @@ def _batch_max() -> int:
     return int(settings.ORDER_PLACEMENT_BATCH_MAX)
 
 
-class _Combiner:
-    """Leader/follower group commit for one store: the first placement to
-    arrive while no batch is running leads; the others queue and wait. The
-    leader writes the queue's head as one batch, answers it, and hands the lead
-    to the first placement still queued (which is in the next batch), so no
-    thread writes more than the batch it is in. One per store, so a batch
-    waiting for a lock at one store holds up no other store."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: list[PlacementRequest] = []
-        self._busy = False
-        self.batches = 0  # batches written by this process, and the placements in them
-        self.placements = 0
-
-    def submit(self, request: PlacementRequest) -> Order:
-        with self._lock:
-            self._queue.append(request)
-            lead = not self._busy
-            self._busy = True
-        if not lead:
-            request.wake.wait()
-            lead = not request.finished
-        if lead:
-            self._lead()
-        return request.outcome()
-
-    def _lead(self) -> None:
-        with self._lock:
-            size = max(1, _batch_max())
-            batch, self._queue = self._queue[:size], self._queue[size:]
-            self.batches += 1
-            self.placements += len(batch)
-        try:
-            orders_place_batch(batch)
-        finally:
-            with self._lock:
-                successor = self._queue[0] if self._queue else None
-                if successor is None:
-                    self._busy = False
-            for request in batch:
-                if request.order is None and request.error is None:  # the batch itself was interrupted
-                    request.error = RuntimeError("order placement batch interrupted")
-                request.finished = True
-                request.wake.set()
-            if successor is not None:
-                successor.wake.set()
-
-
-_COMBINERS: dict[int, _Combiner] = {}
+_COMBINERS: dict[int, GroupCommit] = {}
 _COMBINERS_LOCK = threading.Lock()
 
 
-def _combiner_for(store_id: int) -> _Combiner:
+def _combiner_for(store_id: int) -> GroupCommit:
+    """The store's group commit (core.groupcommit): one per store, so a batch waiting for a
+    lock at one store holds up no other store."""
     with _COMBINERS_LOCK:
-        return _COMBINERS.setdefault(store_id, _Combiner())
+        combiner = _COMBINERS.get(store_id)
+        if combiner is None:
+            combiner = _COMBINERS[store_id] = GroupCommit(orders_place_batch, size=_batch_max)
+        return combiner
 
 
 def placement_batch_stats() -> dict:
     """Batches this process has written through the combiners so far (benchmarks, diagnostics)."""
     with _COMBINERS_LOCK:
         combiners = list(_COMBINERS.values())
-    return {"batches": sum(c.batches for c in combiners), "placements": sum(c.placements for c in combiners)}
+    return {"batches": sum(c.batches for c in combiners), "placements": sum(c.items for c in combiners)}
 
 
 def orders_place_batch(requests: list[PlacementRequest]) -> None:
