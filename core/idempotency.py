@@ -17,7 +17,8 @@ not stored (the reservation is dropped), so the retry runs again.
 """
 
 import hashlib
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -69,6 +70,53 @@ def _record_answer(record: IdempotencyRecord, *, status_code: int, content_type:
             f"AND {column('created_at')} = %s",
             [status_code, content_type, prep("body", body), record.pk, prep("created_at", record.created_at)])
         return cursor.rowcount
+
+
+# Answers waiting to be written together (``idempotency_answers_together``); None: write at once.
+_answers_waiting: ContextVar[list | None] = ContextVar("idempotency_answers_waiting", default=None)
+
+
+@contextmanager
+def idempotency_answers_together():
+    """Inside the block, the answers views store with ``idempotency_answer`` are written
+    together when it ends: one UPDATE for all of them instead of one each (a batch of
+    order placements answers many requests in one transaction). Each is still written
+    only where its reservation is still its request's; if one is not (a retry took the
+    key over), ``IdempotencyKeyInProgress`` is raised and the caller's transaction must
+    roll back, as it does when one answer is written alone."""
+    waiting: list = []
+    token = _answers_waiting.set(waiting)
+    try:
+        yield
+    finally:
+        _answers_waiting.reset(token)
+    if waiting:
+        _records_answer_together(waiting)
+
+
+def _records_answer_together(waiting: list[tuple[IdempotencyRecord, int, str, bytes]]) -> None:
+    if connection.vendor != "postgresql":
+        for record, status_code, content_type, body in waiting:
+            if not _record_answer(record, status_code=status_code, content_type=content_type, body=body):
+                raise IdempotencyKeyInProgress(detail={"key": record.key})
+        return
+    opts = IdempotencyRecord._meta
+    quote = connection.ops.quote_name
+    column = lambda name: quote(opts.get_field(name).column)  # noqa: E731
+    rows = ", ".join(["(%s::bigint, %s::integer, %s::text, %s::bytea, %s::timestamptz)"] * len(waiting))
+    params = [value for record, status_code, content_type, body in waiting
+              for value in (record.pk, status_code, content_type, body, record.created_at)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(opts.db_table)} AS r SET {column('status_code')} = v.status_code, "
+            f"{column('content_type')} = v.content_type, {column('body')} = v.body "
+            f"FROM (VALUES {rows}) AS v(id, status_code, content_type, body, created_at) "
+            f"WHERE r.{quote(opts.pk.column)} = v.id AND r.{column('status_code')} IS NULL "
+            f"AND r.{column('created_at')} = v.created_at RETURNING r.{quote(opts.pk.column)}", params)
+        written = {row[0] for row in cursor.fetchall()}
+    for record, *_answer in waiting:
+        if record.pk not in written:
+            raise IdempotencyKeyInProgress(detail={"key": record.key})
 
 
 def idempotency_key_check(*, raw_key: str) -> str:
@@ -154,7 +202,11 @@ class IdempotencyMixin:
         record = self._idempotency_record
         if record is None:
             return
-        if not self._idempotency_write(response) and not self.idempotency_atomic:
+        waiting = _answers_waiting.get()
+        if waiting is not None and not self.idempotency_atomic:  # written with the others of its batch
+            response = self._idempotency_rendered(response)
+            waiting.append((record, response.status_code, response.get("Content-Type", ""), bytes(response.content)))
+        elif not self._idempotency_write(response) and not self.idempotency_atomic:
             # A retry took this key over while we were slow: our change must not commit
             # beside the retry's (two orders for one key). Roll back; the client's next
             # retry gets the retry's answer.
@@ -167,13 +219,17 @@ class IdempotencyMixin:
         record = self._idempotency_record
         if record is None:
             return 0
+        response = self._idempotency_rendered(response)
+        return _record_answer(record, status_code=response.status_code, content_type=response.get("Content-Type", ""),
+                              body=bytes(response.content))
+
+    def _idempotency_rendered(self, response):
         if hasattr(response, "render") and not response.is_rendered:
             if getattr(response, "accepted_renderer", None) is None and hasattr(self, "finalize_response"):
                 # Called from inside the view: negotiate the renderer as dispatch will.
                 response = self.finalize_response(self.request, response)
             response.render()
-        return _record_answer(record, status_code=response.status_code, content_type=response.get("Content-Type", ""),
-                              body=bytes(response.content))
+        return response
 
     def _idempotency_drop(self) -> None:
         record = self._idempotency_record

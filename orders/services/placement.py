@@ -48,6 +48,7 @@ from django.utils import timezone, translation
 from accounts.models import Customer
 from core.errors import DomainError
 from core.groupcommit import GroupCommit
+from core.idempotency import idempotency_answers_together
 from core.logging import request_id_var
 from inventory.services import OutOfStock, stock_take_locked, stocks_lock
 from orders.models import Order
@@ -309,8 +310,9 @@ def _write_in_transaction(candidates, *, day_seqs, limits) -> list[Order]:
     try:
         drafts = [order_draft(day_seq=day_seqs[id(request)], **plan.order_fields) for request, plan in candidates]
         orders = order_drafts_save(drafts=drafts)
-        for (request, _plan), order in zip(candidates, orders):
-            request.created(order)
+        with idempotency_answers_together():  # the hooks' Idempotency-Key answers: one UPDATE
+            for (request, _plan), order in zip(candidates, orders):
+                request.created(order)
         usages = flash_sale_usages_lock(limits=limits)
         stocks = stocks_lock(keys=sorted({(plan.order_fields["store"].pk, sku_id)
                                           for _request, plan in candidates for sku_id in plan.on_order}))
