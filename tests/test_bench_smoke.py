@@ -62,11 +62,14 @@ def test_expiry_cancels_every_expired_order_and_gives_the_stock_back():
 def test_ingest_pulls_every_simulator_order_once_and_keeps_the_ledger():
     # relay and pos_e2e are not run here: they need Redis and real Celery processes
     # (python -m bench relay, python -m bench pos_e2e).
-    result = ingest.main(["--orders", "30", "--repull", "10"])
+    result = ingest.main(["--orders", "30", "--repull", "10", "--pushes", "20", "--push-clients", "4",
+                          "--http-workers", "1", "--http-threads", "4"])
 
     assert result["baseline"]["fetched"] == 30
     assert (result["ingest"]["pulled"], result["ingest"]["created"], result["ingest"]["error_count"]) == (30, 30, 0)
-    assert result["orders_in_db"] == 30
+    assert (result["push"]["pushed"], result["push"]["failure_count"]) == (20, 0)
+    assert (result["push"]["repushed"], result["push"]["repush_failures"]) == (10, 0)
+    assert result["orders_in_db"] == 50  # 30 pulled + 20 pushed; pushed again: none new
     assert result["duplicates"] == []
     assert result["ids_match"] is True
     assert (result["reingested"], result["reingest_created"]) == (10, 0)
