@@ -97,6 +97,10 @@ class PlacementRequest:
     @contextmanager
     def as_submitted(self):
         """Run as the submitting thread would: its language, time zone and request id."""
+        if (translation.get_language() == self.language and timezone.get_current_timezone() == self.time_zone
+                and request_id_var.get() == self.request_id):  # as submitted already (placed alone)
+            yield
+            return
         with ExitStack() as stack:
             stack.enter_context(translation.override(self.language))
             stack.enter_context(timezone.override(self.time_zone))
