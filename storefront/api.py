@@ -42,6 +42,7 @@ from storefront.serializers import (
     PaymentStartOutput,
     QuoteOutput,
     RefundRequestInput,
+    cart_input_plain,
     new_order_answer,
     price_fields_in,
 )
@@ -114,9 +115,11 @@ def _cart_from(request) -> Cart:
     if sent_prices:
         raise InvalidInput(_("Prices are computed by the server; do not send them."),
                            code="price_fields_not_accepted", detail={"fields": sent_prices})
-    data = CartInput(data=request.data)
-    data.is_valid(raise_exception=True)
-    v = data.validated_data
+    v = cart_input_plain(request.data)
+    if v is None:
+        data = CartInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
     address = v.get("address") or {}
     return Cart(
         store_id=v["store"], order_type=v["order_type"],
