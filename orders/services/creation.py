@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import DateTimeField, DecimalField
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
@@ -290,8 +291,18 @@ def _insert_sql(model, objs: list) -> tuple[str, list]:
         [(sql, params)] = compiler.as_sql()
         _INSERT_SQL[key] = sql
         return sql, list(params)
-    return sql, [field.get_db_prep_save(value, connection=connection)
-                 for row in rows for field, value in zip(fields, row, strict=True) if not hasattr(value, "as_sql")]
+    return sql, [_db_value(field, value) for row in rows for field, value in zip(fields, row, strict=True)
+                 if not hasattr(value, "as_sql")]
+
+
+def _db_value(field, value):
+    """``field.get_db_prep_save(value)``; on PostgreSQL a Decimal for a DecimalField and an aware
+    datetime for a DateTimeField come out of it unchanged, so they skip it."""
+    if connection.vendor == "postgresql" and (
+            (type(value) is Decimal and isinstance(field, DecimalField))
+            or (type(value) is datetime and value.tzinfo is not None and isinstance(field, DateTimeField))):
+        return value
+    return field.get_db_prep_save(value, connection=connection)
 
 
 def _draft_insert_one_statement(draft: OrderDraft) -> None:
