@@ -47,7 +47,7 @@ from django.utils import timezone, translation
 
 from accounts.models import Customer
 from core.errors import DomainError
-from core.groupcommit import GroupCommit
+from core.groupcommit import GroupCommit, Submitted
 from core.idempotency import idempotency_answers_together
 from core.logging import request_id_var
 from inventory.services import OutOfStock, stock_take_locked, stocks_lock
@@ -76,8 +76,10 @@ from promotions.services import (
 logger = logging.getLogger(__name__)
 
 
-@dataclass(eq=False)
-class PlacementRequest:
+@dataclass(eq=False, kw_only=True)
+class PlacementRequest(Submitted):
+    """One cart to place; its ``result`` (``order``) or ``error`` is set by the batch."""
+
     customer: Customer
     cart: Cart
     channel: str
@@ -89,10 +91,14 @@ class PlacementRequest:
     time_zone: tzinfo = field(default_factory=timezone.get_current_timezone)
     request_id: str = field(default_factory=request_id_var.get)
     flash_limits: dict[int, int | None] = field(default_factory=dict)  # flash sale id -> per-customer limit
-    order: Order | None = None
-    error: BaseException | None = None
-    finished: bool = False
-    wake: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def order(self) -> Order | None:
+        return self.result
+
+    @order.setter
+    def order(self, order: Order | None) -> None:
+        self.result = order
 
     @contextmanager
     def as_submitted(self):
@@ -121,14 +127,6 @@ class PlacementRequest:
         if self.on_created is not None:
             with self.as_submitted():
                 self.on_created(order)
-
-    def outcome(self) -> Order:
-        if self.error is not None:
-            raise self.error
-        return self.order
-
-    def has_outcome(self) -> bool:
-        return self.order is not None or self.error is not None
 
 
 def placement_submit(*, customer: Customer, cart: Cart, channel: str, now: datetime,
