@@ -7,7 +7,7 @@ it writes the head of the queue (at most ``size`` items) as one batch, gives eve
 item of it its outcome, and hands the lead to the first item still queued, which
 writes the next batch; so no thread writes more than the batch it is in, and every
 caller returns only once its own item has been written (or has failed). Used by
-``orders.services.placement`` and ``channels.services.push_intake``.
+``orders.services.placement`` and ``channels.services.intake.pushed_order_ingest``.
 """
 
 from __future__ import annotations
@@ -84,3 +84,27 @@ class GroupCommit:
                 item.wake.set()
             if successor is not None:
                 successor.wake.set()
+
+
+class GroupCommits:
+    """One ``GroupCommit`` per key (a store, a platform binding), made on first use, all with
+    the same ``write`` and ``size``: work of different keys is never batched together, and a
+    batch waiting for a lock under one key holds up no other key."""
+
+    def __init__(self, write: Callable[[list], None], *, size: int | Callable[[], int]) -> None:
+        self._write = write
+        self._size = size
+        self._lock = threading.Lock()
+        self._by_key: dict[Any, GroupCommit] = {}
+
+    def for_key(self, key: Any) -> GroupCommit:
+        with self._lock:
+            group = self._by_key.get(key)
+            if group is None:
+                group = self._by_key[key] = GroupCommit(self._write, size=self._size)
+            return group
+
+    def all(self) -> dict[Any, GroupCommit]:
+        """Every key's group so far (statistics)."""
+        with self._lock:
+            return dict(self._by_key)

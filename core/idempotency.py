@@ -204,8 +204,7 @@ class IdempotencyMixin:
             return
         waiting = _answers_waiting.get()
         if waiting is not None and not self.idempotency_atomic:  # written with the others of its batch
-            response = self._idempotency_rendered(response)
-            waiting.append((record, response.status_code, response.get("Content-Type", ""), bytes(response.content)))
+            waiting.append((record, *self._idempotency_answer_parts(response)))
         elif not self._idempotency_write(response) and not self.idempotency_atomic:
             # A retry took this key over while we were slow: our change must not commit
             # beside the retry's (two orders for one key). Roll back; the client's next
@@ -219,17 +218,17 @@ class IdempotencyMixin:
         record = self._idempotency_record
         if record is None:
             return 0
-        response = self._idempotency_rendered(response)
-        return _record_answer(record, status_code=response.status_code, content_type=response.get("Content-Type", ""),
-                              body=bytes(response.content))
+        status_code, content_type, body = self._idempotency_answer_parts(response)
+        return _record_answer(record, status_code=status_code, content_type=content_type, body=body)
 
-    def _idempotency_rendered(self, response):
+    def _idempotency_answer_parts(self, response) -> tuple[int, str, bytes]:
+        """The stored form of ``response``: status code, content type, rendered body."""
         if hasattr(response, "render") and not response.is_rendered:
             if getattr(response, "accepted_renderer", None) is None and hasattr(self, "finalize_response"):
                 # Called from inside the view: negotiate the renderer as dispatch will.
                 response = self.finalize_response(self.request, response)
             response.render()
-        return response
+        return response.status_code, response.get("Content-Type", ""), bytes(response.content)
 
     def _idempotency_drop(self) -> None:
         record = self._idempotency_record

@@ -77,7 +77,9 @@ def stock_deduct(
         raise InvalidInput(_("Quantities must be positive."), code="invalid_quantity")
     if not quantities:
         return {}
-    if not allow_shortfall and connection.vendor == "postgresql":
+    if allow_shortfall:
+        return stock_deduct_in_turn(store_id=store_id, deductions=[(reference, quantities)], reason=reason)[0]
+    if connection.vendor == "postgresql":
         if connection.in_atomic_block:  # no savepoint: a refusal leaves the caller's transaction usable
             _deduct_all_or_nothing(store_id=store_id, quantities=quantities, reference=reference, reason=reason)
         else:  # its own transaction, so the undo of a duplicate is atomic too
@@ -88,16 +90,6 @@ def stock_deduct(
     with transaction.atomic():
         stocks = _locked_stocks(store_id=store_id, sku_ids=list(quantities))
         wanted = {sku_id: qty for sku_id, qty in quantities.items() if sku_id in stocks}
-        shortfall: dict[int, int] = {}
-        if allow_shortfall:
-            take = {}
-            for sku_id, qty in wanted.items():
-                available = max(stocks[sku_id].on_hand, 0)
-                if available < qty:
-                    shortfall[sku_id] = qty - available
-                if min(qty, available) > 0:
-                    take[sku_id] = min(qty, available)
-            wanted = take
         changed = _apply_deltas(store_id=store_id, deltas={k: -v for k, v in wanted.items()}, guard=True)
         if changed != len(wanted):
             # Some row did not have enough: say which, and undo the rest.
@@ -111,25 +103,18 @@ def stock_deduct(
             ])
         except IntegrityError:
             raise _already_deducted(reference) from None
-        if shortfall:
-            StockShortfall.objects.bulk_create([
-                StockShortfall(store_id=store_id, sku_id=sku_id, reference=reference, quantity=qty)
-                for sku_id, qty in sorted(shortfall.items())
-            ])
-        changes = [(sku_id, stocks[sku_id].on_hand, stocks[sku_id].on_hand - qty) for sku_id, qty in wanted.items()]
-        # A shortfall means the stock is at zero: make sure the channels know (a no-op when they do).
-        changes += [(sku_id, 1, 0) for sku_id in shortfall if sku_id not in wanted]
-        _stock_flips(store_id=store_id, changes=sorted(changes))
-    return shortfall
+        _stock_flips(store_id=store_id, changes=sorted(
+            (sku_id, stocks[sku_id].on_hand, stocks[sku_id].on_hand - qty) for sku_id, qty in wanted.items()))
+    return {}
 
 
 def stock_deduct_in_turn(*, store_id: int, deductions: list[tuple[str, dict[int, int]]],
                          reason: str = MovementReason.ORDER) -> list[dict[int, int]]:
-    """``stock_deduct(allow_shortfall=True)`` for several references of one store, taken in
-    turn (the first gets what is there first), under one lock of the rows: the same
-    ledger and shortfall rows, and the same answers (per reference: sku id -> missing
-    qty), as one call per reference in that order, in one UPDATE and one INSERT per
-    table. ``deductions``: (reference, sku id -> qty), references not seen before.
+    """``stock_deduct(allow_shortfall=True)`` (which is this with one reference) for several
+    references of one store, taken in turn (the first gets what is there first), under
+    one lock of the rows: the same ledger and shortfall rows, and the same answers (per
+    reference: sku id -> missing qty), as one call per reference in that order, in one
+    UPDATE and one INSERT per table. ``deductions``: (reference, sku id -> qty), references not seen before.
     Joins the caller's transaction (a savepoint); raises having changed nothing."""
     for _reference, quantities in deductions:
         if any(qty <= 0 for qty in quantities.values()):

@@ -6,7 +6,6 @@ See channels/services/__init__.py for the rules.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from channels.adapters.base import (
     BindingMismatch,
     ParsedOrder,
     ParsedRefund,
+    PlatformError,
     PlatformPayloadError,
     PushEvent,
     PushKind,
@@ -43,19 +43,18 @@ from channels.models import StoreBinding
 from channels.selectors import order_by_channel_id
 from core.actors import Actor, ActorKind
 from core.errors import InvalidInput, TransitionNotAllowed
-from core.groupcommit import GroupCommit, Submitted
+from core.groupcommit import GroupCommits, Submitted
 from core.logging import request_id_var
-from inventory.services import stock_deduct, stock_deduct_in_turn
+from inventory.services import stock_deduct_in_turn
 from orders.models import Order, OrderAction, OrderFlagKind, OrderReasonCode, OrderStatus
 from orders.models.machines import machine_graph
-from orders.services import DiscountInput, LineInput, order_create, order_transition
-from orders.services.acceptance import order_auto_accept_if_enabled, orders_auto_accept_if_enabled
+from orders.services import DiscountInput, LineInput, order_transition
+from orders.services.acceptance import orders_auto_accept_if_enabled
 from orders.services.creation import (
     business_date_of,
     day_seq_next_many,
     order_draft,
     order_drafts_save,
-    order_input_check,
 )
 from orders.services.sync import order_flag, order_last_flag
 from orders.status_map import platform_status_to_system
@@ -75,6 +74,11 @@ REFUND_KINDS = [OrderFlagKind.REFUND_REQUESTED, OrderFlagKind.REFUND_REJECTED, O
 
 class PageNotWhole(Exception):
     """A page of pulled payloads holds one to refuse: ingest them one at a time."""
+
+
+# What makes a page (pulled or pushed) be written again one order at a time.
+PAGE_FALLBACK_ERRORS = (PageNotWhole, BindingMismatch, PlatformError, PlatformPayloadError, InvalidInput,
+                        IntegrityError, DataError)
 
 
 @dataclass
@@ -303,19 +307,7 @@ def _plan_flags(*, order: Order, plan: _CreatePlan, shortfall: dict[int, int]) -
 
 def _order_create_from_platform(*, binding: StoreBinding, parsed: ParsedOrder, payload: dict) -> Order:
     """Create, take stock, flag. Runs inside the caller's transaction."""
-    store = binding.store
-    _lines_check(parsed)
-    plan = _create_plan(binding=binding, parsed=parsed, payload=payload,
-                        skus=_skus_of(binding=binding, parsed_orders=[parsed])[0])
-    order = order_create(store=store, **plan.create)
-    order = order_auto_accept_if_enabled(order=order)  # created paid: the store's to handle now
-    shortfall = {}
-    if plan.quantities:
-        shortfall = stock_deduct(store_id=store.pk, quantities=plan.quantities, reference=order.order_no,
-                                 allow_shortfall=True)
-    order = _plan_flags(order=order, plan=plan, shortfall=shortfall)
-    platform_codes_learn(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform, seen=plan.learn)
-    return order
+    return _orders_create_from_platform(binding=binding, parsed_orders=[parsed], payloads=[payload])[0]
 
 
 def platform_orders_ingest_page(*, binding: StoreBinding, payloads: list[dict]) -> list[IngestResult]:
@@ -349,8 +341,10 @@ def platform_orders_ingest_page(*, binding: StoreBinding, payloads: list[dict]) 
     places = list(new.values())
     created = _orders_create_from_platform(binding=binding, parsed_orders=[parsed_all[i] for i in places],
                                            payloads=[payloads[i] for i in places])
-    for index, result in zip(places, created, strict=True):
-        results[index] = result
+    for index, order in zip(places, created, strict=True):
+        # Fresh: written in this transaction, nobody else can have changed it.
+        results[index] = IngestResult(order=order, created=True,
+                                      applied=_apply_platform_state(order=order, parsed=parsed_all[index], fresh=True))
     for index, payload in enumerate(payloads):
         if results[index] is None:
             results[index] = platform_order_ingest(binding=binding, payload=payload)
@@ -358,8 +352,11 @@ def platform_orders_ingest_page(*, binding: StoreBinding, payloads: list[dict]) 
 
 
 def _orders_create_from_platform(*, binding: StoreBinding, parsed_orders: list[ParsedOrder],
-                                 payloads: list[dict]) -> list[IngestResult]:
-    """New platform orders of one binding written together (``platform_orders_ingest_page``)."""
+                                 payloads: list[dict]) -> list[Order]:
+    """New platform orders of one binding, written together: created (paid), auto-accepted
+    where the store does, stock taken in turn, flagged, their platform codes learnt. Runs
+    inside the caller's transaction: an order refused by ``order_draft`` rolls back the
+    day numbers drawn with it, so bad input leaves no gap."""
     if not parsed_orders:
         return []
     store = binding.store
@@ -371,10 +368,6 @@ def _orders_create_from_platform(*, binding: StoreBinding, parsed_orders: list[P
     now = timezone.now()
     for plan in plans:
         plan.create["placed_at"] = plan.create["placed_at"] or now
-    for plan in plans:  # checked before numbers are drawn, as order_create does
-        order_input_check(channel=plan.create["channel"], order_type=plan.create["order_type"],
-                          lines=plan.create["lines"], discounts=plan.create["discounts"],
-                          delivery_fee=plan.create["delivery_fee"])
     by_date: dict = defaultdict(list)
     for index, plan in enumerate(plans):
         by_date[business_date_of(plan.create["placed_at"])].append(index)
@@ -391,9 +384,7 @@ def _orders_create_from_platform(*, binding: StoreBinding, parsed_orders: list[P
               for order, plan, shortfall in zip(orders, plans, shortfalls, strict=True)]
     platform_codes_learn(brand_id=store.brand_id, store_id=store.pk, platform=binding.platform,
                          seen=[seen for plan in plans for seen in plan.learn])
-    return [IngestResult(order=order, created=True,
-                         applied=_apply_platform_state(order=order, parsed=plan.parsed, fresh=True))
-            for order, plan in zip(orders, plans, strict=True)]
+    return orders
 
 
 # --- Applying the platform's state to a known order (forward only) ------------------------
@@ -641,16 +632,7 @@ def pushed_order_ingest(*, binding: StoreBinding, payload: dict) -> IngestResult
     if (settings.CHANNELS_PUSH_BATCH_MAX < 2 or connection.vendor != "postgresql"
             or connection.in_atomic_block):
         return platform_order_ingest(binding=binding, payload=payload)
-    with _PUSH_COMBINERS_LOCK:
-        combiner = _PUSH_COMBINERS.get(binding.pk)
-        if combiner is None:
-            combiner = _PUSH_COMBINERS[binding.pk] = GroupCommit(
-                _pushed_orders_write, size=lambda: settings.CHANNELS_PUSH_BATCH_MAX)
-    return combiner.submit(_PushedOrder(binding=binding, payload=payload))
-
-
-_PUSH_COMBINERS: dict[int, GroupCommit] = {}
-_PUSH_COMBINERS_LOCK = threading.Lock()
+    return _PUSH_COMBINERS.for_key(binding.pk).submit(_PushedOrder(binding=binding, payload=payload))
 
 
 def _pushed_orders_write(batch: list[_PushedOrder]) -> None:
@@ -660,7 +642,7 @@ def _pushed_orders_write(batch: list[_PushedOrder]) -> None:
             with translation.override(batch[0].language), transaction.atomic():
                 results = platform_orders_ingest_page(binding=batch[0].binding,
                                                       payloads=[item.payload for item in batch])
-        except (PageNotWhole, BindingMismatch, PlatformPayloadError, InvalidInput, IntegrityError, DataError):
+        except PAGE_FALLBACK_ERRORS:
             pass  # one at a time below: each push gets its own answer
         else:
             for item, result in zip(batch, results, strict=True):
@@ -675,6 +657,9 @@ def _pushed_orders_write(batch: list[_PushedOrder]) -> None:
             item.error = exc
         finally:
             request_id_var.reset(token)
+
+
+_PUSH_COMBINERS = GroupCommits(_pushed_orders_write, size=lambda: settings.CHANNELS_PUSH_BATCH_MAX)
 
 
 def _push_binding(*, verified: list[StoreBinding], event: PushEvent, store_id: int | None = None) -> StoreBinding:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -21,7 +21,12 @@ from channels.adapters.base import (
     PulledOrder,
 )
 from channels.models import StoreBinding, UnreadablePlatformOrder
-from channels.services.intake import PageNotWhole, PullResult, platform_order_ingest, platform_orders_ingest_page
+from channels.services.intake import (
+    PAGE_FALLBACK_ERRORS,
+    PullResult,
+    platform_order_ingest,
+    platform_orders_ingest_page,
+)
 from channels.services.walk import WalkAhead
 from core.actors import Actor
 from core.errors import InvalidInput
@@ -157,8 +162,7 @@ def _page_ingest(*, binding: StoreBinding, adapter: PlatformAdapter, state: dict
                 after = _state_after(adapter, binding=binding, state=after, pulled=pulled, done=True)
             StoreBinding.objects.filter(pk=binding.pk, pull_lease_token=token).update(
                 pull_state=after, pull_lease_until=_lease_end())
-    except (PageNotWhole, BindingMismatch, PlatformError, PlatformPayloadError, InvalidInput, IntegrityError,
-            DataError) as exc:
+    except PAGE_FALLBACK_ERRORS as exc:
         logger.info("a page of pulled orders is written one at a time",
                     extra={"binding": binding.pk, "orders": len(page), "error": f"{type(exc).__name__}: {exc}"[:200]})
         for pulled in page:

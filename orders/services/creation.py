@@ -144,14 +144,6 @@ def _order_input_check(*, order_type: str, channel: str, lines: list[LineInput])
         raise InvalidInput(_("An order needs at least one line."), code="empty_order")
 
 
-def order_input_check(*, order_type: str, channel: str, lines: list[LineInput],
-                      discounts: list[DiscountInput] | None = None, delivery_fee: Decimal = ZERO) -> None:
-    """What ``order_draft`` refuses (``InvalidInput``), checked by callers before they draw
-    day numbers, so bad input leaves no gap."""
-    _order_input_check(order_type=order_type, channel=channel, lines=lines)
-    _order_amounts(lines=lines, discounts=discounts or [], delivery_fee=delivery_fee)
-
-
 def order_draft(
     *,
     store: Store,
@@ -383,8 +375,9 @@ def order_create(*, store: Store, channel: str, order_type: str, lines: list[Lin
     own ``atomic()`` (the platform intake does).
     """
     # Checked before a number is drawn, so bad input leaves no gap.
-    order_input_check(order_type=order_type, channel=channel, lines=lines, discounts=fields.get("discounts"),
-                      delivery_fee=fields.get("delivery_fee", ZERO))
+    _order_input_check(order_type=order_type, channel=channel, lines=lines)
+    _order_amounts(lines=lines, discounts=fields.get("discounts") or [],
+                   delivery_fee=fields.get("delivery_fee", ZERO))
     fields["placed_at"] = fields.get("placed_at") or timezone.now()
     with transaction.atomic(savepoint=False):
         if day_seq is None:

@@ -34,7 +34,6 @@ numbers the batch drew are then gaps, like any failed placement's.
 """
 
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
@@ -47,7 +46,7 @@ from django.utils import timezone, translation
 
 from accounts.models import Customer
 from core.errors import DomainError
-from core.groupcommit import GroupCommit, Submitted
+from core.groupcommit import GroupCommits, Submitted
 from core.idempotency import idempotency_answers_together
 from core.logging import request_id_var
 from inventory.services import OutOfStock, stock_take_locked, stocks_lock
@@ -137,31 +136,16 @@ def placement_submit(*, customer: Customer, cart: Cart, channel: str, now: datet
     if _batch_max() < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
         request.place_alone()
         return request.outcome()
-    return _combiner_for(cart.store_id).submit(request)
+    return _COMBINERS.for_key(cart.store_id).submit(request)
 
 
 def _batch_max() -> int:
     return int(settings.ORDER_PLACEMENT_BATCH_MAX)
 
 
-_COMBINERS: dict[int, GroupCommit] = {}
-_COMBINERS_LOCK = threading.Lock()
-
-
-def _combiner_for(store_id: int) -> GroupCommit:
-    """The store's group commit (core.groupcommit): one per store, so a batch waiting for a
-    lock at one store holds up no other store."""
-    with _COMBINERS_LOCK:
-        combiner = _COMBINERS.get(store_id)
-        if combiner is None:
-            combiner = _COMBINERS[store_id] = GroupCommit(orders_place_batch, size=_batch_max)
-        return combiner
-
-
 def placement_batch_stats() -> dict:
     """Batches this process has written through the combiners so far (benchmarks, diagnostics)."""
-    with _COMBINERS_LOCK:
-        combiners = list(_COMBINERS.values())
+    combiners = _COMBINERS.all().values()
     return {"batches": sum(c.batches for c in combiners), "placements": sum(c.items for c in combiners)}
 
 
@@ -369,3 +353,8 @@ def _admit(planned, *, usages, limits, stocks) -> list[tuple[PlacementRequest, P
                 left[(store_id, sku_id)] -= qty
         admitted.append((request, plan))
     return admitted
+
+
+# One group commit per store (core.groupcommit): a batch waiting for a lock at one store
+# holds up no other store.
+_COMBINERS = GroupCommits(lambda batch: orders_place_batch(batch), size=_batch_max)  # looked up at each batch

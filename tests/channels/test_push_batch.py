@@ -69,7 +69,7 @@ def _push_together(binding, payloads, *, first_write_seconds=0.4):
 
 
 def test_concurrent_pushes_are_written_as_one_page_each_answered_with_its_order(shop):
-    combiners_before = set(intake._PUSH_COMBINERS)
+    combiners_before = set(intake._PUSH_COMBINERS.all())
     payloads = [_payload(shop, number) for number in range(1, 7)]
 
     outcomes = _push_together(shop["meituan"], payloads)
@@ -77,7 +77,7 @@ def test_concurrent_pushes_are_written_as_one_page_each_answered_with_its_order(
     assert [(o.created, o.order.channel_order_id) for o in outcomes] == [
         (True, str(27900000000500 + number)) for number in range(1, 7)]
     assert shop["meituan"].pk not in combiners_before
-    combiner = intake._PUSH_COMBINERS[shop["meituan"].pk]
+    combiner = intake._PUSH_COMBINERS.all()[shop["meituan"].pk]
     assert (combiner.batches, combiner.items) == (2, 6)  # the slow first alone, then the other five together
     assert Order.objects.filter(channel="meituan").count() == 6
     assert StockMovement.objects.filter(reason="order").count() == 6
@@ -110,9 +110,9 @@ def test_the_same_order_pushed_twice_at_once_is_stored_once(shop):
 
 def test_with_batching_off_each_push_is_written_alone(shop, settings):
     settings.CHANNELS_PUSH_BATCH_MAX = 1
-    before = {pk: c.items for pk, c in intake._PUSH_COMBINERS.items()}
+    before = {pk: c.items for pk, c in intake._PUSH_COMBINERS.all().items()}
 
     result = pushed_order_ingest(binding=shop["meituan"], payload=_payload(shop, 31))
 
     assert result.created is True
-    assert {pk: c.items for pk, c in intake._PUSH_COMBINERS.items()} == before
+    assert {pk: c.items for pk, c in intake._PUSH_COMBINERS.all().items()} == before
