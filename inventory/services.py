@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.services import store_skus_stock_changed
 from core.errors import Conflict, InvalidInput
+from core.sqlinsert import insert_rows
 from inventory.models import MovementReason, Stock, StockMovement, StockShortfall
 
 
@@ -197,7 +198,7 @@ def stock_take_locked(*, stocks: dict[tuple[int, int], Stock], takes: list[tuple
             stocks[(store_id, sku_id)].on_hand += delta
             changes.append((sku_id, before, before + delta))
         _stock_flips(store_id=store_id, changes=changes)
-    StockMovement.objects.bulk_create(movements)
+    insert_rows(StockMovement, movements)
 
 
 def _already_deducted(reference: str) -> Conflict:

@@ -8,15 +8,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, DecimalField
 from django.db.models.expressions import RawSQL
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Store
 from core.actors import Actor
 from core.errors import InvalidInput
+from core.nativesql import native_binding, native_cursor
+from core.sqlinsert import insert_rows, insert_statement
 from orders.fulfilment.registry import fulfilment_record_created
 from orders.models import (
     Channel,
@@ -240,61 +240,28 @@ def order_drafts_save(*, drafts: list[OrderDraft]) -> list[Order]:
 
 
 def _drafts_bulk_insert(drafts: list[OrderDraft]) -> None:
-    if connection.features.can_return_rows_from_bulk_insert:
-        Order.objects.bulk_create([draft.order for draft in drafts])
+    """The orders in one INSERT, then their lines, discounts and events one INSERT per table
+    (each compiled once per shape on PostgreSQL: core.sqlinsert)."""
+    orders = [draft.order for draft in drafts]
+    if native_binding() or connection.features.can_return_rows_from_bulk_insert:
+        insert_rows(Order, orders)
     else:  # SQLite before 3.35 gives no ids back from a multi-row INSERT
-        for draft in drafts:
-            draft.order.save(force_insert=True)
+        for order in orders:
+            order.save(force_insert=True)
     lines, discounts, events = [], [], []
-    for draft in drafts:  # bulk_create set the ids: give them to the children
+    for draft in drafts:  # the orders have their ids: give them to the children
         for child in (*draft.lines, *draft.discounts, draft.event):
             child.order = draft.order
         lines += draft.lines
         discounts += draft.discounts
         events.append(draft.event)
-    OrderLine.objects.bulk_create(lines)
-    if discounts:
-        OrderDiscount.objects.bulk_create(discounts)
-    OrderEvent.objects.bulk_create(events)
+    insert_rows(OrderLine, lines)
+    insert_rows(OrderDiscount, discounts)
+    insert_rows(OrderEvent, events)
 
 
 # The order's id inside the one statement: the rows of its children refer to it so.
 _NEW_ORDER_ID = RawSQL("SELECT id FROM new_order", ())
-
-
-# INSERT statements already compiled, by (model, which values of each row are SQL expressions).
-_INSERT_SQL: dict[tuple, str] = {}
-
-
-def _insert_sql(model, objs: list) -> tuple[str, list]:
-    """Django's own INSERT of ``objs`` (as bulk_create writes them: every concrete field
-    but the id, ``pre_save`` applied, values prepared by ``get_db_prep_save``) with
-    ``RETURNING id``. Compiled once per model, row count and expression columns: after
-    that only the values are prepared, as Django's compiler prepares them."""
-    fields = [field for field in model._meta.concrete_fields if not field.generated and field is not model._meta.pk]
-    rows = [[field.pre_save(obj, True) for field in fields] for obj in objs]
-    key = (model, tuple(tuple(hasattr(value, "as_sql") for value in row) for row in rows))
-    sql = _INSERT_SQL.get(key)
-    if sql is None:
-        query = InsertQuery(model)
-        query.insert_values(fields, objs)
-        compiler = query.get_compiler(connection=connection)
-        compiler.returning_fields = [model._meta.pk]
-        [(sql, params)] = compiler.as_sql()
-        _INSERT_SQL[key] = sql
-        return sql, list(params)
-    return sql, [_db_value(field, value) for row in rows for field, value in zip(fields, row, strict=True)
-                 if not hasattr(value, "as_sql")]
-
-
-def _db_value(field, value):
-    """``field.get_db_prep_save(value)``; on PostgreSQL a Decimal for a DecimalField and an aware
-    datetime for a DateTimeField come out of it unchanged, so they skip it."""
-    if connection.vendor == "postgresql" and (
-            (type(value) is Decimal and isinstance(field, DecimalField))
-            or (type(value) is datetime and value.tzinfo is not None and isinstance(field, DateTimeField))):
-        return value
-    return field.get_db_prep_save(value, connection=connection)
 
 
 def _draft_insert_one_statement(draft: OrderDraft) -> None:
@@ -312,10 +279,10 @@ def _draft_insert_one_statement(draft: OrderDraft) -> None:
                               ("new_discounts", OrderDiscount, draft.discounts),
                               ("new_event", OrderEvent, [draft.event])):
         if objs:
-            sql, values = _insert_sql(model, objs)
+            sql, values = insert_statement(model, objs)
             parts.append(f"{name} AS ({sql})")
             params += values
-    with connection.cursor() as cursor:
+    with native_cursor() as cursor:
         cursor.execute(
             f"WITH {', '.join(parts)} SELECT (SELECT id FROM new_order), "
             f"ARRAY(SELECT id FROM new_lines ORDER BY id), "

@@ -16,7 +16,8 @@ from psycopg.types.json import Jsonb
 
 from core.actors import Actor
 from orders.models import Order, OrderDiscount, OrderEvent, OrderLine
-from orders.services.creation import DiscountInput, LineInput, _insert_sql, order_create, order_draft
+from core.sqlinsert import insert_statement
+from orders.services.creation import DiscountInput, LineInput, order_create, order_draft
 from tests.factories import StoreFactory
 
 pytestmark = pytest.mark.postgres_only
@@ -62,8 +63,8 @@ def test_the_cached_statement_and_values_are_what_django_sends():
         child.order_id = expression
     with mock.patch("django.utils.timezone.now", return_value=FIXED):
         for model, objs in ((Order, [draft.order]), (OrderLine, draft.lines), (OrderEvent, [draft.event])):
-            first = _comparable(_insert_sql(model, objs))  # compiled (or from the cache of an earlier test)
-            again = _comparable(_insert_sql(model, objs))  # from the cache
+            first = _comparable(insert_statement(model, objs))  # compiled (or from the cache of an earlier test)
+            again = _comparable(insert_statement(model, objs))  # from the cache
             assert again == first == _comparable(_django_insert(model, objs)), model.__name__
 
 

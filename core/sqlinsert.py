@@ -1,0 +1,136 @@
+"""Django's own multi-row INSERT, compiled once per shape: for the hot write paths.
+
+``bulk_create`` compiles its INSERT on every call, and ``get_db_prep_save`` prepares
+each value through the connection proxy: for a batch of 16 orders (51 columns) that
+was more CPU than sending it (docs/benchmarks.md). Here the statement Django's
+compiler writes for ``objs`` (every concrete field but the id, ``pre_save`` applied,
+``RETURNING id``) is kept per model, row count and expression columns; after that only
+the values are prepared, as Django prepares them, one per row and field (multi-row
+VALUES) or one list per field (Django's UNNEST form). The values that Django's
+PostgreSQL backend hands on unchanged (text, booleans, decimals, dates, aware
+datetimes, integer keys, None for those fields) skip the call.
+tests/core/test_sqlinsert.py holds statements and values equal to Django's.
+
+``insert_rows(model, objs)`` is ``model.objects.bulk_create(objs)`` for models without
+signals on create: the ids are set on the objects in the order given (the ids of a
+multi-row INSERT rise in its VALUES order, which is what bulk_create relies on too).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import (
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    IntegerField,
+    PositiveBigIntegerField,
+    PositiveIntegerField,
+    PositiveSmallIntegerField,
+    SmallAutoField,
+    SmallIntegerField,
+    TextField,
+)
+from django.db.models.sql import InsertQuery
+
+from core.nativesql import native_binding, native_cursor
+
+# Field classes (exactly these, not subclasses) whose get_db_prep_save on PostgreSQL returns
+# a value of these types, and None, as it is.
+_UNCHANGED = {CharField: (str,), TextField: (str,), BooleanField: (bool,), DecimalField: (Decimal,),
+              DateField: (date,)}
+_INTEGERS = {IntegerField, PositiveIntegerField, SmallIntegerField, BigIntegerField, PositiveSmallIntegerField,
+             PositiveBigIntegerField}
+_AUTO = {AutoField, BigAutoField, SmallAutoField}
+
+
+def _preparer(field):
+    """``field.get_db_prep_save(value, connection=conn)`` as a function of (value, conn)."""
+    cls = type(field)
+    if cls.__name__ == "FSMField" and cls.__module__ == "django_fsm":  # a CharField for its values
+        cls = CharField
+    if field.is_relation and type(field.target_field) in _AUTO:
+        return lambda value, conn: value if value is None or type(value) is int else field.get_db_prep_save(
+            value, connection=conn)
+    if cls is DateTimeField:
+        return lambda value, conn: value if value is None or (
+            type(value) is datetime and value.tzinfo is not None) else field.get_db_prep_save(value, connection=conn)
+    if cls in _INTEGERS:
+        internal = field.get_internal_type()
+
+        def prepare(value, conn):
+            if value is None:
+                return None
+            if type(value) is int:  # what IntegerField.get_db_prep_value ends with
+                return conn.ops.adapt_integerfield_value(value, internal)
+            return field.get_db_prep_save(value, connection=conn)
+
+        return prepare
+    kinds = _UNCHANGED.get(cls)
+    if kinds is not None:
+        return lambda value, conn: value if value is None or type(value) in kinds else field.get_db_prep_save(
+            value, connection=conn)
+    return lambda value, conn: field.get_db_prep_save(value, connection=conn)
+
+
+# model -> (fields in INSERT order, their preparers)
+_FIELDS: dict[type, tuple[list, list]] = {}
+# (model, which values of each row are SQL expressions) -> (statement, UNNEST form?)
+_STATEMENTS: dict[tuple, tuple[str, bool]] = {}
+
+
+def _model_fields(model) -> tuple[list, list]:
+    known = _FIELDS.get(model)
+    if known is None:
+        fields = [f for f in model._meta.concrete_fields if not f.generated and f is not model._meta.pk]
+        known = _FIELDS[model] = (fields, [_preparer(f) for f in fields])
+    return known
+
+
+def insert_statement(model, objs: list) -> tuple[str, list]:
+    """The INSERT ... RETURNING id that ``bulk_create(objs)`` sends on the default database, and
+    its parameters (PostgreSQL: the short cuts of the values are its backend's). ``pre_save`` is applied to the objects (auto_now fields are set), as by bulk_create."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    fields, preparers = _model_fields(model)
+    rows = [[field.pre_save(obj, True) for field in fields] for obj in objs]
+    key = (model, tuple(tuple(hasattr(value, "as_sql") for value in row) for row in rows))
+    known = _STATEMENTS.get(key)
+    if known is None:
+        query = InsertQuery(model)
+        query.insert_values(fields, objs)
+        compiler = query.get_compiler(connection=conn)
+        compiler.returning_fields = [model._meta.pk]
+        [(sql, params)] = compiler.as_sql()
+        _STATEMENTS[key] = (sql, " SELECT * FROM UNNEST(" in sql)
+        return sql, list(params)
+    sql, unnest = known
+    if unnest:  # no expressions in an UNNEST: one list of prepared values per field
+        return sql, [[prepare(row[i], conn) for row in rows] for i, prepare in enumerate(preparers)]
+    return sql, [prepare(value, conn) for row in rows for prepare, value in zip(preparers, row, strict=True)
+                 if not hasattr(value, "as_sql")]
+
+
+def insert_rows(model, objs: list) -> None:
+    """``model.objects.bulk_create(objs)``: one INSERT compiled once per shape on PostgreSQL
+    with server-side binding, Django's bulk_create elsewhere."""
+    if not objs:
+        return
+    if not native_binding() or any(obj.pk is not None for obj in objs):
+        model.objects.bulk_create(objs)
+        return
+    sql, params = insert_statement(model, objs)
+    with native_cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    alias = connections[DEFAULT_DB_ALIAS].alias
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, alias
