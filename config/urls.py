@@ -10,6 +10,9 @@ from core.health import health_view
 from core.views import ping_view
 
 urlpatterns = [
+    # The busiest paths first (Django tries the patterns in order): customer orders, the POS.
+    path("api/v1/", include("storefront.urls")),
+    path("api/pos/v1/", include("pos.urls")),
     # The back-office is the start page for now; browsers ask every site for /favicon.ico.
     path("", RedirectView.as_view(pattern_name="workspace:home", permanent=False), name="home"),
     path("workspace/", include("backoffice.workspace_urls")),
@@ -21,8 +24,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("backoffice/", include("backoffice.urls")),
     path("api/backoffice/v1/", include("backoffice.api_urls")),
-    path("api/v1/", include("storefront.urls")),
-    path("api/pos/v1/", include("pos.urls")),
     path("channels/", include("channels.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -121,23 +121,34 @@ class JoinedRead:
             rows = cursor.fetchall()
         return [self._instance(row) for row in rows]
 
+    @cached_property
+    def _layout(self) -> tuple[list[tuple], list[tuple]]:
+        """Built once: the columns that have converters (index, expression, functions), and per
+        model its slice of the row, its field names and where its id is."""
+        converting = [(i, expression, functions) for i, (expression, functions) in enumerate(self._converters)
+                      if functions]
+        models, start = [], 0
+        for model in self.models:
+            attnames = [f.attname for f in model._meta.concrete_fields]
+            models.append((model, start, start + len(attnames), attnames, attnames.index(model._meta.pk.attname)))
+            start += len(attnames)
+        return converting, models
+
     def _instance(self, row) -> Model:
-        extras = row[len(self._converters):]
-        row = row[:len(self._converters)]
-        values = []
-        for (expression, functions), value in zip(self._converters, row, strict=True):
+        converting, models = self._layout
+        width = len(self._converters)
+        extras = row[width:]
+        values = list(row[:width])
+        for i, expression, functions in converting:
+            value = values[i]
             for function in functions:
                 value = function(value, expression, connection)
-            values.append(value)
+            values[i] = value
         instances: dict[type[Model], Model | None] = {}
-        start = 0
-        for model in self.models:
-            fields = model._meta.concrete_fields
-            chunk = values[start:start + len(fields)]
-            start += len(fields)
-            pk = chunk[[f.attname for f in fields].index(model._meta.pk.attname)]
-            instances[model] = None if pk is None else model.from_db(connection.alias, [f.attname for f in fields],
-                                                                     chunk)
+        alias = connection.alias
+        for model, start, end, attnames, pk_index in models:
+            chunk = values[start:end]
+            instances[model] = None if chunk[pk_index] is None else model.from_db(alias, attnames, chunk)
         for join in self.joins:
             owner = instances[join.owner]
             if owner is not None:

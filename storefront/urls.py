@@ -4,11 +4,11 @@ from storefront import api
 from storefront.oms_callback import OmsCallbackApi
 
 urlpatterns = [
+    path("orders", api.OrderListCreateApi.as_view(), name="customer-orders"),  # the busiest first
     path("auth/code", api.LoginCodeApi.as_view(), name="customer-login-code"),
     path("auth/token", api.TokenApi.as_view(), name="customer-token"),
     path("stores/<int:store_id>/menu", api.MenuApi.as_view(), name="customer-menu"),
     path("orders/quote", api.QuoteApi.as_view(), name="customer-order-quote"),
-    path("orders", api.OrderListCreateApi.as_view(), name="customer-orders"),
     path("orders/<str:order_no>", api.OrderDetailApi.as_view(), name="customer-order-detail"),
     path("orders/<str:order_no>/pay", api.OrderPayApi.as_view(), name="customer-order-pay"),
     path("orders/<str:order_no>/cancel", api.OrderCancelApi.as_view(), name="customer-order-cancel"),

@@ -230,3 +230,34 @@ def test_deploy_check_warns_while_credentials_are_the_simulators(settings):
     settings.PAYMENT_PROVIDERS = {"wxpay": {**settings.PAYMENT_PROVIDERS["wxpay"], "api_key": "live-key"}}
     settings.OMS = {**settings.OMS, "app_secret": "live-secret"}
     assert ours() == []
+
+
+@pytest.mark.parametrize("accept", [None, "", "*/*", "application/json", "application/json; indent=4", "text/html",
+                                    "text/html, */*;q=0.1", "application/*", "image/png"])
+@pytest.mark.parametrize("query", ["", "?format=json", "?format=xml"])
+def test_json_first_negotiation_picks_what_drf_picks(rf, accept, query):
+    """The short cut answers only where DRF's full negotiation gives the same renderer and
+    media type; everything else (a 406 included) is DRF's own answer."""
+    from django.http import Http404
+    from rest_framework.exceptions import NotAcceptable
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+    from rest_framework.request import Request
+
+    from core.negotiation import JSONFirstNegotiation
+
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    for renderers in ([JSONRenderer()], [JSONRenderer(), BrowsableAPIRenderer()], [BrowsableAPIRenderer(),
+                                                                                  JSONRenderer()]):
+        request = Request(rf.get(f"/api/v1/orders{query}", **headers))
+        outcomes = []
+        for negotiation in (JSONFirstNegotiation(), DefaultContentNegotiation()):
+            try:
+                renderer, media_type = negotiation.select_renderer(request, renderers)
+                outcomes.append((type(renderer).__name__, media_type))
+            except NotAcceptable:
+                outcomes.append("406")
+            except Http404:  # an unknown ?format=
+                outcomes.append("404")
+        assert outcomes[0] == outcomes[1], (accept, query, [type(r).__name__ for r in renderers])
+    assert settings.REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] == "core.negotiation.JSONFirstNegotiation"
