@@ -330,6 +330,10 @@ JSON_MAX_DEPTH = 32
 
 # --- Idempotency ------------------------------------------------------------
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=48)
+# Customer token reads and Idempotency-Key reservations (outside a transaction) of requests
+# arriving together in one web process are one statement each, up to this many
+# (core.groupcommit; PostgreSQL only). 1 turns the grouping off.
+REQUEST_GROUP_MAX = env.int("REQUEST_GROUP_MAX", default=64)
 
 # --- Order placement -------------------------------------------------------
 # Own-channel placements arriving together in one web process are written in

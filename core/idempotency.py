@@ -19,6 +19,7 @@ not stored (the reservation is dropped), so the retry runs again.
 import hashlib
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,7 +28,9 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from core.errors import IdempotencyKeyInProgress, IdempotencyKeyInvalid, IdempotencyKeyReused
+from core.groupcommit import GroupCommit, Submitted
 from core.models import IdempotencyRecord
+from core.nativesql import native_cursor
 
 HEADER = "Idempotency-Key"
 # A reservation this old without an answer belongs to a request that died.
@@ -41,8 +44,13 @@ class _Replay(Exception):
 
 def _record_reserve(*, credential: str, key: str, fingerprint: str) -> IdempotencyRecord:
     """The reservation: one INSERT of a record without an answer (the statement the ORM's
-    ``create`` sends, written once here: this runs on every POST with a key)."""
+    ``create`` sends, written once here: this runs on every POST with a key). Raises
+    IntegrityError if the key is taken. In autocommit on PostgreSQL, the reservations of
+    requests arriving together in this process are one INSERT (``_RESERVATIONS``)."""
     record = IdempotencyRecord(credential=credential, key=key, fingerprint=fingerprint, created_at=timezone.now())
+    if (connection.vendor == "postgresql" and not connection.in_atomic_block
+            and int(settings.REQUEST_GROUP_MAX) > 1):
+        return _RESERVATIONS.submit(_Reservation(record=record))
     opts = IdempotencyRecord._meta
     names = ("credential", "key", "fingerprint", "content_type", "body", "created_at")
     quote = connection.ops.quote_name
@@ -54,6 +62,43 @@ def _record_reserve(*, credential: str, key: str, fingerprint: str) -> Idempoten
         record.pk = cursor.fetchone()[0]
     record._state.adding, record._state.db = False, connection.alias
     return record
+
+
+@dataclass(eq=False, kw_only=True)
+class _Reservation(Submitted):
+    record: IdempotencyRecord  # to insert; the result once it is
+
+
+def _reservations_write(batch: list[_Reservation]) -> None:
+    """The reservations of ``batch`` in one INSERT (autocommit: each is committed when its
+    request goes on, as one INSERT alone is); a key taken already, or twice in the batch,
+    gets IntegrityError, which the request handles as when its own INSERT meets the key."""
+    opts = IdempotencyRecord._meta
+    names = ("credential", "key", "fingerprint", "content_type", "body", "created_at")
+    types = ("text", "text", "text", "text", "bytea", "timestamptz")
+    quote = connection.ops.quote_name
+    columns = [[opts.get_field(name).get_db_prep_save(getattr(item.record, name), connection=connection)
+                for item in batch] for name in names]
+    with native_cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(opts.get_field(name).column) for name in names)}) "
+            f"SELECT * FROM UNNEST({', '.join(f'%s::{kind}[]' for kind in types)}) ON CONFLICT DO NOTHING "
+            f"RETURNING {quote(opts.pk.column)}, {quote(opts.get_field('credential').column)}, "
+            f"{quote(opts.get_field('key').column)}", columns)
+        reserved = {(credential, key): pk for pk, credential, key in cursor.fetchall()}
+    for item in batch:
+        pk = reserved.pop((item.record.credential, item.record.key), None)
+        if pk is None:
+            item.error = IntegrityError("duplicate key value violates unique constraint "
+                                        "idempotency_unique_credential_key")
+            continue
+        item.record.pk = pk
+        item.record._state.adding, item.record._state.db = False, connection.alias
+        item.result = item.record
+
+
+# Reservations arriving together in this process (core.groupcommit): one INSERT for them.
+_RESERVATIONS = GroupCommit(_reservations_write, size=lambda: int(settings.REQUEST_GROUP_MAX))
 
 
 def _record_answer(record: IdempotencyRecord, *, status_code: int, content_type: str, body: bytes) -> int:
@@ -106,7 +151,7 @@ def _records_answer_together(waiting: list[tuple[IdempotencyRecord, int, str, by
     rows = ", ".join(["(%s::bigint, %s::integer, %s::text, %s::bytea, %s::timestamptz)"] * len(waiting))
     params = [value for record, status_code, content_type, body in waiting
               for value in (record.pk, status_code, content_type, body, record.created_at)]
-    with connection.cursor() as cursor:
+    with native_cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(opts.db_table)} AS r SET {column('status_code')} = v.status_code, "
             f"{column('content_type')} = v.content_type, {column('body')} = v.body "

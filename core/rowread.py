@@ -108,18 +108,22 @@ class JoinedRead:
         with connection.cursor() as cursor:
             cursor.execute(sql, flat)
             row = cursor.fetchone()
-        return None if row is None else self._instance(row)
+        return None if row is None else self.instance(row)
 
     def all(self, *params) -> list[Model]:
         """Every base row matching ``params`` (an ``IN`` entry with no value: none, no query)."""
+        return [self.instance(row) for row in self.rows(*params)]
+
+    def rows(self, *params) -> list[tuple]:
+        """The rows ``all`` reads, as they come from the database (``instance(row)`` builds one;
+        the base model's columns come first, in its concrete fields' order)."""
         if any(entry.endswith(" IN") and not value for entry, value in
                zip([e for e in self.where if not e.endswith(" IS NULL")], params, strict=True)):
             return []
         sql, flat = self._statement(params)
         with connection.cursor() as cursor:
             cursor.execute(sql, flat)
-            rows = cursor.fetchall()
-        return [self._instance(row) for row in rows]
+            return cursor.fetchall()
 
     @cached_property
     def _layout(self) -> tuple[list[tuple], list[tuple]]:
@@ -134,7 +138,8 @@ class JoinedRead:
             start += len(attnames)
         return converting, models
 
-    def _instance(self, row) -> Model:
+    def instance(self, row) -> Model:
+        """The base instance of one row, its joined rows attached (fresh instances each call)."""
         converting, models = self._layout
         width = len(self._converters)
         extras = row[width:]
