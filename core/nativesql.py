@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import psycopg
 from django.db import connection
 
 _PLACEHOLDER = re.compile(r"%(.)", re.DOTALL)
@@ -65,20 +66,11 @@ def native_cursor():
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def _native_cursor_class():
-    import psycopg
+class _NativeCursor(psycopg.RawCursor):
+    """psycopg's cursor for ``$n`` placeholders, given ``%s`` ones (converted once per text)."""
 
-    class NativeCursor(psycopg.RawCursor):
-        def execute(self, query, params=None, **kwargs):
-            return super().execute(native_placeholders(query), params, **kwargs)
+    def execute(self, query, params=None, **kwargs):
+        return super().execute(native_placeholders(query), params, **kwargs)
 
-        def executemany(self, query, params_seq, **kwargs):
-            return super().executemany(native_placeholders(query), params_seq, **kwargs)
-
-    return NativeCursor
-
-
-try:
-    _NativeCursor = _native_cursor_class()
-except ImportError:  # no psycopg (SQLite only): native_binding() is False
-    _NativeCursor = None
+    def executemany(self, query, params_seq, **kwargs):
+        return super().executemany(native_placeholders(query), params_seq, **kwargs)

@@ -29,13 +29,14 @@ class Join:
 
 class JoinedRead:
     def __init__(self, base: type[Model], joins: tuple[Join, ...], where: tuple[str, ...],
-                 extra: tuple[tuple[str, str], ...] = ()) -> None:
+                 extra: tuple[tuple[str, str], ...] = (), suffix: str = "") -> None:
         """``where``: one condition per entry, the parameters in the same order: ``"column"``
         (of ``base``) or ``"tN.column"`` (of the N-th model: 0 is ``base``, then the joins in
         order) compared with ``=``; ``"... IN"`` with a list parameter; ``"... IS NULL"`` taking
         none. ``extra``: (attribute, SQL expression over the aliases) set on each base instance
-        as read (an annotation; no conversion, so keep to integers and text)."""
-        self.base, self.joins, self.where, self.extra = base, joins, where, extra
+        as read (an annotation; no conversion, so keep to integers and text). ``suffix``: SQL
+        after the WHERE clause (``ORDER BY t0.sku_id FOR UPDATE``)."""
+        self.base, self.joins, self.where, self.extra, self.suffix = base, joins, where, extra, suffix
 
     @property
     def models(self) -> list[type[Model]]:
@@ -67,7 +68,7 @@ class JoinedRead:
             else:
                 conditions.append(f"{target} = %s")
         return (f"SELECT {', '.join(columns)} FROM {q(self.base._meta.db_table)} t0 {' '.join(joins)} "
-                f"WHERE {' AND '.join(conditions)}")
+                f"WHERE {' AND '.join(conditions)}{' ' + self.suffix if self.suffix else ''}")
 
     def _statement(self, params: tuple) -> tuple[str, list]:
         flat, sizes = [], []

@@ -8,7 +8,8 @@ compiler writes for ``objs`` (every concrete field but the id, ``pre_save`` appl
 the values are prepared, as Django prepares them, one per row and field (multi-row
 VALUES) or one list per field (Django's UNNEST form). The values that Django's
 PostgreSQL backend hands on unchanged (text, booleans, decimals, dates, aware
-datetimes, integer keys, None for those fields) skip the call.
+datetimes, integer keys, None for those fields) skip the call, and a JSON object or
+array goes straight to the backend's JSON adapter.
 tests/core/test_sqlinsert.py holds statements and values equal to Django's.
 
 ``insert_rows(model, objs)`` is ``model.objects.bulk_create(objs)`` for models without
@@ -32,6 +33,7 @@ from django.db.models import (
     DateTimeField,
     DecimalField,
     IntegerField,
+    JSONField,
     PositiveBigIntegerField,
     PositiveIntegerField,
     PositiveSmallIntegerField,
@@ -74,6 +76,11 @@ def _preparer(field):
             return field.get_db_prep_save(value, connection=conn)
 
         return prepare
+    if all(getattr(cls, name) is getattr(JSONField, name)
+           for name in ("get_db_prep_save", "get_db_prep_value", "get_prep_value")):  # JSONField, DocumentJSONField
+        encoder = field.encoder
+        return lambda value, conn: conn.ops.adapt_json_value(value, encoder) if type(value) in (
+            dict, list) else field.get_db_prep_save(value, connection=conn)
     kinds = _UNCHANGED.get(cls)
     if kinds is not None:
         return lambda value, conn: value if value is None or type(value) in kinds else field.get_db_prep_save(

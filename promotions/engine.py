@@ -33,6 +33,8 @@ from promotions.rules import CouponRule, PromotionRule, normalize_coupon_code
 
 ZERO = Decimal("0.00")
 ONE = Decimal("1")
+# Django builds ``Choices.values`` on each access: listed once (in declaration order, as the engine applies them).
+PROMOTION_KINDS = tuple(PromotionKind.values)
 # Beyond this many combinations of exclusive-group choices, each group keeps
 # its highest-priority promotion instead of pricing every combination.
 MAX_GROUP_COMBINATIONS = 64
@@ -223,7 +225,7 @@ class _Pricing:
             self.line_discounts[index] += part
 
     def run(self, promotions: list[PromotionRule]) -> Quote:
-        by_kind = {kind: [rule for rule in promotions if rule.kind == kind] for kind in PromotionKind.values}
+        by_kind = {kind: [rule for rule in promotions if rule.kind == kind] for kind in PROMOTION_KINDS}
         self.item_level(by_kind[PromotionKind.FLASH_SALE] + by_kind[PromotionKind.ITEM_DISCOUNT])
         self.full_reductions(by_kind[PromotionKind.FULL_REDUCTION])
         coupon_applied = self.apply_coupons()

@@ -102,15 +102,16 @@ class PlacementRequest(Submitted):
     @contextmanager
     def as_submitted(self):
         """Run as the submitting thread would: its language, time zone and request id."""
-        if (translation.get_language() == self.language and timezone.get_current_timezone() == self.time_zone
-                and request_id_var.get() == self.request_id):  # as submitted already (placed alone)
-            yield
-            return
+        # Only what differs is switched (in a batch the leader's language and time zone are
+        # usually the submitter's already; the request id never is).
         with ExitStack() as stack:
-            stack.enter_context(translation.override(self.language))
-            stack.enter_context(timezone.override(self.time_zone))
-            token = request_id_var.set(self.request_id)
-            stack.callback(request_id_var.reset, token)
+            if translation.get_language() != self.language:
+                stack.enter_context(translation.override(self.language))
+            if timezone.get_current_timezone() != self.time_zone:
+                stack.enter_context(timezone.override(self.time_zone))
+            if request_id_var.get() != self.request_id:
+                token = request_id_var.set(self.request_id)
+                stack.callback(request_id_var.reset, token)
             yield
 
     def place_alone(self) -> None:

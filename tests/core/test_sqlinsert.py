@@ -110,7 +110,10 @@ def test_orders_values_of_every_kind_are_what_django_prepares():
     ("after_sales_open", 1),  # an integer for a boolean
     ("after_sales_open", False),
     ("address", {"a": [1, 2]}),
+    ("address", ["x", {"y": 1}]),
+    ("address", "text"),  # a JSON string: through Django
     ("address", None),
+    ("raw_payload", {"订单": "中文", "n": 1.5}),
     ("business_date", date(2026, 12, 5)),
     ("placed_at", FIXED),
     ("paid_at", None),
