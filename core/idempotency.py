@@ -75,16 +75,16 @@ def _reservations_write(batch: list[_Reservation]) -> None:
     gets IntegrityError, which the request handles as when its own INSERT meets the key."""
     opts = IdempotencyRecord._meta
     names = ("credential", "key", "fingerprint", "content_type", "body", "created_at")
-    types = ("text", "text", "text", "text", "bytea", "timestamptz")
     quote = connection.ops.quote_name
-    columns = [[opts.get_field(name).get_db_prep_save(getattr(item.record, name), connection=connection)
-                for item in batch] for name in names]
+    params = [opts.get_field(name).get_db_prep_save(getattr(item.record, name), connection=connection)
+              for item in batch for name in names]
+    row = f"({', '.join(['%s'] * len(names))})"
     with native_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(opts.get_field(name).column) for name in names)}) "
-            f"SELECT * FROM UNNEST({', '.join(f'%s::{kind}[]' for kind in types)}) ON CONFLICT DO NOTHING "
+            f"VALUES {', '.join([row] * len(batch))} ON CONFLICT DO NOTHING "
             f"RETURNING {quote(opts.pk.column)}, {quote(opts.get_field('credential').column)}, "
-            f"{quote(opts.get_field('key').column)}", columns)
+            f"{quote(opts.get_field('key').column)}", params)
         reserved = {(credential, key): pk for pk, credential, key in cursor.fetchall()}
     for item in batch:
         pk = reserved.pop((item.record.credential, item.record.key), None)

@@ -5,12 +5,18 @@ each value through the connection proxy: for a batch of 16 orders (51 columns) t
 was more CPU than sending it (docs/benchmarks.md). Here the statement Django's
 compiler writes for ``objs`` (every concrete field but the id, ``pre_save`` applied,
 ``RETURNING id``) is kept per model, row count and expression columns; after that only
-the values are prepared, as Django prepares them, one per row and field (multi-row
-VALUES) or one list per field (Django's UNNEST form). The values that Django's
-PostgreSQL backend hands on unchanged (text, booleans, decimals, dates, aware
-datetimes, integer keys, None for those fields) skip the call, and a JSON object or
-array goes straight to the backend's JSON adapter.
-tests/core/test_sqlinsert.py holds statements and values equal to Django's.
+the values are prepared, as Django prepares them. The values that Django's PostgreSQL
+backend hands on unchanged (text, booleans, decimals, dates, aware datetimes, integer
+keys, None for those fields) skip the call, and a JSON object or array goes straight
+to the backend's JSON adapter. tests/core/test_sqlinsert.py holds statements and values
+equal to Django's.
+
+The statement is always Django's multi-row VALUES (its generic compiler), never the
+UNNEST of one array per column its PostgreSQL compiler picks for several rows: UNNEST
+saves PostgreSQL some planning, but psycopg writes every array as a text literal,
+escaping each element in Python, and that cost more than it saved once the statement
+is sent with native placeholders (``core.nativesql``) and prepared by the server after
+two runs (a batch of 16 placements: 7.5 ms of CPU with UNNEST, 6.5 ms with VALUES).
 
 ``insert_rows(model, objs)`` is ``model.objects.bulk_create(objs)`` for models without
 signals on create: the ids are set on the objects in the order given (the ids of a
@@ -42,6 +48,7 @@ from django.db.models import (
     TextField,
 )
 from django.db.models.sql import InsertQuery
+from django.db.models.sql.compiler import SQLInsertCompiler
 
 from core.nativesql import native_binding, native_cursor
 
@@ -90,8 +97,8 @@ def _preparer(field):
 
 # model -> (fields in INSERT order, their preparers)
 _FIELDS: dict[type, tuple[list, list]] = {}
-# (model, which values of each row are SQL expressions) -> (statement, UNNEST form?)
-_STATEMENTS: dict[tuple, tuple[str, bool]] = {}
+# (model, which values of each row are SQL expressions) -> statement
+_STATEMENTS: dict[tuple, str] = {}
 
 
 def _model_fields(model) -> tuple[list, list]:
@@ -103,24 +110,22 @@ def _model_fields(model) -> tuple[list, list]:
 
 
 def insert_statement(model, objs: list) -> tuple[str, list]:
-    """The INSERT ... RETURNING id that ``bulk_create(objs)`` sends on the default database, and
-    its parameters (PostgreSQL: the short cuts of the values are its backend's). ``pre_save`` is applied to the objects (auto_now fields are set), as by bulk_create."""
+    """Django's multi-row VALUES ``INSERT ... RETURNING id`` of ``objs`` on the default database
+    (the rows ``bulk_create(objs)`` writes) and its parameters; the short cuts of the values are
+    PostgreSQL's. ``pre_save`` is applied to the objects (auto_now fields are set), as by bulk_create."""
     conn = connections[DEFAULT_DB_ALIAS]
     fields, preparers = _model_fields(model)
     rows = [[field.pre_save(obj, True) for field in fields] for obj in objs]
     key = (model, tuple(tuple(hasattr(value, "as_sql") for value in row) for row in rows))
-    known = _STATEMENTS.get(key)
-    if known is None:
+    sql = _STATEMENTS.get(key)
+    if sql is None:
         query = InsertQuery(model)
         query.insert_values(fields, objs)
-        compiler = query.get_compiler(connection=conn)
+        compiler = SQLInsertCompiler(query, conn, conn.alias)  # multi-row VALUES, never UNNEST
         compiler.returning_fields = [model._meta.pk]
         [(sql, params)] = compiler.as_sql()
-        _STATEMENTS[key] = (sql, " SELECT * FROM UNNEST(" in sql)
+        _STATEMENTS[key] = sql
         return sql, list(params)
-    sql, unnest = known
-    if unnest:  # no expressions in an UNNEST: one list of prepared values per field
-        return sql, [[prepare(row[i], conn) for row in rows] for i, prepare in enumerate(preparers)]
     return sql, [prepare(value, conn) for row in rows for prepare, value in zip(preparers, row, strict=True)
                  if not hasattr(value, "as_sql")]
 

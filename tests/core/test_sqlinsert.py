@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models.sql import InsertQuery
+from django.db.models.sql.compiler import SQLInsertCompiler
 from django.test.utils import CaptureQueriesContext
 from psycopg.types.json import Jsonb
 
@@ -37,11 +38,14 @@ def _comparable(values):
     return out
 
 
-def _django_insert(model, objs):
+def _django_insert(model, objs, *, values=True):
+    """The INSERT Django compiles for ``objs``: its generic multi-row VALUES (``values``), or
+    what its backend's compiler picks (UNNEST for several rows on PostgreSQL)."""
     fields = [f for f in model._meta.concrete_fields if not f.generated and f is not model._meta.pk]
     query = InsertQuery(model)
     query.insert_values(fields, objs)
-    compiler = query.get_compiler(connection=connection)
+    compiler = (SQLInsertCompiler(query, connection, connection.alias) if values
+                else query.get_compiler(connection=connection))
     compiler.returning_fields = [model._meta.pk]
     [(sql, params)] = compiler.as_sql()
     return sql, list(params)
@@ -56,7 +60,7 @@ def _movements(stock, n):
 @pytest.mark.django_db
 @pytest.mark.parametrize("rows", [1, 2, 5])
 def test_statement_and_values_are_what_django_sends(rows):
-    """One row (VALUES) and several (Django's UNNEST on PostgreSQL, VALUES on SQLite)."""
+    """Django's multi-row VALUES, where its PostgreSQL compiler would pick UNNEST for several rows."""
     store = StoreFactory()
     stock = Stock.objects.create(store=store, sku=SkuFactory(brand=store.brand), on_hand=9)
     with mock.patch("django.utils.timezone.now", return_value=FIXED):
@@ -66,8 +70,8 @@ def test_statement_and_values_are_what_django_sends(rows):
         django = _django_insert(StockMovement, objs)
     assert again[0] == first[0] == django[0]
     assert _comparable(again[1]) == _comparable(first[1]) == _comparable(django[1])
-    if connection.vendor == "postgresql":
-        assert (" SELECT * FROM UNNEST(" in django[0]) == (rows > 1)
+    assert " VALUES " in first[0]
+    assert (" SELECT * FROM UNNEST(" in _django_insert(StockMovement, objs, values=False)[0]) == (rows > 1)
 
 
 @pytest.mark.postgres_only
@@ -152,6 +156,22 @@ def test_insert_rows_writes_the_rows_and_sets_ids_in_order():
     assert stored == [(obj.pk, obj.delta, obj.reference, obj.note, obj.written_off) for obj in objs]
     assert [row[1] for row in stored] == [-1, -2, -3, -4]
     insert_rows(StockMovement, [])  # nothing to write: no statement
+
+
+@pytest.mark.django_db
+def test_insert_rows_stores_what_bulk_create_stores():
+    store = StoreFactory()
+    stock = Stock.objects.create(store=store, sku=SkuFactory(brand=store.brand), on_hand=9)
+    ours, theirs = _movements(stock, 5), _movements(stock, 5)
+    for n, obj in enumerate(theirs):
+        obj.reference = f"B{n}"
+    with mock.patch("django.utils.timezone.now", return_value=FIXED):
+        insert_rows(StockMovement, ours)
+        StockMovement.objects.bulk_create(theirs)
+    columns = ("stock_id", "delta", "reason", "note", "written_off", "created_at")
+    stored = {row[0]: row[1:] for row in StockMovement.objects.values_list("reference", *columns)}
+    assert [stored[f"R{n}"] for n in range(5)] == [stored[f"B{n}"] for n in range(5)]
+    assert [obj.pk for obj in ours] == sorted(obj.pk for obj in ours)
 
 
 @pytest.mark.django_db
