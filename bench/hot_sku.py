@@ -4,7 +4,9 @@ Each buyer (its own customer) places 1-unit orders until the SKU is sold out,
 first through the service layer (orders.services.checkout.order_place), with
 the C buyers spread over P processes of C/P threads each (a web tier runs
 several processes; one Python process runs one thread at a time), then through
-HTTP (POST /api/v1/orders on gunicorn, P workers of C/P threads). Placements
+HTTP (POST /api/v1/orders on gunicorn, P workers of C/P threads), timed after a
+warm-up of --http-warmup units of another SKU on the same fresh server (whose
+own rate is printed too). Placements
 that arrive together in one process are written as one batch
 (orders.services.placement), so the figure grows with the buyers per process:
 the run is repeated at a smaller reference concurrency (16 buyers), with its
@@ -42,6 +44,8 @@ def parse(argv):
                         help="gunicorn threads per worker (0: C / workers, one per buyer)")
     parser.add_argument("--single-stock", type=int, default=200,
                         help="units for the 1-buyer reference run of the service layer (0: skip)")
+    parser.add_argument("--http-warmup", type=int, default=1000,
+                        help="units of another SKU sold over HTTP on the fresh server before the timed run (0: none)")
     parser.add_argument("--skip-http", action="store_true")
     return parser.parse_args(argv)
 
@@ -189,21 +193,37 @@ def _http_buyer(session, url: str, body: dict, placed: list, errors: list) -> No
         return
 
 
-def http_run(*, shop, customers, units: int, workers: int, threads: int) -> dict:
+def http_run(*, shop, customers, units: int, workers: int, threads: int, warmup: int = 0) -> dict:
+    """The timed run, after ``warmup`` units of another SKU sold through the same fresh server
+    (its connections opened, its statements prepared and compiled): a lunch peak or a flash
+    sale meets web processes that have been serving for a while. The warm-up's own rate (a
+    fresh server) is reported beside the timed one."""
     from catalog.models import StockDeductionMode
 
     sku = common.sku_create(shop=shop, code="HOT-HTTP", stock=units, stock_mode=StockDeductionMode.ON_ORDER)
+    warm_sku = (common.sku_create(shop=shop, code="HOT-WARM", stock=warmup, stock_mode=StockDeductionMode.ON_ORDER)
+                if warmup else None)
     tokens = common.customer_tokens(customers)
     body = {"store": shop.store.pk, "order_type": "pickup", "lines": [{"sku": sku.code, "qty": 1}]}
     placed: list = []
     errors: list = []
+    warm = None
     with common.GunicornServer(workers=workers, threads=threads) as server, \
             common.sessions(len(customers), tokens=tokens) as clients:
         url = server.url("/api/v1/orders")
+        if warm_sku is not None:
+            warm_body = {**body, "lines": [{"sku": warm_sku.code, "qty": 1}]}
+            warm_placed: list = []
+            warm_errors: list = []
+            warm_seconds = common.run_threads(_http_buyer, [(s, url, warm_body, warm_placed, warm_errors)
+                                                            for s in clients])
+            warm = {**_sold_out_checks(shop=shop, sku=warm_sku, units=warmup, succeeded=len(warm_placed),
+                                       errors=warm_errors),
+                    "seconds": warm_seconds, "orders_per_s": common.rate(len(warm_placed), warm_seconds)}
         seconds = common.run_threads(_http_buyer, [(s, url, body, placed, errors) for s in clients])
     return {**_sold_out_checks(shop=shop, sku=sku, units=units, succeeded=len(placed), errors=errors),
             "seconds": seconds, "orders_per_s": common.rate(len(placed), seconds),
-            "gunicorn": f"{workers} workers x {threads} threads"}
+            "gunicorn": f"{workers} workers x {threads} threads", "warmup": warm}
 
 
 # --- checks ------------------------------------------------------------------------
@@ -316,11 +336,18 @@ def main(argv=None) -> dict:
     if not args.skip_http:
         threads = args.http_threads or max(1, args.threads // args.http_workers)
         http = http_run(shop=shop, customers=customers[:args.threads], units=args.stock,
-                        workers=args.http_workers, threads=threads)
+                        workers=args.http_workers, threads=threads, warmup=args.http_warmup)
         print(common.line(f"{NAME} HTTP", http["orders_per_s"], "orders/s", "raw SQL txn",
                           baseline["tx_per_s"], "tx/s"), flush=True)
         print(f"  {http['succeeded']} orders in {http['seconds']:.2f}s ({http['gunicorn']}, "
               f"{args.threads} client threads)", flush=True)
+        warm = http["warmup"]
+        if warm is not None:
+            print(f"  the warm-up before it, on the fresh server: {warm['orders_per_s']:.1f} orders/s "
+                  f"(ratio {common.ratio(warm['orders_per_s'], baseline['tx_per_s']):.2f}; "
+                  f"{warm['succeeded']} orders in {warm['seconds']:.2f}s)", flush=True)
+            _print_checks("HTTP warm-up", args.http_warmup, warm)
+            ok = ok and warm["ok"]
         _print_checks("HTTP", args.stock, http)
         result["http"] = http
         result["http_ratio"] = common.ratio(http["orders_per_s"], baseline["tx_per_s"])

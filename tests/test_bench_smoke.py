@@ -17,15 +17,16 @@ pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)
 def test_hot_sku_sells_exactly_the_stock_through_service_and_http():
     result = hot_sku.main(["--stock", "5", "--threads", "2", "--processes", "2", "--baseline-stock", "10",
                            "--reference-threads", "4", "--reference-stock", "6",
-                           "--single-stock", "3", "--http-workers", "1", "--http-threads", "2"])
+                           "--single-stock", "3", "--http-workers", "1", "--http-threads", "2",
+                           "--http-warmup", "4"])
 
     assert result["baseline"]["tx"] == 10
     assert result["reference_baseline"]["tx"] == 10
     assert result["service"]["layout"] == "2 processes x 1 threads"
     assert result["reference"]["layout"] == "2 processes x 2 threads"
     for phase, units in (("service", 5), ("reference", 6), ("service_one_process", 5), ("service_1_buyer", 3),
-                         ("http", 5)):
-        outcome = result[phase]
+                         ("http", 5), ("http warm-up", 4)):
+        outcome = result["http"]["warmup"] if phase == "http warm-up" else result[phase]
         assert outcome["succeeded"] == units, phase
         assert outcome["orders_in_db"] == units, phase
         assert outcome["deductions"] == units, phase
