@@ -14,6 +14,7 @@ class JSONFirstNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
         if (renderers and renderers[0].media_type == "application/json" and not format_suffix
                 and request.META.get("HTTP_ACCEPT") in self._PLAIN
-                and self.settings.URL_FORMAT_OVERRIDE not in request.query_params):
+                and (not request.META.get("QUERY_STRING")
+                     or self.settings.URL_FORMAT_OVERRIDE not in request.query_params)):
             return renderers[0], "application/json"
         return super().select_renderer(request, renderers, format_suffix)
