@@ -51,43 +51,44 @@ def test_a_group_of_reservations_is_one_insert_and_a_taken_key_fails_alone():
     assert stored[("customer:1", "k1")].created_at == moment
 
 
-def test_concurrent_reservations_of_one_key_give_it_to_exactly_one_request():
-    results, start = [], threading.Barrier(8)
+def _together(work, count):
+    """``work(n)`` for n in 0..count-1, each in a thread of its own, all released at once
+    (as gunicorn's threads take requests arriving together), each with its own connection."""
+    start = threading.Barrier(count)
 
-    def reserve(n):
+    def run(n):
         start.wait()
         try:
-            results.append(("ok", _record_reserve(credential="customer:7", key="same", fingerprint="f" * 64).pk))
-        except IntegrityError:
-            results.append(("taken", None))
+            work(n)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=reserve, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def test_concurrent_reservations_of_one_key_give_it_to_exactly_one_request():
+    results = []
+
+    def reserve(n):
+        try:
+            results.append(("ok", _record_reserve(credential="customer:7", key="same", fingerprint="f" * 64).pk))
+        except IntegrityError:
+            results.append(("taken", None))
+
+    _together(reserve, 8)
     assert sorted(kind for kind, _pk in results) == ["ok"] + ["taken"] * 7
     assert [pk for kind, pk in results if kind == "ok"] == list(IdempotencyRecord.objects.values_list("pk", flat=True))
 
 
 def test_concurrent_reservations_of_different_keys_all_succeed_in_fewer_statements():
     before = (idempotency._RESERVATIONS.batches, idempotency._RESERVATIONS.items)
-    results, start = [], threading.Barrier(12)
-
-    def reserve(n):
-        start.wait()
-        try:
-            results.append(_record_reserve(credential=f"customer:{n}", key=f"k{n}", fingerprint="f" * 64).key)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=reserve, args=(n,)) for n in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = []
+    _together(lambda n: results.append(
+        _record_reserve(credential=f"customer:{n}", key=f"k{n}", fingerprint="f" * 64).key), 12)
     assert sorted(results) == sorted(f"k{n}" for n in range(12))
     assert IdempotencyRecord.objects.count() == 12
     assert idempotency._RESERVATIONS.items - before[1] == 12
@@ -114,23 +115,15 @@ def test_a_group_of_token_reads_gives_each_request_its_own_instances():
             alone.key_hash)
 
 
-def test_concurrent_requests_authenticate_as_their_own_customers(settings):
+def test_concurrent_requests_authenticate_as_their_own_customers():
     customers = [CustomerFactory(name=f"c{n}") for n in range(10)]
     tokens = [customer_token_issue(customer=c).token for c in customers]
-    seen, start = {}, threading.Barrier(10)
+    seen = {}
 
     def read(n):
-        start.wait()
-        try:
-            seen[n] = authentication._token_read(token_hash(tokens[n])).customer.name
-        finally:
-            connection.close()
+        seen[n] = authentication._token_read(token_hash(tokens[n])).customer.name
 
-    threads = [threading.Thread(target=read, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _together(read, 10)
     assert seen == {n: f"c{n}" for n in range(10)}
 
 
