@@ -219,10 +219,15 @@ def test_native_binding_follows_the_settings():
     if connection.vendor != "postgresql":
         assert native_binding() is False
         return
-    assert native_binding() is True  # server-side binding: the default
-    with mock.patch.dict(connection.settings_dict["OPTIONS"], {"server_side_binding": False}):
+    with mock.patch.dict(connection.settings_dict["OPTIONS"], {"server_side_binding": True}):  # the default
+        assert native_binding() is True
+        with native_cursor() as cursor:
+            assert type(cursor.cursor).__name__ == "_NativeCursor"
+            cursor.execute("SELECT %s::int, '5%%'", [1])
+            assert cursor.fetchone() == (1, "5%")
+    with mock.patch.dict(connection.settings_dict["OPTIONS"], {"server_side_binding": False}):  # PgBouncer
         assert native_binding() is False
         with native_cursor() as cursor:  # Django's plain cursor then
-            assert type(cursor.cursor).__name__ != "NativeCursor"
-            cursor.execute("SELECT %s::int", [1])
-            assert cursor.fetchone() == (1,)
+            assert type(cursor.cursor).__name__ != "_NativeCursor"
+            cursor.execute("SELECT %s::int, '5%%'", [1])
+            assert cursor.fetchone() == (1, "5%")
