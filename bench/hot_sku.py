@@ -193,6 +193,16 @@ def _http_buyer(session, url: str, body: dict, placed: list, errors: list) -> No
         return
 
 
+def _http_sell_out(*, shop, url: str, clients, sku, units: int) -> dict:
+    """Every client buys ``sku`` one unit at a time over HTTP until it is sold out; timed and checked."""
+    body = {"store": shop.store.pk, "order_type": "pickup", "lines": [{"sku": sku.code, "qty": 1}]}
+    placed: list = []
+    errors: list = []
+    seconds = common.run_threads(_http_buyer, [(s, url, body, placed, errors) for s in clients])
+    return {**_sold_out_checks(shop=shop, sku=sku, units=units, succeeded=len(placed), errors=errors),
+            "seconds": seconds, "orders_per_s": common.rate(len(placed), seconds)}
+
+
 def http_run(*, shop, customers, units: int, workers: int, threads: int, warmup: int = 0) -> dict:
     """The timed run, after ``warmup`` units of another SKU sold through the same fresh server
     (its connections opened, its statements prepared and compiled): a lunch peak or a flash
@@ -204,26 +214,13 @@ def http_run(*, shop, customers, units: int, workers: int, threads: int, warmup:
     warm_sku = (common.sku_create(shop=shop, code="HOT-WARM", stock=warmup, stock_mode=StockDeductionMode.ON_ORDER)
                 if warmup else None)
     tokens = common.customer_tokens(customers)
-    body = {"store": shop.store.pk, "order_type": "pickup", "lines": [{"sku": sku.code, "qty": 1}]}
-    placed: list = []
-    errors: list = []
-    warm = None
     with common.GunicornServer(workers=workers, threads=threads) as server, \
             common.sessions(len(customers), tokens=tokens) as clients:
         url = server.url("/api/v1/orders")
-        if warm_sku is not None:
-            warm_body = {**body, "lines": [{"sku": warm_sku.code, "qty": 1}]}
-            warm_placed: list = []
-            warm_errors: list = []
-            warm_seconds = common.run_threads(_http_buyer, [(s, url, warm_body, warm_placed, warm_errors)
-                                                            for s in clients])
-            warm = {**_sold_out_checks(shop=shop, sku=warm_sku, units=warmup, succeeded=len(warm_placed),
-                                       errors=warm_errors),
-                    "seconds": warm_seconds, "orders_per_s": common.rate(len(warm_placed), warm_seconds)}
-        seconds = common.run_threads(_http_buyer, [(s, url, body, placed, errors) for s in clients])
-    return {**_sold_out_checks(shop=shop, sku=sku, units=units, succeeded=len(placed), errors=errors),
-            "seconds": seconds, "orders_per_s": common.rate(len(placed), seconds),
-            "gunicorn": f"{workers} workers x {threads} threads", "warmup": warm}
+        warm = (_http_sell_out(shop=shop, url=url, clients=clients, sku=warm_sku, units=warmup)
+                if warm_sku is not None else None)
+        timed = _http_sell_out(shop=shop, url=url, clients=clients, sku=sku, units=units)
+    return {**timed, "gunicorn": f"{workers} workers x {threads} threads", "warmup": warm}
 
 
 # --- checks ------------------------------------------------------------------------

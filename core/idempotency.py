@@ -43,25 +43,17 @@ class _Replay(Exception):
 
 
 def _record_reserve(*, credential: str, key: str, fingerprint: str) -> IdempotencyRecord:
-    """The reservation: one INSERT of a record without an answer (the statement the ORM's
-    ``create`` sends, written once here: this runs on every POST with a key). Raises
-    IntegrityError if the key is taken. In autocommit on PostgreSQL, the reservations of
-    requests arriving together in this process are one INSERT (``_RESERVATIONS``)."""
-    record = IdempotencyRecord(credential=credential, key=key, fingerprint=fingerprint, created_at=timezone.now())
+    """The reservation: one INSERT of a record without an answer (written once here: this runs
+    on every POST with a key). Raises IntegrityError if the key is taken. In autocommit on
+    PostgreSQL, the reservations of requests arriving together in this process are one
+    INSERT (``_RESERVATIONS``); otherwise the same INSERT for this one alone."""
+    item = _Reservation(record=IdempotencyRecord(credential=credential, key=key, fingerprint=fingerprint,
+                                                 created_at=timezone.now()))
     if (connection.vendor == "postgresql" and not connection.in_atomic_block
             and int(settings.REQUEST_GROUP_MAX) > 1):
-        return _RESERVATIONS.submit(_Reservation(record=record))
-    opts = IdempotencyRecord._meta
-    names = ("credential", "key", "fingerprint", "content_type", "body", "created_at")
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(opts.get_field(name).column) for name in names)}) "
-            f"VALUES ({', '.join(['%s'] * len(names))}) RETURNING {quote(opts.pk.column)}",
-            [opts.get_field(name).get_db_prep_save(getattr(record, name), connection=connection) for name in names])
-        record.pk = cursor.fetchone()[0]
-    record._state.adding, record._state.db = False, connection.alias
-    return record
+        return _RESERVATIONS.submit(item)
+    _reservations_write([item])
+    return item.outcome()
 
 
 @dataclass(eq=False, kw_only=True)
@@ -70,9 +62,9 @@ class _Reservation(Submitted):
 
 
 def _reservations_write(batch: list[_Reservation]) -> None:
-    """The reservations of ``batch`` in one INSERT (autocommit: each is committed when its
-    request goes on, as one INSERT alone is); a key taken already, or twice in the batch,
-    gets IntegrityError, which the request handles as when its own INSERT meets the key."""
+    """The reservations of ``batch`` in one ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
+    (in autocommit each is committed when its request goes on); a key taken already, or twice
+    in the batch, gets IntegrityError, which the request handles as a taken key."""
     opts = IdempotencyRecord._meta
     names = ("credential", "key", "fingerprint", "content_type", "body", "created_at")
     quote = connection.ops.quote_name

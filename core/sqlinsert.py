@@ -52,8 +52,8 @@ from django.db.models.sql.compiler import SQLInsertCompiler
 
 from core.nativesql import native_binding, native_cursor
 
-# Field classes (exactly these, not subclasses) whose get_db_prep_save on PostgreSQL returns
-# a value of these types, and None, as it is.
+# Field classes whose get_db_prep_save on PostgreSQL returns a value of these types, and None,
+# as it is (a subclass counts when it prepares values as they do: _prepares_as).
 _UNCHANGED = {CharField: (str,), TextField: (str,), BooleanField: (bool,), DecimalField: (Decimal,),
               DateField: (date,)}
 _INTEGERS = {IntegerField, PositiveIntegerField, SmallIntegerField, BigIntegerField, PositiveSmallIntegerField,
@@ -61,11 +61,18 @@ _INTEGERS = {IntegerField, PositiveIntegerField, SmallIntegerField, BigIntegerFi
 _AUTO = {AutoField, BigAutoField, SmallAutoField}
 
 
+_PREPARING = ("get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python")
+
+
+def _prepares_as(cls, base) -> bool:
+    """``cls`` is ``base`` or a subclass that prepares values with ``base``'s own methods
+    (django-fsm's FSMField is a CharField so; core.fields.DocumentJSONField a JSONField)."""
+    return issubclass(cls, base) and all(getattr(cls, name) is getattr(base, name) for name in _PREPARING)
+
+
 def _preparer(field):
     """``field.get_db_prep_save(value, connection=conn)`` as a function of (value, conn)."""
     cls = type(field)
-    if cls.__name__ == "FSMField" and cls.__module__ == "django_fsm":  # a CharField for its values
-        cls = CharField
     if field.is_relation and type(field.target_field) in _AUTO:
         return lambda value, conn: value if value is None or type(value) is int else field.get_db_prep_save(
             value, connection=conn)
@@ -83,12 +90,11 @@ def _preparer(field):
             return field.get_db_prep_save(value, connection=conn)
 
         return prepare
-    if all(getattr(cls, name) is getattr(JSONField, name)
-           for name in ("get_db_prep_save", "get_db_prep_value", "get_prep_value")):  # JSONField, DocumentJSONField
+    if _prepares_as(cls, JSONField):
         encoder = field.encoder
         return lambda value, conn: conn.ops.adapt_json_value(value, encoder) if type(value) in (
             dict, list) else field.get_db_prep_save(value, connection=conn)
-    kinds = _UNCHANGED.get(cls)
+    kinds = next((kinds for base, kinds in _UNCHANGED.items() if _prepares_as(cls, base)), None)
     if kinds is not None:
         return lambda value, conn: value if value is None or type(value) in kinds else field.get_db_prep_save(
             value, connection=conn)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Store
 from core.actors import Actor
 from core.errors import InvalidInput
-from core.nativesql import native_binding, native_cursor
+from core.nativesql import native_cursor
 from core.sqlinsert import insert_rows, insert_statement
 from orders.fulfilment.registry import fulfilment_record_created
 from orders.models import (
@@ -243,7 +243,7 @@ def _drafts_bulk_insert(drafts: list[OrderDraft]) -> None:
     """The orders in one INSERT, then their lines, discounts and events one INSERT per table
     (each compiled once per shape on PostgreSQL: core.sqlinsert)."""
     orders = [draft.order for draft in drafts]
-    if native_binding() or connection.features.can_return_rows_from_bulk_insert:
+    if connection.features.can_return_rows_from_bulk_insert:
         insert_rows(Order, orders)
     else:  # SQLite before 3.35 gives no ids back from a multi-row INSERT
         for order in orders:
